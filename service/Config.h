@@ -1,0 +1,35 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rdtmon {
+
+struct SourceConfig {
+    // Exactly one of the two is set.
+    std::vector<std::string> stateDirs; // glob patterns of OCI runtime state roots
+    std::vector<std::string> command;   // argv, run without a shell
+    std::chrono::milliseconds commandTimeout{10000}; // "timeoutSeconds" in the JSON
+};
+
+struct Config {
+    std::string resctrlPath = "/sys/fs/resctrl";
+    bool resctrlPathExplicit = false; // the path was set in the file or on the command line
+    bool mount = true;
+    std::string mountOptions;
+    std::chrono::seconds gcInterval{60};
+    std::chrono::seconds gcGrace{30};
+    std::vector<SourceConfig> sources = defaultSources();
+
+    static std::vector<SourceConfig> defaultSources(); // the runc/containerd/crun state dirs
+};
+
+// Parses the JSON text of /etc/rdtmon/rdtmond.json. Every key is optional; unknown keys and
+// wrong types throw Error(InvalidArgument) with the key's path named (e.g. "gc.intervalSeconds").
+Config parseConfig(const std::string& text);
+// Reads and parses a file; a missing file gives the defaults. Unreadable -> Error(Failed).
+Config loadConfig(const std::string& path);
+
+} // namespace rdtmon

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace rdtmon {
+
+// Every failure the service can report maps to one of these kinds; the D-Bus
+// layer turns each into the org.rdtmon1.Error.<Kind> name of the contract.
+enum class ErrorKind {
+    InvalidArgument,
+    NotSupported,
+    NoSuchGroup,
+    NoSuchProcess,
+    AlreadyExists,
+    OutOfRmids,
+    Busy,
+    AccessDenied,
+    Failed,
+};
+
+// The D-Bus error name for a kind, e.g. "org.rdtmon1.Error.OutOfRmids".
+std::string errorName(ErrorKind kind);
+
+class Error : public std::runtime_error {
+public:
+    Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+    ErrorKind kind() const noexcept { return kind_; }
+
+private:
+    ErrorKind kind_;
+};
+
+// Maps an errno from a resctrl syscall to the error kind of the contract:
+// ENOSPC -> OutOfRmids, EBUSY -> Busy, ESRCH -> NoSuchProcess, ENOENT -> NoSuchGroup,
+// EEXIST -> AlreadyExists, ENODEV -> NotSupported, everything else -> Failed.
+ErrorKind kindFromErrno(int err);
+
+// Throws Error(kindFromErrno(err), what + ": " + strerror(err)).
+[[noreturn]] void throwErrno(int err, const std::string& what);
+
+} // namespace rdtmon

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rdtmon {
+
+// What rdtmond knows about one group it created.
+struct GroupRecord {
+    std::string id;     // container id (also the MON group's directory name)
+    std::string ctrl;   // CTRL_MON group: "" for root, else its directory name
+    uint32_t pid = 0;   // the pid given to CreateGroup
+    uint64_t createdUsec = 0; // CLOCK_REALTIME, microseconds
+    // A pending record is written before mkdir and made final after the threads moved:
+    // a crash in between leaves a pending record, which start-up resolves by removing the
+    // group, so no group ever exists without a record.
+    bool pending = false;
+    bool operator==(const GroupRecord&) const = default;
+};
+
+// The set of groups this service owns, persisted to <stateDir>/groups.json. Every mutation
+// rewrites the file atomically (temp file in the same dir, fsync, rename, fsync of the dir)
+// before it returns; if that fails the in-memory state is left unchanged and Error(Failed)
+// is thrown. Bus-free.
+class GroupRegistry {
+public:
+    struct LoadResult {
+        bool fileExisted = false;
+        // Set when the file was corrupt or unreadable and was moved aside: where it went.
+        std::optional<std::string> movedAsideTo;
+        std::string problem; // what was wrong with it, for the log
+    };
+
+    explicit GroupRegistry(std::string stateDir);
+
+    // Creates the state dir if needed (0700) and loads groups.json. A corrupt or unreadable
+    // file is renamed to groups.json.corrupt-<realtime usec> and the registry starts empty.
+    LoadResult load();
+
+    const std::string& stateDir() const { return stateDir_; }
+    std::optional<GroupRecord> find(const std::string& id) const;
+    std::vector<GroupRecord> all() const; // sorted by id
+    std::size_t size() const { return records_.size(); }
+
+    void put(const GroupRecord& r);       // insert or replace, then persist
+    void erase(const std::string& id);    // no-op if absent, else persist
+
+    // Serialisation, exposed for tests and fuzzing. parse throws Error(Failed) on any
+    // malformed input (wrong shape, bad id, duplicate id).
+    static std::string serialize(const std::map<std::string, GroupRecord>& records);
+    static std::map<std::string, GroupRecord> parse(const std::string& text);
+
+private:
+    void persist(const std::map<std::string, GroupRecord>& next);
+
+    std::string stateDir_;
+    std::map<std::string, GroupRecord> records_;
+};
+
+} // namespace rdtmon

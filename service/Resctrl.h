@@ -1,0 +1,90 @@
+#pragma once
+
+#include "UniqueFd.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace rdtmon {
+
+// domain ("mon_L3_00", or "mon_L3_00/mon_sub_L3_01" with SNC) -> event -> value.
+using Counters = std::map<std::string, std::map<std::string, uint64_t>>;
+
+// A MON group as found on disk: ctrl is "" for the root CTRL_MON group, else the
+// CTRL_MON group's directory name.
+struct MonGroupRef {
+    std::string ctrl;
+    std::string name;
+    bool operator==(const MonGroupRef&) const = default;
+};
+
+// Parsing helpers, exposed for unit tests and fuzzing.
+// A counter file's text: a decimal value, or nullopt for Unavailable / Error / Unassigned /
+// anything that is not a number.
+std::optional<uint64_t> parseCounterValue(std::string_view text);
+// A tasks file's text: one id per line; malformed lines are skipped.
+std::vector<pid_t> parseTaskList(std::string_view text);
+
+// Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
+// state; every write goes through *at() calls relative to the root dirfd with
+// O_NOFOLLOW, so a symlink planted inside the tree is never followed for a write.
+class Resctrl {
+public:
+    // Finds the mount point of a filesystem of type "resctrl" in a mountinfo file.
+    static std::optional<std::string> findMount(const std::string& mountinfo = "/proc/self/mountinfo");
+    // mount -t resctrl resctrl PATH -o OPTIONS. Throws Error: NotSupported for ENODEV,
+    // InvalidArgument for EINVAL, Failed otherwise. EBUSY (already mounted) is success.
+    static void mount(const std::string& path, const std::string& options);
+
+    // Opens PATH as a resctrl root. Throws Error(NotSupported) when PATH has no info/ dir.
+    explicit Resctrl(std::string path);
+
+    const std::string& path() const { return path_; }
+    // True when path() is a real kernel resctrl mount (statfs magic), so /proc/PID/resctrl
+    // describes it.
+    bool isKernelMount() const { return kernel_; }
+
+    bool monitoringSupported() const;        // info/L3_MON exists
+    std::vector<std::string> monFeatures() const; // info/L3_MON/mon_features
+    unsigned numRmids() const;               // info/L3_MON/num_rmids, 0 if unknown
+    std::string lastCmdStatus() const;       // info/last_cmd_status, trimmed
+
+    // The CTRL_MON group holding task pid: "" for the root group. Uses /proc/PID/resctrl on a
+    // kernel mount, else scans the tasks files. Throws Error(NoSuchProcess).
+    std::string ctrlGroupOf(pid_t pid) const;
+
+    // mkdir <ctrl>/mon_groups/<name>. Throws per kindFromErrno; the message includes
+    // info/last_cmd_status when the kernel gave one.
+    void createMonGroup(const MonGroupRef& g);
+    // rmdir only (never unlink). Throws NoSuchGroup when absent.
+    void removeMonGroup(const MonGroupRef& g);
+    bool monGroupExists(const MonGroupRef& g) const;
+    // All MON groups under every CTRL_MON group (root included).
+    std::vector<MonGroupRef> listMonGroups() const;
+
+    // Writes one tid to the group's tasks. Throws per kindFromErrno (ESRCH -> NoSuchProcess).
+    void moveTask(const MonGroupRef& g, pid_t tid);
+    // Moves every thread in /proc/PID/task into the group, one id per write, and repeats
+    // until no new thread appears. Threads that exit mid-way are ignored; the leader
+    // vanishing throws NoSuchProcess.
+    void moveProcess(const MonGroupRef& g, pid_t pid);
+    std::vector<pid_t> tasks(const MonGroupRef& g) const;
+
+    // Reads mon_data of every domain (and SNC sub-domain); events that read a word
+    // are left out. Throws NoSuchGroup when the group is gone.
+    Counters readCounters(const MonGroupRef& g) const;
+
+    // "<path>/<ctrl>/mon_groups/<name>" (no double slash for the root group).
+    std::string groupPath(const MonGroupRef& g) const;
+
+private:
+    std::string path_;
+    UniqueFd root_;
+    bool kernel_ = false;
+};
+
+} // namespace rdtmon
