@@ -1,0 +1,121 @@
+#include "Proc.h"
+
+#include "UniqueFd.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace rdtmon::test {
+
+pid_t spawnSleeper(int threads) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+        throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+    }
+    UniqueFd readEnd(p[0]);
+    UniqueFd writeEnd(p[1]);
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) {
+            ::_exit(1);
+        }
+        for (int i = 0; i < threads; ++i) {
+            std::thread([] {
+                for (;;) {
+                    ::pause();
+                }
+            }).detach();
+        }
+        // Wait until every thread shows up in /proc before reporting ready.
+        while (static_cast<int>(threadsOf(::getpid()).size()) < threads + 1) {
+            ::usleep(1000);
+        }
+        char c = 'r';
+        [[maybe_unused]] ssize_t w = ::write(writeEnd.get(), &c, 1);
+        for (;;) {
+            ::pause();
+        }
+    }
+    writeEnd.reset();
+    char c = 0;
+    ssize_t n;
+    do {
+        n = ::read(readEnd.get(), &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        throw std::runtime_error("sleeper child died before it was ready");
+    }
+    return pid;
+}
+
+ChildProcess::ChildProcess(ChildProcess&& o) noexcept : pid_(std::exchange(o.pid_, -1)) {}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
+    if (this != &o) {
+        reset();
+        pid_ = std::exchange(o.pid_, -1);
+    }
+    return *this;
+}
+
+void ChildProcess::reset() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    }
+    pid_ = -1;
+}
+
+int ChildProcess::wait() {
+    int status = 0;
+    if (pid_ > 0) {
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+    }
+    return status;
+}
+
+pid_t ChildProcess::release() {
+    return std::exchange(pid_, -1);
+}
+
+std::vector<pid_t> threadsOf(pid_t pid) {
+    std::vector<pid_t> out;
+    std::string dir = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+        return out;
+    }
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9') {
+            out.push_back(static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10)));
+        }
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+} // namespace rdtmon::test
