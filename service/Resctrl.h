@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <vector>
 
@@ -28,6 +29,12 @@ struct MonGroupRef {
 std::optional<uint64_t> parseCounterValue(std::string_view text);
 // A tasks file's text: one id per line; malformed lines are skipped.
 std::vector<pid_t> parseTaskList(std::string_view text);
+// /proc/PID/resctrl's text ("res:/clos1\nmon:..."): the CTRL_MON group name, "" for the root
+// group ("res:/"), nullopt when there is no res: line.
+std::optional<std::string> parseProcResctrl(std::string_view text);
+
+// Test hook: false forces the openat(O_NOFOLLOW) fallback even where openat2(2) exists.
+void setUseOpenat2(bool enabled);
 
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
 // state; every write goes through *at() calls relative to the root dirfd with
@@ -35,9 +42,12 @@ std::vector<pid_t> parseTaskList(std::string_view text);
 class Resctrl {
 public:
     // Finds the mount point of a filesystem of type "resctrl" in a mountinfo file.
-    static std::optional<std::string> findMount(const std::string& mountinfo = "/proc/self/mountinfo");
+    static std::optional<std::string>
+    findMount(const std::string& mountinfo = "/proc/self/mountinfo");
     // mount -t resctrl resctrl PATH -o OPTIONS. Throws Error: NotSupported for ENODEV,
-    // InvalidArgument for EINVAL, Failed otherwise. EBUSY (already mounted) is success.
+    // InvalidArgument for EINVAL, Failed otherwise. Already mounted at PATH is success
+    // (checked first, and again on EBUSY); EBUSY with no resctrl mount visible here (it was
+    // mounted in another mount namespace) or one at another path is Failed.
     static void mount(const std::string& path, const std::string& options);
 
     // Opens PATH as a resctrl root. Throws Error(NotSupported) when PATH has no info/ dir.
@@ -48,10 +58,10 @@ public:
     // describes it.
     bool isKernelMount() const { return kernel_; }
 
-    bool monitoringSupported() const;        // info/L3_MON exists
+    bool monitoringSupported() const;             // info/L3_MON exists
     std::vector<std::string> monFeatures() const; // info/L3_MON/mon_features
-    unsigned numRmids() const;               // info/L3_MON/num_rmids, 0 if unknown
-    std::string lastCmdStatus() const;       // info/last_cmd_status, trimmed
+    unsigned numRmids() const;                    // info/L3_MON/num_rmids, 0 if unknown
+    std::string lastCmdStatus() const;            // info/last_cmd_status, trimmed
 
     // The CTRL_MON group holding task pid: "" for the root group. Uses /proc/PID/resctrl on a
     // kernel mount, else scans the tasks files. Throws Error(NoSuchProcess).
