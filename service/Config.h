@@ -9,8 +9,8 @@ namespace rdtmon {
 
 struct SourceConfig {
     // Exactly one of the two is set.
-    std::vector<std::string> stateDirs; // glob patterns of OCI runtime state roots
-    std::vector<std::string> command;   // argv, run without a shell
+    std::vector<std::string> stateDirs;              // glob patterns of OCI runtime state roots
+    std::vector<std::string> command;                // argv, run without a shell
     std::chrono::milliseconds commandTimeout{10000}; // "timeoutSeconds" in the JSON
 };
 

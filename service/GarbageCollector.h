@@ -15,10 +15,10 @@ namespace rdtmon {
 class GarbageCollector {
 public:
     struct Decision {
-        bool sourcesOk = true;           // false: some source failed, nothing may be removed
+        bool sourcesOk = true;             // false: some source failed, nothing may be removed
         std::vector<std::string> failures; // one line per failed source, for the log
-        std::vector<std::string> stale;  // ids to remove (empty when !sourcesOk)
-        std::size_t liveContainers = 0;  // union of all sources' ids
+        std::vector<std::string> stale;    // ids to remove (empty when !sourcesOk)
+        std::size_t liveContainers = 0;    // union of all sources' ids
     };
 
     GarbageCollector(std::vector<std::unique_ptr<ContainerSource>> sources,

@@ -10,9 +10,9 @@ namespace rdtmon {
 
 // What rdtmond knows about one group it created.
 struct GroupRecord {
-    std::string id;     // container id (also the MON group's directory name)
-    std::string ctrl;   // CTRL_MON group: "" for root, else its directory name
-    uint32_t pid = 0;   // the pid given to CreateGroup
+    std::string id;           // container id (also the MON group's directory name)
+    std::string ctrl;         // CTRL_MON group: "" for root, else its directory name
+    uint32_t pid = 0;         // the pid given to CreateGroup
     uint64_t createdUsec = 0; // CLOCK_REALTIME, microseconds
     // A pending record is written before mkdir and made final after the threads moved:
     // a crash in between leaves a pending record, which start-up resolves by removing the
@@ -45,8 +45,8 @@ public:
     std::vector<GroupRecord> all() const; // sorted by id
     std::size_t size() const { return records_.size(); }
 
-    void put(const GroupRecord& r);       // insert or replace, then persist
-    void erase(const std::string& id);    // no-op if absent, else persist
+    void put(const GroupRecord& r);    // insert or replace, then persist
+    void erase(const std::string& id); // no-op if absent, else persist
 
     // Serialisation, exposed for tests and fuzzing. parse throws Error(Failed) on any
     // malformed input (wrong shape, bad id, duplicate id).
