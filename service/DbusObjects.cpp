@@ -1,1 +1,295 @@
-// placeholder: implementation in progress
+#include "DbusObjects.h"
+
+#include "Errors.h"
+#include "Log.h"
+#include "rdtmon/version.h"
+
+#include <cstdlib>
+#include <systemd/sd-bus.h>
+
+namespace rdtmon {
+
+namespace {
+
+constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
+constexpr const char* kManagerIface = "org.rdtmon1.Manager";
+
+// Runs a handler body and turns whatever it throws into a named D-Bus error. sdbus-c++ 1.2.0
+// lets anything but sdbus::Error escape through sd-bus's C callback, so nothing else may
+// leave a handler.
+template <class F> auto translated(const char* method, const std::string& id, F&& body) {
+    auto fail = [&](const std::string& name, const std::string& msg) -> sdbus::Error {
+        std::string line = std::string(method) + " failed: " + name + ": " + msg;
+        if (!id.empty()) {
+            line = log::forContainer(id, line);
+        }
+        if (name == errorName(ErrorKind::Failed)) {
+            log::error(line);
+        } else {
+            log::warning(line);
+        }
+        return sdbus::Error(name, msg);
+    };
+    try {
+        return body();
+    } catch (const sdbus::Error& e) {
+        throw fail(e.getName(), e.getMessage());
+    } catch (const Error& e) {
+        throw fail(errorName(e.kind()), e.what());
+    } catch (const std::exception& e) {
+        throw fail(errorName(ErrorKind::Failed), e.what());
+    } catch (...) {
+        throw fail(errorName(ErrorKind::Failed), "unexpected error");
+    }
+}
+
+// Property getters must not throw at all: an unusable value is better than a dead call.
+template <class T, class F> T safely(F&& body, T fallback) {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        log::error(std::string("property read failed: ") + e.what());
+        return fallback;
+    }
+}
+
+} // namespace
+
+std::string groupObjectPath(const std::string& containerId) {
+    char* out = nullptr;
+    int r = sd_bus_path_encode("/org/rdtmon1/group", containerId.c_str(), &out);
+    if (r < 0 || out == nullptr) {
+        throw Error(ErrorKind::Failed, "cannot encode object path for " + containerId);
+    }
+    std::string path(out);
+    std::free(out);
+    return path;
+}
+
+GroupObject::GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec)
+    : AdaptorInterfaces(conn, groupObjectPath(rec.id)), mgr_(mgr), rec_(std::move(rec)) {
+    registerAdaptor();
+    emitInterfacesAddedSignal({org::rdtmon1::Group_adaptor::INTERFACE_NAME});
+}
+
+GroupObject::~GroupObject() {
+    try {
+        emitInterfacesRemovedSignal({org::rdtmon1::Group_adaptor::INTERFACE_NAME});
+    } catch (const std::exception& e) {
+        log::warning(log::forContainer(rec_.id, std::string("InterfacesRemoved: ") + e.what()));
+    }
+    unregisterAdaptor();
+}
+
+std::string GroupObject::ResctrlPath() {
+    return safely<std::string>([&] { return mgr_.groupPath(rec_); }, std::string());
+}
+
+std::map<std::string, std::map<std::string, uint64_t>> GroupObject::GetCounters() {
+    const std::string id = rec_.id; // the object may be retired while this call runs
+    return translated("GetCounters", id, [&] { return mgr_.counters(id); });
+}
+
+ManagerObject::ManagerObject(sdbus::IConnection& conn, GroupManager& mgr, CollectionRequest collect)
+    : AdaptorInterfaces(conn, kManagerPath), conn_(conn), mgr_(mgr), collect_(std::move(collect)) {
+    registerAdaptor();
+}
+
+ManagerObject::~ManagerObject() {
+    objects_.clear();
+    graveyard_.clear();
+    unregisterAdaptor();
+}
+
+void ManagerObject::publishExisting() {
+    for (const GroupRecord& rec : mgr_.groups()) {
+        if (objects_.count(rec.id) == 0) {
+            objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
+        }
+    }
+}
+
+void ManagerObject::requireRoot(const char* method) {
+    const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
+    uid_t uid = static_cast<uid_t>(-1);
+    std::string sender;
+    try {
+        if (msg != nullptr) {
+            sender = msg->getSender();
+            uid = msg->getCredsUid();
+        }
+    } catch (const std::exception& e) {
+        log::warning(std::string(method) + ": cannot read the caller's credentials: " + e.what());
+    }
+    if (uid != 0) {
+        log::warning(
+            std::string(method) + " refused: caller " + sender + " (uid " +
+            (uid == static_cast<uid_t>(-1) ? std::string("unknown") : std::to_string(uid)) +
+            ") is not root");
+        throw sdbus::Error(kAccessDenied, std::string(method) + " is allowed to root only");
+    }
+}
+
+void ManagerObject::onCreated(const GroupRecord& rec) {
+    auto it = objects_.find(rec.id);
+    if (it == objects_.end()) {
+        objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
+    } else {
+        it->second->update(rec);
+    }
+    try {
+        emitGroupCreated(rec.id, sdbus::ObjectPath(groupObjectPath(rec.id)));
+        getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+    } catch (const std::exception& e) {
+        log::warning(log::forContainer(rec.id, std::string("GroupCreated signal: ") + e.what()));
+    }
+}
+
+void ManagerObject::onRemoved(const GroupRecord& rec, RemoveReason reason) {
+    auto it = objects_.find(rec.id);
+    if (it != objects_.end()) {
+        graveyard_.push_back(std::move(it->second));
+        objects_.erase(it);
+    }
+    if (holding_) {
+        held_.emplace_back(rec.id, reasonName(reason));
+        return;
+    }
+    try {
+        emitGroupRemoved(rec.id, reasonName(reason));
+        getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+    } catch (const std::exception& e) {
+        log::warning(log::forContainer(rec.id, std::string("GroupRemoved signal: ") + e.what()));
+    }
+}
+
+void ManagerObject::releaseSignals() {
+    holding_ = false;
+    for (const auto& [id, reason] : held_) {
+        try {
+            emitGroupRemoved(id, reason);
+        } catch (const std::exception& e) {
+            log::warning(log::forContainer(id, std::string("GroupRemoved signal: ") + e.what()));
+        }
+    }
+    if (!held_.empty()) {
+        try {
+            getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+        } catch (const std::exception& e) {
+            log::warning(std::string("PropertiesChanged: ") + e.what());
+        }
+    }
+    held_.clear();
+}
+
+void ManagerObject::onAvailabilityChanged() {
+    try {
+        getObject().emitPropertiesChangedSignal(
+            kManagerIface, {"ResctrlPath", "Supported", "MonFeatures", "NumRmids"});
+    } catch (const std::exception& e) {
+        log::warning(std::string("PropertiesChanged: ") + e.what());
+    }
+}
+
+sdbus::ObjectPath ManagerObject::CreateGroup(const std::string& container_id, const uint32_t& pid) {
+    return translated("CreateGroup", container_id, [&] {
+        requireRoot("CreateGroup");
+        GroupRecord rec = mgr_.createGroup(container_id, pid);
+        auto it = objects_.find(rec.id);
+        if (it != objects_.end()) {
+            it->second->update(rec);
+        }
+        return sdbus::ObjectPath(groupObjectPath(rec.id));
+    });
+}
+
+void ManagerObject::RemoveGroup(const std::string& container_id) {
+    translated("RemoveGroup", container_id, [&] {
+        requireRoot("RemoveGroup");
+        mgr_.removeGroup(container_id);
+    });
+}
+
+std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>>
+ManagerObject::ListGroups() {
+    return translated("ListGroups", std::string(), [&] {
+        std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>>
+            out;
+        for (const GroupRecord& rec : mgr_.groups()) {
+            out.emplace_back(rec.id, mgr_.groupPath(rec), rec.pid, rec.createdUsec,
+                             sdbus::ObjectPath(groupObjectPath(rec.id)));
+        }
+        return out;
+    });
+}
+
+std::map<std::string, std::map<std::string, uint64_t>>
+ManagerObject::GetCounters(const std::string& container_id) {
+    return translated("GetCounters", container_id, [&] { return mgr_.counters(container_id); });
+}
+
+void ManagerObject::GarbageCollect(sdbus::Result<uint32_t>&& result) {
+    try {
+        translated("GarbageCollect", std::string(), [&] { requireRoot("GarbageCollect"); });
+    } catch (const sdbus::Error& e) {
+        result.returnError(e);
+        return;
+    }
+    auto shared = std::make_shared<sdbus::Result<uint32_t>>(std::move(result));
+    try {
+        collect_([shared](unsigned removed, const std::string* error) {
+            try {
+                if (error != nullptr) {
+                    shared->returnError(sdbus::Error(errorName(ErrorKind::Failed), *error));
+                } else {
+                    shared->returnResults(removed);
+                }
+            } catch (const std::exception& e) {
+                log::warning(std::string("GarbageCollect reply: ") + e.what());
+            }
+        });
+    } catch (const std::exception& e) {
+        shared->returnError(sdbus::Error(errorName(ErrorKind::Failed), e.what()));
+    }
+}
+
+std::string ManagerObject::Version() {
+    return RDTMON_VERSION;
+}
+
+std::string ManagerObject::ResctrlPath() {
+    return safely<std::string>(
+        [&] {
+            Resctrl* r = mgr_.resctrl();
+            return r != nullptr ? r->path() : std::string();
+        },
+        std::string());
+}
+
+bool ManagerObject::Supported() {
+    return safely<bool>([&] { return mgr_.supported(); }, false);
+}
+
+std::vector<std::string> ManagerObject::MonFeatures() {
+    return safely<std::vector<std::string>>(
+        [&] {
+            Resctrl* r = mgr_.resctrl();
+            return r != nullptr ? r->monFeatures() : std::vector<std::string>{};
+        },
+        {});
+}
+
+uint32_t ManagerObject::NumRmids() {
+    return safely<uint32_t>(
+        [&] {
+            Resctrl* r = mgr_.resctrl();
+            return r != nullptr ? r->numRmids() : 0u;
+        },
+        0u);
+}
+
+uint32_t ManagerObject::GroupCount() {
+    return safely<uint32_t>([&] { return static_cast<uint32_t>(mgr_.groups().size()); }, 0u);
+}
+
+} // namespace rdtmon

@@ -1,1 +1,399 @@
-// placeholder: implementation in progress
+#include "GroupManager.h"
+
+#include "ContainerId.h"
+#include "Errors.h"
+#include "Log.h"
+
+#include <algorithm>
+#include <climits>
+#include <ctime>
+#include <set>
+
+namespace rdtmon {
+
+const char* reasonName(RemoveReason reason) {
+    switch (reason) {
+    case RemoveReason::Requested:
+        return "requested";
+    case RemoveReason::Stale:
+        return "stale";
+    case RemoveReason::Vanished:
+        return "vanished";
+    }
+    return "unknown";
+}
+
+namespace {
+uint64_t realtimeUsec() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+MonGroupRef refOf(const GroupRecord& r) {
+    return MonGroupRef{r.ctrl, r.id};
+}
+} // namespace
+
+GroupManager::GroupManager(Opener opener, GroupRegistry& registry, Events events, Clock clock)
+    : opener_(std::move(opener)), registry_(registry), events_(std::move(events)),
+      clock_(clock ? std::move(clock) : Clock(realtimeUsec)) {}
+
+void GroupManager::start() {
+    resctrl();
+}
+
+Resctrl* GroupManager::resctrl() {
+    if (resctrl_ && !resctrl_->monitoringSupported()) {
+        // The tree under our root fd stopped answering (unmounted, emulator gone) or lost
+        // monitoring. Drop it and look again: it may be back at the same path.
+        log::warning("resctrl at " + resctrl_->path() +
+                     " is no longer usable; calls fail until it is back");
+        resctrl_.reset();
+        whyNot_ = "resctrl went away";
+        if (events_.availabilityChanged) {
+            events_.availabilityChanged();
+        }
+    }
+    if (!resctrl_) {
+        std::string why;
+        std::unique_ptr<Resctrl> fresh;
+        try {
+            fresh = opener_(why);
+        } catch (const std::exception& e) {
+            why = e.what();
+        }
+        if (fresh && fresh->monitoringSupported()) {
+            resctrl_ = std::move(fresh);
+            whyNot_.clear();
+            log::info("using resctrl at " + resctrl_->path());
+            reconcile();
+            if (events_.availabilityChanged) {
+                events_.availabilityChanged();
+            }
+        } else {
+            if (fresh) {
+                why = "resctrl at " + fresh->path() + " has no L3 monitoring (info/L3_MON)";
+            }
+            if (why != whyNot_) {
+                log::warning("resctrl not available: " + why);
+            }
+            whyNot_ = why;
+        }
+    }
+    return resctrl_.get();
+}
+
+bool GroupManager::supported() {
+    return resctrl() != nullptr;
+}
+
+Resctrl& GroupManager::requireResctrl() {
+    Resctrl* r = resctrl();
+    if (r == nullptr) {
+        throw Error(ErrorKind::NotSupported,
+                    "no resctrl with L3 monitoring: " +
+                        (whyNot_.empty() ? std::string("not found") : whyNot_));
+    }
+    return *r;
+}
+
+Resctrl& GroupManager::requireMonitoring() {
+    return requireResctrl();
+}
+
+void GroupManager::reconcile() {
+    Resctrl& r = *resctrl_;
+    for (const GroupRecord& rec : registry_.all()) {
+        bool exists = false;
+        try {
+            exists = r.monGroupExists(refOf(rec));
+        } catch (const std::exception& e) {
+            log::error(log::forContainer(rec.id, std::string("cannot check group: ") + e.what()));
+            continue;
+        }
+        if (rec.pending) {
+            // A create that crashed before it replied: nobody was told the group exists.
+            if (exists) {
+                try {
+                    r.removeMonGroup(refOf(rec));
+                } catch (const Error& e) {
+                    if (e.kind() != ErrorKind::NoSuchGroup) {
+                        log::error(log::forContainer(
+                            rec.id, std::string("cannot remove half-made group: ") + e.what()));
+                        continue;
+                    }
+                }
+            }
+            try {
+                registry_.erase(rec.id);
+                log::warning(log::forContainer(rec.id, "removed a half-made group left by a "
+                                                       "crash during CreateGroup"));
+            } catch (const std::exception& e) {
+                log::error(log::forContainer(rec.id, e.what()));
+            }
+        } else if (!exists) {
+            forget(rec, RemoveReason::Vanished);
+        }
+    }
+}
+
+void GroupManager::forget(const GroupRecord& r, RemoveReason reason) {
+    registry_.erase(r.id);
+    if (reason == RemoveReason::Vanished) {
+        log::warning(log::forContainer(r.id, "group " + r.ctrl + "/mon_groups/" + r.id +
+                                                 " vanished; dropped from the records"));
+    }
+    if (events_.removed) {
+        events_.removed(r, reason);
+    }
+}
+
+unsigned GroupManager::dropVanished() {
+    Resctrl* r = resctrl();
+    if (r == nullptr) {
+        return 0;
+    }
+    std::vector<MonGroupRef> onDisk = r->listMonGroups();
+    std::set<std::pair<std::string, std::string>> present;
+    for (const MonGroupRef& g : onDisk) {
+        present.emplace(g.ctrl, g.name);
+    }
+    unsigned n = 0;
+    for (const GroupRecord& rec : registry_.all()) {
+        if (!rec.pending && present.count({rec.ctrl, rec.id}) == 0) {
+            forget(rec, RemoveReason::Vanished);
+            ++n;
+        }
+    }
+    return n;
+}
+
+void GroupManager::undoCreate(const GroupRecord& r, bool madeDir) {
+    if (madeDir && resctrl_) {
+        try {
+            resctrl_->removeMonGroup(refOf(r));
+        } catch (const Error& e) {
+            if (e.kind() != ErrorKind::NoSuchGroup) {
+                // Keep the pending record: start-up or the next create will retry.
+                log::error(log::forContainer(r.id, std::string("cannot remove half-made group: ") +
+                                                       e.what()));
+                return;
+            }
+        }
+    }
+    try {
+        registry_.erase(r.id);
+    } catch (const std::exception& e) {
+        log::error(log::forContainer(r.id, e.what()));
+    }
+}
+
+GroupRecord GroupManager::createGroup(const std::string& id, uint32_t pid) {
+    validateContainerId(id);
+    if (pid == 0 || pid > static_cast<uint32_t>(INT_MAX)) {
+        throw Error(ErrorKind::InvalidArgument,
+                    "pid " + std::to_string(pid) + " is not a valid process id");
+    }
+    Resctrl& r = requireMonitoring();
+    const auto spid = static_cast<pid_t>(pid);
+
+    if (std::optional<GroupRecord> existing = registry_.find(id)) {
+        if (existing->pending) {
+            // Only a failed undo leaves one behind; finish the undo and start over.
+            undoCreate(*existing, true);
+            if (registry_.find(id)) {
+                throw Error(ErrorKind::Failed,
+                            "container " + id + ": an earlier half-made group cannot be removed");
+            }
+        } else if (r.monGroupExists(refOf(*existing))) {
+            // Idempotent: move the threads again (a runtime may retry) and answer the same.
+            r.moveProcess(refOf(*existing), spid);
+            if (existing->pid != pid) {
+                GroupRecord updated = *existing;
+                updated.pid = pid;
+                registry_.put(updated);
+                existing = updated;
+            }
+            log::info(log::forContainer(id, "group " + r.groupPath(refOf(*existing)) +
+                                                " already exists; moved pid " +
+                                                std::to_string(pid) + " again"));
+            return *existing;
+        } else {
+            forget(*existing, RemoveReason::Vanished);
+        }
+    }
+
+    const std::string ctrl = r.ctrlGroupOf(spid);
+    GroupRecord rec;
+    rec.id = id;
+    rec.ctrl = ctrl;
+    rec.pid = pid;
+    rec.createdUsec = clock_();
+    rec.pending = true;
+    const MonGroupRef ref = refOf(rec);
+
+    if (r.monGroupExists(ref)) {
+        throw Error(ErrorKind::AlreadyExists,
+                    "group " + r.groupPath(ref) +
+                        " exists and was not made by rdtmond (native runtime monitoring or "
+                        "another tool); leaving it alone");
+    }
+
+    // The record comes first: if we die after mkdir, start-up finds it and cleans up.
+    registry_.put(rec);
+    try {
+        r.createMonGroup(ref);
+    } catch (const Error& e) {
+        undoCreate(rec, false);
+        if (e.kind() == ErrorKind::AlreadyExists) {
+            throw Error(ErrorKind::AlreadyExists,
+                        "group " + r.groupPath(ref) +
+                            " appeared while it was being created: " + e.what());
+        }
+        throw;
+    }
+    try {
+        r.moveProcess(ref, spid);
+        rec.pending = false;
+        registry_.put(rec);
+    } catch (...) {
+        undoCreate(rec, true);
+        throw;
+    }
+    log::info(log::forContainer(id, "created group " + r.groupPath(ref) + " for pid " +
+                                        std::to_string(pid)));
+    if (events_.created) {
+        events_.created(rec);
+    }
+    return rec;
+}
+
+void GroupManager::removeGroup(const std::string& id) {
+    validateContainerId(id);
+    std::optional<GroupRecord> rec = registry_.find(id);
+    if (!rec || rec->pending) {
+        throw Error(ErrorKind::NoSuchGroup, "container " + id + " has no group owned by rdtmond");
+    }
+    Resctrl& r = requireResctrl();
+    try {
+        r.removeMonGroup(refOf(*rec));
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::NoSuchGroup) {
+            forget(*rec, RemoveReason::Vanished);
+            return;
+        }
+        throw;
+    }
+    registry_.erase(id);
+    log::info(log::forContainer(id, "removed group " + r.groupPath(refOf(*rec)) + " (requested)"));
+    if (events_.removed) {
+        events_.removed(*rec, RemoveReason::Requested);
+    }
+}
+
+std::vector<GroupRecord> GroupManager::groups() const {
+    std::vector<GroupRecord> out;
+    for (GroupRecord& r : registry_.all()) {
+        if (!r.pending) {
+            out.push_back(std::move(r));
+        }
+    }
+    return out;
+}
+
+std::optional<GroupRecord> GroupManager::find(const std::string& id) const {
+    std::optional<GroupRecord> r = registry_.find(id);
+    if (r && r->pending) {
+        return std::nullopt;
+    }
+    return r;
+}
+
+Counters GroupManager::counters(const std::string& id) {
+    validateContainerId(id);
+    std::optional<GroupRecord> rec = find(id);
+    if (!rec) {
+        throw Error(ErrorKind::NoSuchGroup, "container " + id + " has no group owned by rdtmond");
+    }
+    Resctrl& r = requireResctrl();
+    try {
+        return r.readCounters(refOf(*rec));
+    } catch (const Error& e) {
+        if (e.kind() == ErrorKind::NoSuchGroup) {
+            forget(*rec, RemoveReason::Vanished);
+        }
+        throw;
+    }
+}
+
+std::string GroupManager::groupPath(const GroupRecord& rec) {
+    if (resctrl_) {
+        return resctrl_->groupPath(refOf(rec));
+    }
+    return (rec.ctrl.empty() ? std::string() : rec.ctrl + "/") + "mon_groups/" + rec.id;
+}
+
+std::vector<GroupRecord> GroupManager::collectionSnapshot() const {
+    return groups();
+}
+
+unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
+                                       const GarbageCollector::Decision& decision) {
+    if (!decision.sourcesOk) {
+        for (const std::string& f : decision.failures) {
+            log::warning("garbage collection removed nothing: container source failed: " + f);
+        }
+        return 0;
+    }
+    Resctrl* r = resctrl();
+    if (r == nullptr) {
+        log::warning("garbage collection skipped: " + whyNot_);
+        return 0;
+    }
+    unsigned removed = dropVanished();
+    for (const std::string& id : decision.stale) {
+        auto snap = std::find_if(snapshot.begin(), snapshot.end(),
+                                 [&](const GroupRecord& s) { return s.id == id; });
+        std::optional<GroupRecord> now = registry_.find(id);
+        // Between the snapshot and now the group may have been removed or made anew
+        // (a CreateGroup for the same id): only the very record that was judged is removed.
+        if (!now || snap == snapshot.end() || !(*now == *snap)) {
+            continue;
+        }
+        try {
+            r->removeMonGroup(refOf(*now));
+        } catch (const Error& e) {
+            if (e.kind() == ErrorKind::NoSuchGroup) {
+                forget(*now, RemoveReason::Vanished);
+                ++removed;
+            } else {
+                log::error(
+                    log::forContainer(id, std::string("cannot remove stale group: ") + e.what()));
+            }
+            continue;
+        }
+        try {
+            registry_.erase(id);
+        } catch (const std::exception& e) {
+            // The directory is gone; the record is dropped as vanished on a later pass.
+            log::error(log::forContainer(id, e.what()));
+            continue;
+        }
+        log::info(log::forContainer(id, "removed stale group " + r->groupPath(refOf(*now)) +
+                                            ": no runtime lists the container"));
+        if (events_.removed) {
+            events_.removed(*now, RemoveReason::Stale);
+        }
+        ++removed;
+    }
+    return removed;
+}
+
+unsigned GroupManager::collect(const GarbageCollector& gc) {
+    std::vector<GroupRecord> snapshot = collectionSnapshot();
+    GarbageCollector::Decision d = gc.decide(snapshot, clock_());
+    return applyCollection(snapshot, d);
+}
+
+} // namespace rdtmon

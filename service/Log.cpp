@@ -19,10 +19,18 @@ void emit(const char* prefix, std::string_view msg) {
 }
 } // namespace
 
-void error(std::string_view msg) { emit("<3>", msg); }
-void warning(std::string_view msg) { emit("<4>", msg); }
-void info(std::string_view msg) { emit("<6>", msg); }
-void debug(std::string_view msg) { emit("<7>", msg); }
+void error(std::string_view msg) {
+    emit("<3>", msg);
+}
+void warning(std::string_view msg) {
+    emit("<4>", msg);
+}
+void info(std::string_view msg) {
+    emit("<6>", msg);
+}
+void debug(std::string_view msg) {
+    emit("<7>", msg);
+}
 
 std::string forContainer(std::string_view id, std::string_view msg) {
     std::string s = "container ";

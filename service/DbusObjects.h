@@ -1,0 +1,95 @@
+#pragma once
+
+// The D-Bus face of rdtmond: thin adaptors over GroupManager. Every handler translates
+// every exception into a named D-Bus error (sdbus-c++ 1.2.0 only catches sdbus::Error).
+
+#include "GroupManager.h"
+#include "rdtmon/dbus/GroupAdaptor.h"
+#include "rdtmon/dbus/ManagerAdaptor.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <sdbus-c++/sdbus-c++.h>
+#include <string>
+#include <vector>
+
+namespace rdtmon {
+
+inline constexpr const char* kBusName = "org.rdtmon1";
+inline constexpr const char* kManagerPath = "/org/rdtmon1";
+
+// /org/rdtmon1/group/<id escaped with sd_bus_path_encode>
+std::string groupObjectPath(const std::string& containerId);
+
+class GroupObject final
+    : public sdbus::AdaptorInterfaces<org::rdtmon1::Group_adaptor, sdbus::ManagedObject_adaptor> {
+public:
+    GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec);
+    ~GroupObject();
+    void update(const GroupRecord& rec) { rec_ = rec; }
+
+private:
+    std::string ContainerId() override { return rec_.id; }
+    uint32_t Pid() override { return rec_.pid; }
+    std::string ResctrlPath() override;
+    std::string ControlGroup() override { return rec_.ctrl.empty() ? "/" : rec_.ctrl; }
+    uint64_t CreatedUsec() override { return rec_.createdUsec; }
+    std::map<std::string, std::map<std::string, uint64_t>> GetCounters() override;
+
+    GroupManager& mgr_;
+    GroupRecord rec_;
+};
+
+class ManagerObject final
+    : public sdbus::AdaptorInterfaces<org::rdtmon1::Manager_adaptor, sdbus::ObjectManager_adaptor> {
+public:
+    // requestCollection: start (or join) an asynchronous collection; the callback gets the
+    // number removed or an error.
+    using CollectionRequest =
+        std::function<void(std::function<void(unsigned removed, const std::string* error)>)>;
+
+    ManagerObject(sdbus::IConnection& conn, GroupManager& mgr, CollectionRequest collect);
+    ~ManagerObject();
+
+    // Event sinks wired to GroupManager::Events.
+    void onCreated(const GroupRecord& rec);
+    void onRemoved(const GroupRecord& rec, RemoveReason reason);
+    void onAvailabilityChanged();
+    // Publishes one object per owned group (after start-up reconcile).
+    void publishExisting();
+    // Destroys the objects of removed groups. A group can be removed from inside one of its
+    // own handlers (GetCounters finds it vanished), so destruction waits for the loop.
+    void reapObjects() { graveyard_.clear(); }
+    // Signals raised before the bus name is owned (start-up reconcile) would reach no
+    // subscriber: they are held until the name is ours, then sent.
+    void holdSignals() { holding_ = true; }
+    void releaseSignals();
+
+private:
+    sdbus::ObjectPath CreateGroup(const std::string& container_id, const uint32_t& pid) override;
+    void RemoveGroup(const std::string& container_id) override;
+    std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>>
+    ListGroups() override;
+    std::map<std::string, std::map<std::string, uint64_t>>
+    GetCounters(const std::string& container_id) override;
+    void GarbageCollect(sdbus::Result<uint32_t>&& result) override;
+    std::string Version() override;
+    std::string ResctrlPath() override;
+    bool Supported() override;
+    std::vector<std::string> MonFeatures() override;
+    uint32_t NumRmids() override;
+    uint32_t GroupCount() override;
+
+    void requireRoot(const char* method);
+
+    sdbus::IConnection& conn_;
+    GroupManager& mgr_;
+    CollectionRequest collect_;
+    std::map<std::string, std::unique_ptr<GroupObject>> objects_;
+    std::vector<std::unique_ptr<GroupObject>> graveyard_;
+    bool holding_ = false;
+    std::vector<std::pair<std::string, std::string>> held_; // (container id, reason)
+};
+
+} // namespace rdtmon

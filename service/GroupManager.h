@@ -1,0 +1,85 @@
+#pragma once
+
+#include "GarbageCollector.h"
+#include "GroupRegistry.h"
+#include "Resctrl.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rdtmon {
+
+enum class RemoveReason { Requested, Stale, Vanished };
+// "requested", "stale" or "vanished": the reason word of the GroupRemoved signal.
+const char* reasonName(RemoveReason reason);
+
+// The service's logic without a bus: creates, removes, lists and collects the groups this
+// service owns, keeping resctrl and the registry consistent at every step. It is driven
+// from one thread (the event loop); only GarbageCollector::decide() runs elsewhere, on a
+// snapshot, and its result is applied here after re-checking each record.
+//
+// Ordering that makes a crash safe (no group without a record, no record that lies):
+//   create: pending record -> mkdir -> move threads -> final record -> reply
+//   remove: rmdir -> drop record -> reply
+// A pending record found at start-up means a create that never replied: its directory, if
+// any, is removed. A directory with no record was never ours and is never touched.
+class GroupManager {
+public:
+    struct Events {
+        std::function<void(const GroupRecord&)> created;
+        std::function<void(const GroupRecord&, RemoveReason)> removed;
+        // resctrl appeared or went away (Supported, ResctrlPath, MonFeatures, NumRmids).
+        std::function<void()> availabilityChanged;
+    };
+    // Opens resctrl, or returns nullptr with a reason when there is none to use.
+    using Opener = std::function<std::unique_ptr<Resctrl>(std::string& whyNot)>;
+    using Clock = std::function<uint64_t()>; // CLOCK_REALTIME in microseconds
+
+    GroupManager(Opener opener, GroupRegistry& registry, Events events, Clock clock = {});
+
+    // Start-up: load nothing (the registry is loaded by the caller), open resctrl and
+    // reconcile the records with it.
+    void start();
+
+    // The resctrl in use, re-opened if the previous one died (e.g. unmounted). nullptr when
+    // none. Re-opening runs a reconcile.
+    Resctrl* resctrl();
+    bool supported(); // resctrl present with L3 monitoring
+
+    GroupRecord createGroup(const std::string& id, uint32_t pid);
+    void removeGroup(const std::string& id);
+    std::vector<GroupRecord> groups() const; // owned, final records
+    std::optional<GroupRecord> find(const std::string& id) const;
+    Counters counters(const std::string& id);
+    std::string groupPath(const GroupRecord& r);
+
+    // Collection in two halves so the sources can be read off the event loop.
+    std::vector<GroupRecord> collectionSnapshot() const;
+    unsigned applyCollection(const std::vector<GroupRecord>& snapshot,
+                             const GarbageCollector::Decision& decision);
+    // Both halves at once, for tests and for callers that may block.
+    unsigned collect(const GarbageCollector& gc);
+
+    // Drops the records whose directory is gone (reason vanished). Returns how many.
+    unsigned dropVanished();
+
+private:
+    Resctrl& requireResctrl();
+    Resctrl& requireMonitoring();
+    void reconcile();
+    void forget(const GroupRecord& r, RemoveReason reason);
+    void undoCreate(const GroupRecord& r, bool madeDir);
+
+    Opener opener_;
+    GroupRegistry& registry_;
+    Events events_;
+    Clock clock_;
+    std::unique_ptr<Resctrl> resctrl_;
+    std::string whyNot_;
+};
+
+} // namespace rdtmon

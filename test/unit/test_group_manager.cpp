@@ -1,0 +1,273 @@
+// GroupManager without a bus: the ordering that keeps resctrl and the records consistent,
+// driven against resctrl-emu.
+
+#include "ContainerSource.h"
+#include "EmulatorMount.h"
+#include "Errors.h"
+#include "GarbageCollector.h"
+#include "GroupManager.h"
+#include "GroupRegistry.h"
+#include "Proc.h"
+#include "TempDir.h"
+
+#include <fstream>
+#include <gtest/gtest.h>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+
+using namespace rdtmon;
+using namespace rdtmon::test;
+
+namespace {
+
+bool isDir(const std::string& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::set<pid_t> tasksOf(const std::string& groupDir) {
+    std::set<pid_t> out;
+    std::ifstream in(groupDir + "/tasks");
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) {
+            out.insert(static_cast<pid_t>(std::stol(line)));
+        }
+    }
+    return out;
+}
+
+// A fixed list of container ids.
+class ListSource : public ContainerSource {
+public:
+    explicit ListSource(std::set<std::string> ids, bool fail = false)
+        : ids_(std::move(ids)), fail_(fail) {}
+    std::string describe() const override { return "test list"; }
+    std::set<std::string> list() const override {
+        if (fail_) {
+            throw Error(ErrorKind::Failed, "test source failed");
+        }
+        return ids_;
+    }
+
+private:
+    std::set<std::string> ids_;
+    bool fail_;
+};
+
+struct Recorded {
+    std::vector<std::string> created;
+    std::vector<std::pair<std::string, std::string>> removed; // id, reason
+};
+
+class GroupManagerTest : public ::testing::Test {
+protected:
+    GroupManagerTest() { reopen(); }
+
+    // A fresh registry + manager over the same state dir: what a restart does.
+    void reopen() {
+        mgr_.reset();
+        registry_ = std::make_unique<GroupRegistry>(state_.file("state"));
+        registry_->load();
+        GroupManager::Events ev;
+        ev.created = [this](const GroupRecord& r) { rec_.created.push_back(r.id); };
+        ev.removed = [this](const GroupRecord& r, RemoveReason why) {
+            rec_.removed.emplace_back(r.id, reasonName(why));
+        };
+        mgr_ = std::make_unique<GroupManager>(
+            [this](std::string& why) -> std::unique_ptr<Resctrl> {
+                if (!emu_.running()) {
+                    why = "emulator stopped";
+                    return nullptr;
+                }
+                return std::make_unique<Resctrl>(emu_.path());
+            },
+            *registry_, ev, [this] { return now_; });
+        mgr_->start();
+    }
+    std::string dir(const std::string& id) const { return emu_.path() + "/mon_groups/" + id; }
+    // A collector whose only source lists no container, with no grace.
+    static std::unique_ptr<GarbageCollector> nothingRuns() {
+        std::vector<std::unique_ptr<ContainerSource>> sources;
+        sources.push_back(std::make_unique<ListSource>(std::set<std::string>{}));
+        return std::make_unique<GarbageCollector>(std::move(sources), std::chrono::seconds(0));
+    }
+
+    EmulatorMount emu_{EmulatorOptions{.numRmids = 8}};
+    TempDir state_{"rdtmon-gm"};
+    std::unique_ptr<GroupRegistry> registry_;
+    std::unique_ptr<GroupManager> mgr_;
+    Recorded rec_;
+    uint64_t now_ = 1'700'000'000'000'000ULL;
+};
+
+TEST_F(GroupManagerTest, CreateMovesEveryThreadAndRecordsTheGroup) {
+    ChildProcess p(spawnSleeper(2));
+    GroupRecord r = mgr_->createGroup("c1", static_cast<uint32_t>(p.pid()));
+    EXPECT_EQ(r.ctrl, "");
+    EXPECT_FALSE(r.pending);
+    EXPECT_EQ(r.createdUsec, now_);
+    std::set<pid_t> want;
+    for (pid_t t : threadsOf(p.pid())) {
+        want.insert(t);
+    }
+    EXPECT_EQ(tasksOf(dir("c1")), want);
+    ASSERT_TRUE(registry_->find("c1"));
+    EXPECT_FALSE(registry_->find("c1")->pending);
+    EXPECT_EQ(rec_.created, std::vector<std::string>{"c1"});
+    mgr_->removeGroup("c1");
+    EXPECT_FALSE(isDir(dir("c1")));
+    EXPECT_FALSE(registry_->find("c1"));
+    ASSERT_EQ(rec_.removed.size(), 1u);
+    EXPECT_EQ(rec_.removed[0].second, "requested");
+}
+
+TEST_F(GroupManagerTest, AHalfMadeGroupFromACrashIsRemovedAtStartUp) {
+    // What a crash between mkdir and the final record leaves: a pending record + the dir.
+    ChildProcess p(spawnSleeper());
+    GroupRecord pending{"crashed", "", static_cast<uint32_t>(p.pid()), now_, true};
+    registry_->put(pending);
+    ASSERT_EQ(::mkdir(dir("crashed").c_str(), 0755), 0);
+    // And a pending record whose mkdir never happened.
+    registry_->put(GroupRecord{"nodir", "", 1, now_, true});
+    reopen();
+    EXPECT_FALSE(isDir(dir("crashed")));
+    EXPECT_FALSE(registry_->find("crashed"));
+    EXPECT_FALSE(registry_->find("nodir"));
+    EXPECT_TRUE(rec_.removed.empty()) << "nobody was ever told these groups existed";
+}
+
+TEST_F(GroupManagerTest, ADirectoryWithoutARecordIsNeverOurs) {
+    ASSERT_EQ(::mkdir(dir("foreign").c_str(), 0755), 0);
+    reopen();
+    EXPECT_EQ(mgr_->collect(*nothingRuns()), 0u);
+    EXPECT_TRUE(isDir(dir("foreign")));
+    ChildProcess p(spawnSleeper());
+    EXPECT_THROW(
+        {
+            try {
+                mgr_->createGroup("foreign", static_cast<uint32_t>(p.pid()));
+            } catch (const Error& e) {
+                EXPECT_EQ(e.kind(), ErrorKind::AlreadyExists);
+                throw;
+            }
+        },
+        Error);
+    EXPECT_TRUE(isDir(dir("foreign")));
+    EXPECT_FALSE(registry_->find("foreign"));
+}
+
+TEST_F(GroupManagerTest, AFailedThreadMoveLeavesNoGroupAndNoRecord) {
+    ChildProcess p(spawnSleeper(3));
+    emu_.control("fail-tasks-write-after 2 EIO");
+    try {
+        mgr_->createGroup("half", static_cast<uint32_t>(p.pid()));
+        FAIL() << "expected a failure";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::Failed) << e.what();
+    }
+    EXPECT_FALSE(isDir(dir("half")));
+    EXPECT_FALSE(registry_->find("half"));
+    EXPECT_TRUE(rec_.created.empty());
+}
+
+TEST_F(GroupManagerTest, AnUnwritableStateDirMeansNoGroup) {
+    ChildProcess p(spawnSleeper());
+    // Replace the state dir by a file: every persist fails.
+    TempDir other("rdtmon-gm2");
+    const std::string file = other.file("not-a-dir");
+    std::ofstream(file) << "x";
+    registry_ = std::make_unique<GroupRegistry>(file + "/state");
+    GroupManager::Events ev;
+    GroupManager mgr([this](std::string&) { return std::make_unique<Resctrl>(emu_.path()); },
+                     *registry_, ev);
+    mgr.start();
+    try {
+        mgr.createGroup("nostate", static_cast<uint32_t>(p.pid()));
+        FAIL() << "expected a failure";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::Failed) << e.what();
+    }
+    EXPECT_FALSE(isDir(dir("nostate")));
+}
+
+TEST_F(GroupManagerTest, ProcessGoneIsNoSuchProcessAndLeavesNothing) {
+    pid_t gone = 0;
+    {
+        ChildProcess p(spawnSleeper());
+        gone = p.pid();
+    }
+    try {
+        mgr_->createGroup("ghost", static_cast<uint32_t>(gone));
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::NoSuchProcess);
+    }
+    EXPECT_FALSE(isDir(dir("ghost")));
+    EXPECT_FALSE(registry_->find("ghost"));
+}
+
+TEST_F(GroupManagerTest, CollectionRemovesOnlyStaleOwnedGroupsPastTheGrace) {
+    ChildProcess p(spawnSleeper());
+    const auto pid = static_cast<uint32_t>(p.pid());
+    mgr_->createGroup("old-dead", pid);
+    mgr_->createGroup("old-live", pid);
+    now_ += 60'000'000; // one minute later
+    mgr_->createGroup("young-dead", pid);
+    now_ += 10'000'000;
+    std::vector<std::unique_ptr<ContainerSource>> sources;
+    sources.push_back(std::make_unique<ListSource>(std::set<std::string>{"old-live"}));
+    GarbageCollector gc(std::move(sources), std::chrono::seconds(30));
+    EXPECT_EQ(mgr_->collect(gc), 1u);
+    EXPECT_FALSE(isDir(dir("old-dead")));
+    EXPECT_TRUE(isDir(dir("old-live")));
+    EXPECT_TRUE(isDir(dir("young-dead")));
+    ASSERT_EQ(rec_.removed.size(), 1u);
+    EXPECT_EQ(rec_.removed[0], (std::pair<std::string, std::string>{"old-dead", "stale"}));
+
+    std::vector<std::unique_ptr<ContainerSource>> failing;
+    failing.push_back(std::make_unique<ListSource>(std::set<std::string>{}, true));
+    GarbageCollector broken(std::move(failing), std::chrono::seconds(0));
+    EXPECT_EQ(mgr_->collect(broken), 0u);
+    EXPECT_TRUE(isDir(dir("old-live")));
+    EXPECT_TRUE(isDir(dir("young-dead")));
+}
+
+TEST_F(GroupManagerTest, ARecordJudgedStaleButMadeAnewMeanwhileIsKept) {
+    ChildProcess p(spawnSleeper());
+    const auto pid = static_cast<uint32_t>(p.pid());
+    mgr_->createGroup("again", pid);
+    now_ += 100'000'000;
+    std::vector<GroupRecord> snapshot = mgr_->collectionSnapshot();
+    GarbageCollector::Decision d = nothingRuns()->decide(snapshot, now_);
+    ASSERT_EQ(d.stale, std::vector<std::string>{"again"});
+    // Between the decision and its application: removed and made anew.
+    mgr_->removeGroup("again");
+    now_ += 1;
+    mgr_->createGroup("again", pid);
+    EXPECT_EQ(mgr_->applyCollection(snapshot, d), 0u);
+    EXPECT_TRUE(isDir(dir("again")));
+    EXPECT_TRUE(registry_->find("again"));
+}
+
+TEST_F(GroupManagerTest, ResctrlGoingAwayAndComingBackDropsVanishedRecords) {
+    ChildProcess p(spawnSleeper());
+    mgr_->createGroup("before", static_cast<uint32_t>(p.pid()));
+    emu_.stop();
+    EXPECT_FALSE(mgr_->supported());
+    try {
+        mgr_->createGroup("during", static_cast<uint32_t>(p.pid()));
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::NotSupported) << e.what();
+    }
+    EXPECT_TRUE(registry_->find("before")) << "cannot tell while resctrl is away";
+    emu_.restart(); // a fresh tree: the old group is gone
+    EXPECT_TRUE(mgr_->supported());
+    EXPECT_FALSE(registry_->find("before"));
+    ASSERT_EQ(rec_.removed.size(), 1u);
+    EXPECT_EQ(rec_.removed[0], (std::pair<std::string, std::string>{"before", "vanished"}));
+    EXPECT_NO_THROW(mgr_->createGroup("after", static_cast<uint32_t>(p.pid())));
+}
+
+} // namespace
