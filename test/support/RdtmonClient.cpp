@@ -1,0 +1,118 @@
+#include "RdtmonClient.h"
+
+#include <thread>
+
+namespace rdtmon::test {
+
+namespace {
+constexpr const char* kIface = "org.rdtmon1.Manager";
+
+template <class F> CallResult capture(F&& f) {
+    try {
+        f();
+        return {};
+    } catch (const sdbus::Error& e) {
+        return {e.getName(), e.getMessage()};
+    }
+}
+} // namespace
+
+RdtmonClient::RdtmonClient(const std::string& busAddress)
+    : conn_(sdbus::createSessionBusConnectionWithAddress(busAddress)),
+      proxy_(sdbus::createProxy(*conn_, "org.rdtmon1", "/org/rdtmon1")) {
+    conn_->setMethodCallTimeout(std::chrono::seconds(30));
+}
+
+CallResult RdtmonClient::createGroup(const std::string& id, uint32_t pid, sdbus::ObjectPath* out) {
+    return capture([&] {
+        sdbus::ObjectPath p;
+        proxy_->callMethod("CreateGroup")
+            .onInterface(kIface)
+            .withArguments(id, pid)
+            .storeResultsTo(p);
+        if (out != nullptr) {
+            *out = p;
+        }
+    });
+}
+
+CallResult RdtmonClient::removeGroup(const std::string& id) {
+    return capture(
+        [&] { proxy_->callMethod("RemoveGroup").onInterface(kIface).withArguments(id); });
+}
+
+std::vector<GroupRow> RdtmonClient::listGroups() {
+    std::vector<GroupRow> rows;
+    proxy_->callMethod("ListGroups").onInterface(kIface).storeResultsTo(rows);
+    return rows;
+}
+
+CallResult RdtmonClient::getCounters(const std::string& id, CountersMap* out) {
+    return capture([&] {
+        CountersMap m;
+        proxy_->callMethod("GetCounters").onInterface(kIface).withArguments(id).storeResultsTo(m);
+        if (out != nullptr) {
+            *out = std::move(m);
+        }
+    });
+}
+
+CallResult RdtmonClient::garbageCollect(uint32_t* removed) {
+    return capture([&] {
+        uint32_t n = 0;
+        proxy_->callMethod("GarbageCollect").onInterface(kIface).storeResultsTo(n);
+        if (removed != nullptr) {
+            *removed = n;
+        }
+    });
+}
+
+SignalRecorder::SignalRecorder(const std::string& busAddress)
+    : conn_(sdbus::createSessionBusConnectionWithAddress(busAddress)),
+      proxy_(sdbus::createProxy(*conn_, "org.rdtmon1", "/org/rdtmon1")) {
+    proxy_->uponSignal("GroupCreated")
+        .onInterface(kIface)
+        .call([this](const std::string& id, const sdbus::ObjectPath& path) {
+            std::lock_guard lk(mu_);
+            events_.push_back({"GroupCreated", id, path});
+        });
+    proxy_->uponSignal("GroupRemoved")
+        .onInterface(kIface)
+        .call([this](const std::string& id, const std::string& reason) {
+            std::lock_guard lk(mu_);
+            events_.push_back({"GroupRemoved", id, reason});
+        });
+    proxy_->finishRegistration();
+    conn_->enterEventLoopAsync();
+}
+
+SignalRecorder::~SignalRecorder() {
+    proxy_.reset();
+    conn_->leaveEventLoop();
+}
+
+std::vector<SignalRecorder::Event> SignalRecorder::events() const {
+    std::lock_guard lk(mu_);
+    return events_;
+}
+
+std::optional<std::string> SignalRecorder::waitFor(const std::string& signal, const std::string& id,
+                                                   std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        {
+            std::lock_guard lk(mu_);
+            for (const Event& e : events_) {
+                if (e.signal == signal && e.id == id) {
+                    return e.detail;
+                }
+            }
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return std::nullopt;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+} // namespace rdtmon::test

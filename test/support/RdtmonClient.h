@@ -1,0 +1,68 @@
+#pragma once
+
+// A small client of org.rdtmon1 for tests: calls return the D-Bus error name (or "") so
+// tests can assert the exact error, and a recorder collects the Manager's signals.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sdbus-c++/sdbus-c++.h>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rdtmon::test {
+
+using CountersMap = std::map<std::string, std::map<std::string, uint64_t>>;
+using GroupRow = sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>;
+
+struct CallResult {
+    std::string error;   // D-Bus error name, "" on success
+    std::string message; // error message
+    bool ok() const { return error.empty(); }
+};
+
+class RdtmonClient {
+public:
+    explicit RdtmonClient(const std::string& busAddress);
+
+    CallResult createGroup(const std::string& id, uint32_t pid, sdbus::ObjectPath* out = nullptr);
+    CallResult removeGroup(const std::string& id);
+    std::vector<GroupRow> listGroups();
+    CallResult getCounters(const std::string& id, CountersMap* out = nullptr);
+    CallResult garbageCollect(uint32_t* removed = nullptr);
+    template <class T> T property(const std::string& name) {
+        return proxy_->getProperty(name).onInterface("org.rdtmon1.Manager").get<T>();
+    }
+
+private:
+    std::unique_ptr<sdbus::IConnection> conn_;
+    std::unique_ptr<sdbus::IProxy> proxy_;
+};
+
+// Records GroupCreated / GroupRemoved on its own connection and thread.
+class SignalRecorder {
+public:
+    struct Event {
+        std::string signal; // "GroupCreated" or "GroupRemoved"
+        std::string id;
+        std::string detail; // object path or reason
+    };
+    explicit SignalRecorder(const std::string& busAddress);
+    ~SignalRecorder();
+    std::vector<Event> events() const;
+    // Waits until an event with this signal and id arrives; returns its detail.
+    std::optional<std::string>
+    waitFor(const std::string& signal, const std::string& id,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+private:
+    std::unique_ptr<sdbus::IConnection> conn_;
+    std::unique_ptr<sdbus::IProxy> proxy_;
+    mutable std::mutex mu_;
+    std::vector<Event> events_;
+};
+
+} // namespace rdtmon::test
