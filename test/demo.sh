@@ -1,0 +1,127 @@
+#!/bin/sh
+# rdtmon's main job, shown end to end without hardware or the host's system bus: the
+# resctrl emulator stands in for /sys/fs/resctrl, a private dbus-daemon (with the real
+# policy file) for the system bus. A container's life: the createRuntime hook makes its
+# monitoring group, busctl lists it and reads its counters, the poststop hook removes it.
+# Run as root on Debian 12; it installs what it needs first and cleans up after itself.
+set -eu
+cd "$(dirname "$0")/.."
+SRC=$(pwd)
+test/setup-deps.sh
+BUILD_DIR=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target rdtmond rdtmon-hook resctrl-emu >/dev/null
+BIN=$(cd "$BUILD_DIR" && pwd)
+
+WORK=$(mktemp -d /tmp/rdtmon-demo.XXXXXX)
+MNT=$WORK/resctrl
+EMU_PID= BUS_PID= SVC_PID= CTR_PID=
+cleanup() {
+  set +e
+  [ -n "$CTR_PID" ] && kill "$CTR_PID" 2>/dev/null
+  [ -n "$SVC_PID" ] && kill "$SVC_PID" 2>/dev/null && wait "$SVC_PID" 2>/dev/null
+  [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null
+  if [ -n "$EMU_PID" ]; then
+    kill "$EMU_PID" 2>/dev/null
+    wait "$EMU_PID" 2>/dev/null
+  fi
+  grep -q " $MNT " /proc/self/mounts && umount -l "$MNT"
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+wait_for() { # wait_for TEST-EXPRESSION...
+  i=0
+  until "$@"; do
+    i=$((i + 1))
+    [ $i -lt 500 ] || { echo "timed out waiting for: $*" >&2; exit 1; }
+    sleep 0.02
+  done
+}
+
+step "resctrl emulator mounted at $MNT (2 L3 domains, 16 RMIDs)"
+mkdir -p "$MNT"
+"$BIN/test/emulator/resctrl-emu" "$MNT" --num-rmids 16 --l3-domains 2 --foreground &
+EMU_PID=$!
+wait_for test -d "$MNT/info"
+grep " $MNT " /proc/self/mounts
+ls "$MNT"
+echo "num_rmids: $(cat "$MNT/info/L3_MON/num_rmids")  mon_features: $(tr '\n' ' ' <"$MNT/info/L3_MON/mon_features")"
+
+step "private system bus with the real org.rdtmon1.conf policy"
+cat >"$WORK/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$WORK/bus.sock</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+  </policy>
+  <include>$SRC/dbus/org.rdtmon1.conf</include>
+</busconfig>
+CONF
+dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile --nosyslog 2>"$WORK/dbus.log" &
+BUS_PID=$!
+wait_for test -S "$WORK/bus.sock"
+export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$WORK/bus.sock"
+echo "DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS"
+
+step "rdtmond serving org.rdtmon1"
+mkdir -p "$WORK/runc"
+cat >"$WORK/rdtmond.json" <<CONF
+{ "gc": { "intervalSeconds": 60, "graceSeconds": 30 },
+  "containerSources": [ { "stateDirs": ["$WORK/runc"] } ] }
+CONF
+"$BIN/service/rdtmond" --config "$WORK/rdtmond.json" --resctrl "$MNT" \
+  --state-dir "$WORK/state" --no-mount 2>"$WORK/rdtmond.log" &
+SVC_PID=$!
+has_name() { busctl status org.rdtmon1 >/dev/null 2>&1; }
+wait_for has_name
+busctl introspect org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager
+
+step "a container starts: its init process, then the createRuntime hook"
+sleep 600 &
+CTR_PID=$!
+ID=demo-$(date +%s)
+mkdir -p "$WORK/runc/$ID" "$WORK/bundle"
+echo '{"ociVersion":"1.0.2","linux":{}}' >"$WORK/bundle/config.json"
+STATE="{\"ociVersion\":\"1.0.2\",\"id\":\"$ID\",\"status\":\"creating\",\"pid\":$CTR_PID,\"bundle\":\"$WORK/bundle\",\"annotations\":{}}"
+echo "$STATE"
+echo "$STATE" | "$BIN/hook/rdtmon-hook" create
+echo "hook exit status: $?"
+echo "mon_groups/: $(ls "$MNT/mon_groups")"
+echo "mon_groups/$ID/tasks: $(tr '\n' ' ' <"$MNT/mon_groups/$ID/tasks")(container pid $CTR_PID)"
+
+step "busctl ListGroups and GetCounters"
+busctl call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups
+sleep 0.3
+busctl --json=pretty call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager GetCounters s "$ID"
+busctl get-property org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager GroupCount Supported NumRmids
+
+step "the container stops: the poststop hook"
+kill "$CTR_PID"
+CTR_PID=
+rmdir "$WORK/runc/$ID"
+echo "{\"ociVersion\":\"1.0.2\",\"id\":\"$ID\",\"status\":\"stopped\",\"bundle\":\"$WORK/bundle\"}" |
+  "$BIN/hook/rdtmon-hook" delete
+echo "hook exit status: $?"
+echo "mon_groups/: [$(ls "$MNT/mon_groups")]"
+busctl call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups
+
+step "rdtmond's log"
+cat "$WORK/rdtmond.log"
