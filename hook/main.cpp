@@ -35,6 +35,8 @@
 #include <string>
 #include <string_view>
 #include <sys/time.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 namespace {
@@ -110,15 +112,30 @@ private:
         return "rdtmon-hook: container " + (id_.empty() ? std::string(kUnknownId) : id_) + ": ";
     }
 
+    // runc and crun discard the stderr of a hook that exits 0, so a fail-open line printed
+    // only there would never be seen: it also goes to the journal, with the container id
+    // as a field (journalctl -t rdtmon-hook CONTAINER_ID=...). Only on these rare paths:
+    // success costs nothing.
+    void journal(int priority, const std::string& line) const {
+        sd_journal_send("MESSAGE=%s", line.c_str(), "PRIORITY=%d", priority,
+                        "SYSLOG_IDENTIFIER=rdtmon-hook", "CONTAINER_ID=%s",
+                        id_.empty() ? kUnknownId : id_.c_str(), "RDTMON_ACTION=%s",
+                        opts_.action.c_str(), nullptr);
+    }
+
     int fail(std::string_view errorName, std::string_view message) {
-        emit(prefix() + opts_.action + " failed (" +
-             (opts_.failClosed ? "fail-closed" : "fail-open") + "): " + std::string(errorName) +
-             ": " + rdtmon::printable(message, 600));
+        std::string line = prefix() + opts_.action + " failed (" +
+                           (opts_.failClosed ? "fail-closed" : "fail-open") +
+                           "): " + std::string(errorName) + ": " + rdtmon::printable(message, 600);
+        emit(line);
+        journal(opts_.failClosed ? LOG_ERR : LOG_WARNING, line);
         return opts_.failClosed ? 1 : 0;
     }
 
     int skip(const std::string& why) {
-        emit(prefix() + "skipped " + opts_.action + ": " + why);
+        std::string line = prefix() + "skipped " + opts_.action + ": " + why;
+        emit(line);
+        journal(LOG_INFO, line);
         return 0;
     }
 

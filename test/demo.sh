@@ -3,7 +3,9 @@
 # resctrl emulator stands in for /sys/fs/resctrl, a private dbus-daemon (with the real
 # policy file) for the system bus. A container's life: the createRuntime hook makes its
 # monitoring group, busctl lists it and reads its counters, the poststop hook removes it.
-# Run as root on Debian 12; it installs what it needs first and cleans up after itself.
+# A real runc container is used when runc can run one here, else a plain process stands
+# in for the container's init. Run as root on Debian 12; it installs what it needs first
+# and cleans up after itself.
 set -eu
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
@@ -94,34 +96,48 @@ has_name() { busctl status org.rdtmon1 >/dev/null 2>&1; }
 wait_for has_name
 busctl introspect org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager
 
-step "a container starts: its init process, then the createRuntime hook"
-sleep 600 &
-CTR_PID=$!
-ID=demo-$(date +%s)
-mkdir -p "$WORK/runc/$ID" "$WORK/bundle"
-echo '{"ociVersion":"1.0.2","linux":{}}' >"$WORK/bundle/config.json"
-STATE="{\"ociVersion\":\"1.0.2\",\"id\":\"$ID\",\"status\":\"creating\",\"pid\":$CTR_PID,\"bundle\":\"$WORK/bundle\",\"annotations\":{}}"
-echo "$STATE"
-echo "$STATE" | "$BIN/hook/rdtmon-hook" create
-echo "hook exit status: $?"
-echo "mon_groups/: $(ls "$MNT/mon_groups")"
-echo "mon_groups/$ID/tasks: $(tr '\n' ' ' <"$MNT/mon_groups/$ID/tasks")(container pid $CTR_PID)"
+plain_process_demo() {
+  step "a container starts: its init process, then the createRuntime hook"
+  sleep 600 &
+  CTR_PID=$!
+  ID=demo-$(date +%s)
+  mkdir -p "$WORK/runc/$ID" "$WORK/bundle"
+  echo '{"ociVersion":"1.0.2","linux":{}}' >"$WORK/bundle/config.json"
+  STATE="{\"ociVersion\":\"1.0.2\",\"id\":\"$ID\",\"status\":\"creating\",\"pid\":$CTR_PID,\"bundle\":\"$WORK/bundle\",\"annotations\":{}}"
+  echo "$STATE"
+  echo "$STATE" | "$BIN/hook/rdtmon-hook" create
+  echo "hook exit status: $?"
+  echo "mon_groups/: $(ls "$MNT/mon_groups")"
+  echo "mon_groups/$ID/tasks: $(tr '\n' ' ' <"$MNT/mon_groups/$ID/tasks")(container pid $CTR_PID)"
 
-step "busctl ListGroups and GetCounters"
-busctl call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups
-sleep 0.3
-busctl --json=pretty call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager GetCounters s "$ID"
-busctl get-property org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager GroupCount Supported NumRmids
+  step "busctl ListGroups and GetCounters"
+  busctl call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups
+  sleep 0.3
+  busctl --json=pretty call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager GetCounters s "$ID"
+  busctl get-property org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager GroupCount Supported NumRmids
 
-step "the container stops: the poststop hook"
-kill "$CTR_PID"
-CTR_PID=
-rmdir "$WORK/runc/$ID"
-echo "{\"ociVersion\":\"1.0.2\",\"id\":\"$ID\",\"status\":\"stopped\",\"bundle\":\"$WORK/bundle\"}" |
-  "$BIN/hook/rdtmon-hook" delete
-echo "hook exit status: $?"
-echo "mon_groups/: [$(ls "$MNT/mon_groups")]"
-busctl call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups
+  step "the container stops: the poststop hook"
+  kill "$CTR_PID"
+  CTR_PID=
+  rmdir "$WORK/runc/$ID"
+  echo "{\"ociVersion\":\"1.0.2\",\"id\":\"$ID\",\"status\":\"stopped\",\"bundle\":\"$WORK/bundle\"}" |
+    "$BIN/hook/rdtmon-hook" delete
+  echo "hook exit status: $?"
+  echo "mon_groups/: [$(ls "$MNT/mon_groups")]"
+  busctl call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups
+
+}
+
+step "a real runc container through the shipped hooks.d files"
+rc=0
+RDTMON_HOOK="$BIN/hook/rdtmon-hook" HOOKSD_DIR="$BIN/hooks.d" RESCTRL_MNT="$MNT" \
+  RUNC_ROOT="$WORK/runc" sh test/runtimes/demo-runc.sh || rc=$?
+if [ "$rc" = 77 ]; then
+  echo "runc cannot run containers on this machine: a plain process stands in"
+  plain_process_demo
+elif [ "$rc" != 0 ]; then
+  exit "$rc"
+fi
 
 step "rdtmond's log"
 cat "$WORK/rdtmond.log"

@@ -82,6 +82,8 @@ pid=$(runc_ state "$ID" | jq -r .pid)
 echo "container init pid $pid, its children: $(pgrep -P "$pid" | tr '\n' ' ')"
 echo "mon_groups/$ID/tasks: $(sort -n "$RESCTRL_MNT/mon_groups/$ID/tasks" | tr '\n' ' ')"
 busctl call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups
+sleep 0.3 # let the emulated counters move
+busctl --json=pretty call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager GetCounters s "$ID"
 
 echo "runc kill $ID TERM; runc delete $ID  (poststop: rdtmon-hook delete)"
 runc_ kill "$ID" TERM
