@@ -158,8 +158,9 @@ Config parseConfig(const std::string& text) {
     json doc;
     try {
         doc = json::parse(text);
-    } catch (const json::parse_error& e) {
-        // e.what() names the line and column, e.g. "... at line 3, column 7: ...".
+    } catch (const json::exception& e) {
+        // e.what() names the line and column, e.g. "... at line 3, column 7: ...". Not only
+        // parse_error: a number too large for a double is out_of_range (fuzzer finding).
         throw Error(ErrorKind::InvalidArgument, std::string("invalid JSON: ") + e.what());
     }
     if (!doc.is_object()) {

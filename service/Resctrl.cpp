@@ -349,6 +349,12 @@ std::optional<std::string> parseProcResctrl(std::string_view text) {
             while (!v.empty() && v.back() == '/') {
                 v.pop_back();
             }
+            // The kernel names one directory here; anything else (a nested path, "..", a
+            // NUL) is not trusted as a group name (fuzzer finding): treat it as no line.
+            if (v.find('/') != std::string::npos || v.find('\0') != std::string::npos || v == "." ||
+                v == "..") {
+                return std::nullopt;
+            }
             return v;
         }
         i = nl + 1;

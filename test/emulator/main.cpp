@@ -1572,13 +1572,16 @@ private:
             if (pfds[0].revents) {
                 return;
             }
+            // Only the connections that were polled have a pfds entry; one accepted below
+            // is polled on the next round (ASan: heap-buffer-overflow reading pfds[i + 2]).
+            const size_t polled = conns.size();
             if (pfds[1].revents & POLLIN) {
                 UniqueFd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
                 if (c) {
                     conns.push_back(Conn{std::move(c), {}});
                 }
             }
-            for (size_t i = 0; i < conns.size(); ++i) {
+            for (size_t i = 0; i < polled; ++i) {
                 if (pfds[i + 2].revents == 0) {
                     continue;
                 }
@@ -1755,6 +1758,12 @@ int run(int argc, char** argv) {
         cargs.push_back(a.data());
     }
     fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(cargs.size()), cargs.data());
+    // fuse_new() may copy the args into memory of its own: free it on every return
+    // (LeakSanitizer in the ASan build).
+    struct ArgsGuard {
+        fuse_args* args;
+        ~ArgsGuard() { fuse_opt_free_args(args); }
+    } argsGuard{&fargs};
     fuse* f = fuse_new(&fargs, &ops, sizeof ops, nullptr);
     if (f == nullptr) {
         std::fprintf(stderr, "resctrl-emu: fuse_new failed\n");

@@ -1,0 +1,39 @@
+// The parsers of what resctrl files hold: counter values (mon_data), tasks lists and
+// /proc/PID/resctrl. They never throw; a tasks list holds only positive ids, each of which
+// appears as a line of the input; a counter value is a decimal found in the input; a
+// CTRL_MON group name from /proc/PID/resctrl is one path component.
+
+#include "FuzzCommon.h"
+#include "Resctrl.h"
+
+#include <string>
+
+using namespace rdtmon;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::string_view text = fuzz::asText(data, size);
+    try {
+        if (std::optional<uint64_t> v = parseCounterValue(text)) {
+            if (text.find(std::to_string(*v)) == std::string_view::npos) {
+                fuzz::finding("parseCounterValue returned a value not in the text");
+            }
+        }
+        for (pid_t p : parseTaskList(text)) {
+            if (p <= 0) {
+                fuzz::finding("parseTaskList returned a non-positive id");
+            }
+            if (text.find(std::to_string(p)) == std::string_view::npos) {
+                fuzz::finding("parseTaskList returned an id not in the text");
+            }
+        }
+        if (std::optional<std::string> g = parseProcResctrl(text)) {
+            if (g->find('/') != std::string::npos || g->find('\n') != std::string::npos) {
+                fuzz::finding("parseProcResctrl returned a group name with / or a newline");
+            }
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "a resctrl parser threw: %s\n", e.what());
+        std::abort();
+    }
+    return 0;
+}
