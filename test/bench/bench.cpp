@@ -1,0 +1,1045 @@
+// rdtmon-bench: what rdtmon costs a container start, a burst of starts, a collection at
+// scale, and the service's idle footprint. Everything runs on a private dbus-daemon (the
+// real policy) against resctrl-emu; the host's bus and resctrl are never touched.
+//
+//   rdtmon-bench [--quick] [--json FILE]
+//
+// It prints a table and optionally writes the same numbers as JSON. It never fails on a
+// number, only on an error: a hook that exits non-zero or writes to stderr, a group that
+// was not made (or not removed), a call that returns a D-Bus error. Exit codes: 0 done,
+// 1 an error (printed), 2 usage, 77 cannot run here (not root, no FUSE, no dbus-daemon, no
+// jq).
+
+#include "BusFixture.h"
+#include "EmulatorMount.h"
+#include "Proc.h"
+#include "RdtmonClient.h"
+#include "TempDir.h"
+
+#include <nlohmann/json.hpp>
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <poll.h>
+#include <set>
+#include <spawn.h>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+using namespace rdtmon::test;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kExitSkip = 77;
+
+[[noreturn]] void error(const std::string& what) {
+    throw std::runtime_error(what);
+}
+
+double msSince(Clock::time_point t0, Clock::time_point t1 = Clock::now()) {
+    return std::chrono::duration<double, std::milli>(t1 - t0).count();
+}
+
+bool isDir(const std::string& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string readFile(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// --- statistics --------------------------------------------------------------------------
+
+struct Row {
+    std::string name;
+    std::vector<double> ms; // one sample per run
+    std::string note;
+
+    double pct(double p) const {
+        std::vector<double> v = ms;
+        std::sort(v.begin(), v.end());
+        if (v.empty()) {
+            return 0;
+        }
+        // Nearest-rank percentile.
+        auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+        return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
+    }
+    double median() const {
+        std::vector<double> v = ms;
+        std::sort(v.begin(), v.end());
+        if (v.empty()) {
+            return 0;
+        }
+        std::size_t n = v.size();
+        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    }
+};
+
+struct Scalar {
+    std::string name;
+    double value;
+    std::string unit;
+    std::string note;
+};
+
+struct Report {
+    std::vector<Row> rows;
+    std::vector<Scalar> scalars;
+
+    Row& add(Row r) {
+        rows.push_back(std::move(r));
+        printRow(rows.back());
+        return rows.back();
+    }
+    void scalar(std::string name, double value, std::string unit, std::string note = "") {
+        scalars.push_back({std::move(name), value, std::move(unit), std::move(note)});
+        printScalar(scalars.back());
+    }
+    const Row* find(const std::string& name) const {
+        for (const Row& r : rows) {
+            if (r.name == name) {
+                return &r;
+            }
+        }
+        return nullptr;
+    }
+
+    static void printRow(const Row& r) {
+        std::printf("  %-58s %5zu %9.3f %9.3f %9.3f  %s\n", r.name.c_str(), r.ms.size(), r.median(),
+                    r.pct(90), r.pct(99), r.note.c_str());
+        std::fflush(stdout);
+    }
+    static void printScalar(const Scalar& s) {
+        std::printf("  %-58s %15.3f %-6s %s\n", s.name.c_str(), s.value, s.unit.c_str(),
+                    s.note.c_str());
+        std::fflush(stdout);
+    }
+};
+
+// --- spawning processes and timing them ---------------------------------------------------
+
+long pidfdOpen(pid_t pid) {
+    return ::syscall(SYS_pidfd_open, pid, 0);
+}
+
+// A child started with posix_spawn (vfork-like: the parent's own cost stays small), stdin
+// fed from a pipe filled before the spawn, stdout to /dev/null, stderr to a pipe.
+struct Spawned {
+    pid_t pid = -1;
+    int pidfd = -1;
+    int errFd = -1;
+    Clock::time_point start;
+    Clock::time_point end;
+    int status = -1;
+    std::string err;
+};
+
+class Spawner {
+public:
+    explicit Spawner(std::vector<std::string> extraEnv) {
+        for (char** e = environ; *e != nullptr; ++e) {
+            std::string s = *e;
+            bool overridden = false;
+            for (const std::string& x : extraEnv) {
+                if (s.substr(0, s.find('=')) == x.substr(0, x.find('='))) {
+                    overridden = true;
+                }
+            }
+            if (!overridden) {
+                env_.push_back(s);
+            }
+        }
+        env_.insert(env_.end(), extraEnv.begin(), extraEnv.end());
+        devnull_ = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull_ < 0) {
+            error("open /dev/null failed");
+        }
+    }
+    ~Spawner() { ::close(devnull_); }
+    Spawner(const Spawner&) = delete;
+    Spawner& operator=(const Spawner&) = delete;
+
+    Spawned start(const std::vector<std::string>& argv, const std::string& stdinText) {
+        int in[2], err[2];
+        if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+            error(std::string("pipe2: ") + std::strerror(errno));
+        }
+        // The state is small (< the 64 KiB pipe buffer): it is all there when the child
+        // starts, as a runtime's would be.
+        if (::write(in[1], stdinText.data(), stdinText.size()) !=
+            static_cast<ssize_t>(stdinText.size())) {
+            error("cannot fill the stdin pipe");
+        }
+        ::close(in[1]);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, devnull_, 1);
+        posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+        std::vector<std::string> args = argv;
+        std::vector<char*> cargs;
+        for (std::string& a : args) {
+            cargs.push_back(a.data());
+        }
+        cargs.push_back(nullptr);
+        std::vector<char*> cenv;
+        for (std::string& e : env_) {
+            cenv.push_back(e.data());
+        }
+        cenv.push_back(nullptr);
+        Spawned s;
+        s.start = Clock::now();
+        int rc = ::posix_spawnp(&s.pid, cargs[0], &fa, nullptr, cargs.data(), cenv.data());
+        posix_spawn_file_actions_destroy(&fa);
+        ::close(in[0]);
+        ::close(err[1]);
+        if (rc != 0) {
+            ::close(err[0]);
+            error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+        }
+        s.errFd = err[0];
+        s.pidfd = static_cast<int>(pidfdOpen(s.pid));
+        if (s.pidfd < 0) {
+            error(std::string("pidfd_open: ") + std::strerror(errno));
+        }
+        return s;
+    }
+
+    // Waits for every child (whichever exits first), stamping each one's exit time.
+    static void waitAll(std::vector<Spawned>& kids, std::chrono::seconds timeout) {
+        const auto deadline = Clock::now() + timeout;
+        std::size_t left = kids.size();
+        std::vector<pollfd> fds;
+        while (left > 0) {
+            fds.clear();
+            std::vector<std::size_t> idx;
+            for (std::size_t i = 0; i < kids.size(); ++i) {
+                if (kids[i].status < 0) {
+                    fds.push_back({kids[i].pidfd, POLLIN, 0});
+                    idx.push_back(i);
+                }
+            }
+            auto ms =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (ms.count() <= 0) {
+                for (std::size_t i : idx) {
+                    ::kill(kids[i].pid, SIGKILL);
+                    ::waitpid(kids[i].pid, nullptr, 0);
+                    kids[i].status = 0x7f00;
+                    closeFds(kids[i]);
+                }
+                error(std::to_string(idx.size()) + " process(es) did not exit in " +
+                      std::to_string(timeout.count()) + " s");
+            }
+            int r = ::poll(fds.data(), fds.size(), static_cast<int>(ms.count()));
+            auto now = Clock::now();
+            if (r < 0 && errno != EINTR) {
+                error(std::string("poll: ") + std::strerror(errno));
+            }
+            for (std::size_t j = 0; j < fds.size(); ++j) {
+                if (fds[j].revents == 0) {
+                    continue;
+                }
+                Spawned& k = kids[idx[j]];
+                int st = 0;
+                if (::waitpid(k.pid, &st, 0) != k.pid) {
+                    error(std::string("waitpid: ") + std::strerror(errno));
+                }
+                k.end = now;
+                k.status = st;
+                char buf[4096];
+                ssize_t n;
+                while ((n = ::read(k.errFd, buf, sizeof buf)) > 0) {
+                    k.err.append(buf, static_cast<std::size_t>(n));
+                }
+                closeFds(k);
+                --left;
+            }
+        }
+    }
+
+    // Runs one child to completion.
+    Spawned run(const std::vector<std::string>& argv, const std::string& stdinText) {
+        std::vector<Spawned> one{start(argv, stdinText)};
+        waitAll(one, std::chrono::seconds(60));
+        return one[0];
+    }
+
+private:
+    static void closeFds(Spawned& k) {
+        ::close(k.pidfd);
+        ::close(k.errFd);
+        k.pidfd = k.errFd = -1;
+    }
+    std::vector<std::string> env_;
+    int devnull_ = -1;
+};
+
+bool exitedZero(const Spawned& s) {
+    return WIFEXITED(s.status) && WEXITSTATUS(s.status) == 0;
+}
+
+std::string describe(const Spawned& s) {
+    std::string how = WIFEXITED(s.status)     ? "exit " + std::to_string(WEXITSTATUS(s.status))
+                      : WIFSIGNALED(s.status) ? "signal " + std::to_string(WTERMSIG(s.status))
+                                              : "status " + std::to_string(s.status);
+    return how + (s.err.empty() ? std::string() : ", stderr: " + s.err);
+}
+
+// --- the fixture --------------------------------------------------------------------------
+
+struct Settings {
+    bool quick = false;
+    std::string jsonPath;
+    int hookRuns = 300;
+    int shellRuns = 100;
+    int floorRuns = 300;
+    int warmRuns = 300;
+    std::vector<int> bursts = {50, 200};
+    int groups = 1000;
+    int containers = 5000;
+    int stale = 100;
+    int gcRuns = 20;
+    int staleRuns = 5;
+    int listRuns = 20;
+    int idleSeconds = 10;
+    int scaleHookRuns = 100;
+};
+
+std::string stateJson(const std::string& id, pid_t pid, const std::string& bundle,
+                      bool optOut = false) {
+    nlohmann::json j = {{"ociVersion", "1.0.2"}, {"id", id},
+                        {"status", "creating"},  {"pid", pid},
+                        {"bundle", bundle},      {"annotations", {}}};
+    j["annotations"]["io.kubernetes.cri.container-type"] = "container";
+    if (optOut) {
+        j["annotations"]["org.rdtmon.monitoring"] = "false";
+    }
+    return j.dump();
+}
+
+struct ProcStatus {
+    long rssKiB = -1;
+    long anonKiB = -1; // RssAnon: the heap and stacks, the service's own memory
+    long fileKiB = -1; // RssFile: mapped binaries and libraries, mostly shared
+    long ctxSwitches = -1;
+};
+
+ProcStatus procStatus(pid_t pid) {
+    std::istringstream in(readFile("/proc/" + std::to_string(pid) + "/status"));
+    ProcStatus st;
+    long vol = -1, nonvol = -1;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream ls(line);
+        std::string key;
+        long v = 0;
+        ls >> key >> v;
+        if (key == "VmRSS:") {
+            st.rssKiB = v;
+        } else if (key == "RssAnon:") {
+            st.anonKiB = v;
+        } else if (key == "RssFile:") {
+            st.fileKiB = v;
+        } else if (key == "voluntary_ctxt_switches:") {
+            vol = v;
+        } else if (key == "nonvoluntary_ctxt_switches:") {
+            nonvol = v;
+        }
+    }
+    if (st.rssKiB < 0 || vol < 0 || nonvol < 0) {
+        error("cannot read /proc/" + std::to_string(pid) + "/status");
+    }
+    st.ctxSwitches = vol + nonvol;
+    return st;
+}
+
+// Sums the context switches of every thread of pid (a thread's switches are not in the
+// process's own line until it exits).
+long allThreadsCtx(pid_t pid) {
+    long sum = 0;
+    for (pid_t tid : threadsOf(pid)) {
+        std::istringstream in(
+            readFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status"));
+        std::string line;
+        while (std::getline(in, line)) {
+            std::istringstream ls(line);
+            std::string key;
+            long v = 0;
+            ls >> key >> v;
+            if (key == "voluntary_ctxt_switches:" || key == "nonvoluntary_ctxt_switches:") {
+                sum += v;
+            }
+        }
+    }
+    return sum;
+}
+
+// A directory on tmpfs (/dev/shm), as /run/rdtmon is on a real host; removed at the end.
+class ShmDir {
+public:
+    ShmDir() {
+        std::string tmpl = "/dev/shm/rdtmon-bench-state-XXXXXX";
+        if (::mkdtemp(tmpl.data()) == nullptr) {
+            error(std::string("mkdtemp in /dev/shm: ") + std::strerror(errno));
+        }
+        path_ = tmpl;
+    }
+    ~ShmDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    ShmDir(const ShmDir&) = delete;
+    ShmDir& operator=(const ShmDir&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+// CPU time (ms) used so far by every thread of pid: the sum of /proc/PID/task/*/schedstat's
+// first field (ns on the CPU). Threads that already exited are not counted.
+double cpuMs(pid_t pid) {
+    double ns = 0;
+    for (pid_t tid : threadsOf(pid)) {
+        std::istringstream in(readFile("/proc/" + std::to_string(pid) + "/task/" +
+                                       std::to_string(tid) + "/schedstat"));
+        double v = 0;
+        in >> v;
+        ns += v;
+    }
+    return ns / 1e6;
+}
+
+class Bench {
+public:
+    explicit Bench(Settings s) : s_(std::move(s)) {}
+
+    void run();
+    void writeJson() const;
+
+private:
+    std::string groupDir(const std::string& id) const { return emu_->path() + "/mon_groups/" + id; }
+    // Container "ctr-N" lives in runc/ for even N, crun/ for odd N.
+    std::string containerDir(const std::string& id) const {
+        const int n = std::stoi(id.substr(4));
+        return work_->file(n % 2 ? "crun" : "runc") + "/" + id;
+    }
+    std::vector<std::string> hook(const char* action) const { return {RDTMON_HOOK_BIN, action}; }
+
+    void footprint(const char* label);
+    void hookLatency(const std::string& label, int runs, pid_t pid, const std::string& prefix);
+    void floors(pid_t pid);
+    void shellBaseline(pid_t pid);
+    void warmCalls(pid_t pid);
+    void burst(int n);
+    void fillGroups(pid_t pid);
+    void collection(pid_t pid);
+    void counters();
+
+    // Where the CPU went during a phase: rdtmond's and the emulator's share per operation.
+    struct CpuMark {
+        double daemon = 0;
+        double emu = 0;
+    };
+    CpuMark cpuMark() const { return {cpuMs(daemon_->pid()), cpuMs(emu_->pid())}; }
+    struct CpuAcc {
+        double daemon = 0;
+        double emu = 0;
+        std::size_t ops = 0;
+        void add(const CpuMark& a, const CpuMark& b, std::size_t n = 1) {
+            daemon += b.daemon - a.daemon;
+            emu += b.emu - a.emu;
+            ops += n;
+        }
+        std::string note() const {
+            char buf[128];
+            const double n = static_cast<double>(ops ? ops : 1);
+            std::snprintf(buf, sizeof buf, "CPU ms/op: rdtmond %.3f, resctrl-emu %.3f", daemon / n,
+                          emu / n);
+            return buf;
+        }
+    };
+
+    Settings s_;
+    Report rep_;
+    ShmDir stateDir_;
+    std::unique_ptr<PrivateBus> bus_;
+    std::unique_ptr<EmulatorMount> emu_;
+    std::unique_ptr<TempDir> work_;
+    std::unique_ptr<Rdtmond> daemon_;
+    std::unique_ptr<Spawner> spawner_;
+    std::unique_ptr<RdtmonClient> client_;
+    std::string bundle_;
+    std::vector<std::string> liveIds_;  // owned and listed by a state dir
+    std::vector<std::string> staleIds_; // owned, listed nowhere
+    int seq_ = 0;
+};
+
+void Bench::footprint(const char* label) {
+    const pid_t pid = daemon_->pid();
+    // Let anything still in flight (a reply, a log line) settle first.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    long ctxA = allThreadsCtx(pid);
+    std::this_thread::sleep_for(std::chrono::seconds(s_.idleSeconds));
+    ProcStatus b = procStatus(pid);
+    long ctxB = allThreadsCtx(pid);
+    if (!daemon_->running()) {
+        error("rdtmond died while idle:\n" + daemon_->log());
+    }
+    char note[96];
+    std::snprintf(note, sizeof note, "RssAnon %.1f MiB, RssFile %.1f MiB (libraries)",
+                  static_cast<double>(b.anonKiB) / 1024.0, static_cast<double>(b.fileKiB) / 1024.0);
+    rep_.scalar(std::string("rdtmond VmRSS idle, ") + label, static_cast<double>(b.rssKiB) / 1024.0,
+                "MiB", note);
+    rep_.scalar(std::string("rdtmond wake-ups idle over ") + std::to_string(s_.idleSeconds) +
+                    " s, " + label,
+                static_cast<double>(ctxB - ctxA), "",
+                "context switches, all threads, gc.intervalSeconds=3600");
+}
+
+// rdtmon-hook create then delete for fresh ids, the service warm, one live pid.
+void Bench::hookLatency(const std::string& label, int runs, pid_t pid, const std::string& prefix) {
+    Row create{"rdtmon-hook create" + label, {}, ""};
+    Row del{"rdtmon-hook delete" + label, {}, ""};
+    const int warm = std::min(10, runs);
+    CpuAcc cpuCreate, cpuDelete;
+    for (int i = 0; i < warm + runs; ++i) {
+        const std::string id = prefix + std::to_string(seq_++);
+        const std::string st = stateJson(id, pid, bundle_);
+        const CpuMark m0 = cpuMark();
+        Spawned c = spawner_->run(hook("create"), st);
+        const CpuMark m1 = cpuMark();
+        if (!exitedZero(c) || !c.err.empty()) {
+            error("rdtmon-hook create " + id + ": " + describe(c));
+        }
+        if (!isDir(groupDir(id))) {
+            error("rdtmon-hook create " + id + " exited 0 but the group does not exist");
+        }
+        const CpuMark m2 = cpuMark();
+        Spawned d = spawner_->run(hook("delete"), st);
+        const CpuMark m3 = cpuMark();
+        if (!exitedZero(d) || !d.err.empty()) {
+            error("rdtmon-hook delete " + id + ": " + describe(d));
+        }
+        if (isDir(groupDir(id))) {
+            error("rdtmon-hook delete " + id + " exited 0 but the group still exists");
+        }
+        if (i >= warm) {
+            create.ms.push_back(msSince(c.start, c.end));
+            del.ms.push_back(msSince(d.start, d.end));
+            cpuCreate.add(m0, m1);
+            cpuDelete.add(m2, m3);
+        }
+    }
+    create.note = cpuCreate.note();
+    del.note = cpuDelete.note();
+    rep_.add(std::move(create));
+    rep_.add(std::move(del));
+}
+
+void Bench::floors(pid_t pid) {
+    Row trueRow{"floor: exec /bin/true (process start + exit)", {}, ""};
+    Row skip{"floor: rdtmon-hook create, opted out (start+parse+exit)", {}, "no D-Bus"};
+    Row ping{"floor: busctl call Peer.Ping to org.rdtmon1", {}, "process + D-Bus"};
+    const std::string skipState = stateJson("bench-skip", pid, bundle_, true);
+    const std::vector<std::string> busctl =
+        bus_->busctl({"call", "org.rdtmon1", "/org/rdtmon1", "org.freedesktop.DBus.Peer", "Ping"});
+    for (int i = 0; i < 5 + s_.floorRuns; ++i) {
+        Spawned t = spawner_->run({"/bin/true"}, "");
+        Spawned k = spawner_->run(hook("create"), skipState);
+        if (!exitedZero(k) || k.err.find("skipped create") == std::string::npos) {
+            error("rdtmon-hook with the opt-out annotation: " + describe(k));
+        }
+        Spawned p = spawner_->run(busctl, "");
+        if (!exitedZero(p)) {
+            error("busctl Peer.Ping: " + describe(p));
+        }
+        if (i >= 5) {
+            trueRow.ms.push_back(msSince(t.start, t.end));
+            skip.ms.push_back(msSince(k.start, k.end));
+            ping.ms.push_back(msSince(p.start, p.end));
+        }
+    }
+    if (isDir(groupDir("bench-skip"))) {
+        error("the opted-out container got a group");
+    }
+    rep_.add(std::move(trueRow));
+    rep_.add(std::move(skip));
+    rep_.add(std::move(ping));
+}
+
+void Bench::shellBaseline(pid_t pid) {
+    Row create{"shell baseline create (sh+jq x5+grep+mkdir+echo)", {}, ""};
+    Row del{"shell baseline delete (sh+jq+rmdir)", {}, ""};
+    const std::vector<std::string> sh = {"/bin/sh", RDTMON_BENCH_SHELL_HOOK};
+    for (int i = 0; i < 3 + s_.shellRuns; ++i) {
+        const std::string id = "shell-" + std::to_string(seq_++);
+        const std::string st = stateJson(id, pid, bundle_);
+        std::vector<std::string> c = sh;
+        c.push_back("create");
+        Spawned a = spawner_->run(c, st);
+        if (!exitedZero(a) || !a.err.empty() || !isDir(groupDir(id))) {
+            error("shell baseline create " + id + ": " + describe(a));
+        }
+        std::vector<std::string> d = sh;
+        d.push_back("delete");
+        Spawned b = spawner_->run(d, st);
+        if (!exitedZero(b) || !b.err.empty() || isDir(groupDir(id))) {
+            error("shell baseline delete " + id + ": " + describe(b));
+        }
+        if (i >= 3) {
+            create.ms.push_back(msSince(a.start, a.end));
+            del.ms.push_back(msSince(b.start, b.end));
+        }
+    }
+    rep_.add(std::move(create));
+    rep_.add(std::move(del));
+}
+
+// The same calls from a process that is already connected: the service's own share.
+void Bench::warmCalls(pid_t pid) {
+    Row ping{"in-process: Peer.Ping to org.rdtmon1, warm connection", {}, "bus round trip"};
+    Row create{"in-process: CreateGroup, warm connection", {}, ""};
+    Row remove{"in-process: RemoveGroup, warm connection", {}, ""};
+    CpuAcc cpuCreate, cpuRemove;
+    auto conn = sdbus::createSessionBusConnectionWithAddress(bus_->address());
+    auto proxy = sdbus::createProxy(*conn, "org.rdtmon1", "/org/rdtmon1");
+    for (int i = 0; i < 10 + s_.warmRuns; ++i) {
+        auto t0 = Clock::now();
+        proxy->callMethod("Ping").onInterface("org.freedesktop.DBus.Peer");
+        auto t1 = Clock::now();
+        const std::string id = "warm-" + std::to_string(seq_++);
+        const CpuMark m0 = cpuMark();
+        auto t1b = Clock::now();
+        CallResult c = client_->createGroup(id, static_cast<uint32_t>(pid));
+        auto t2 = Clock::now();
+        const CpuMark m1 = cpuMark();
+        auto t2b = Clock::now();
+        if (!c.ok()) {
+            error("CreateGroup " + id + ": " + c.error + ": " + c.message);
+        }
+        CallResult r = client_->removeGroup(id);
+        auto t3 = Clock::now();
+        const CpuMark m2 = cpuMark();
+        if (!r.ok()) {
+            error("RemoveGroup " + id + ": " + r.error + ": " + r.message);
+        }
+        if (i >= 10) {
+            ping.ms.push_back(msSince(t0, t1));
+            create.ms.push_back(msSince(t1b, t2));
+            remove.ms.push_back(msSince(t2b, t3));
+            cpuCreate.add(m0, m1);
+            cpuRemove.add(m1, m2);
+        }
+    }
+    create.note = cpuCreate.note();
+    remove.note = cpuRemove.note();
+    rep_.add(std::move(ping));
+    rep_.add(std::move(create));
+    rep_.add(std::move(remove));
+}
+
+void Bench::burst(int n) {
+    std::vector<ChildProcess> sleepers;
+    std::vector<std::string> ids;
+    std::vector<std::string> states;
+    for (int i = 0; i < n; ++i) {
+        sleepers.emplace_back(spawnSleeper(0));
+        ids.push_back("burst" + std::to_string(n) + "-" + std::to_string(seq_++));
+        states.push_back(stateJson(ids.back(), sleepers.back().pid(), bundle_));
+    }
+    for (const char* action : {"create", "delete"}) {
+        std::vector<Spawned> kids;
+        kids.reserve(static_cast<std::size_t>(n));
+        const CpuMark m0 = cpuMark();
+        const auto t0 = Clock::now();
+        for (int i = 0; i < n; ++i) {
+            kids.push_back(spawner_->start(hook(action), states[static_cast<std::size_t>(i)]));
+        }
+        Spawner::waitAll(kids, std::chrono::seconds(60));
+        const double wall = msSince(t0);
+        CpuAcc cpu;
+        cpu.add(m0, cpuMark(), static_cast<std::size_t>(n));
+        const bool create = std::string(action) == "create";
+        Row row{"burst " + std::to_string(n) + ": per-hook " + action + " latency", {}, ""};
+        int errors = 0;
+        std::string firstError;
+        for (std::size_t i = 0; i < kids.size(); ++i) {
+            row.ms.push_back(msSince(kids[i].start, kids[i].end));
+            bool ok =
+                exitedZero(kids[i]) && kids[i].err.empty() && isDir(groupDir(ids[i])) == create;
+            if (!ok) {
+                ++errors;
+                if (firstError.empty()) {
+                    firstError = ids[i] + ": " + describe(kids[i]) +
+                                 (isDir(groupDir(ids[i])) ? " (group exists)" : " (no group)");
+                }
+            }
+        }
+        if (create) {
+            // Every pid must really be in its group.
+            for (std::size_t i = 0; i < ids.size() && errors == 0; ++i) {
+                std::string tasks = readFile(groupDir(ids[i]) + "/tasks");
+                if (tasks.find(std::to_string(sleepers[i].pid()) + "\n") == std::string::npos) {
+                    ++errors;
+                    firstError = ids[i] + ": pid " + std::to_string(sleepers[i].pid()) +
+                                 " is not in the group's tasks";
+                }
+            }
+        }
+        row.note = std::to_string(errors) + " errors; " + cpu.note();
+        rep_.add(std::move(row));
+        rep_.scalar("burst " + std::to_string(n) + ": time until all " + action +
+                        (create ? "d (all groups exist)" : "d (all groups gone)"),
+                    wall, "ms", std::to_string(errors) + " errors");
+        if (errors != 0) {
+            error("burst of " + std::to_string(n) + " " + action +
+                  " hooks: " + std::to_string(errors) + " error(s); first: " + firstError);
+        }
+    }
+}
+
+void Bench::fillGroups(pid_t pid) {
+    Row fill{"in-process: CreateGroup while filling 0 -> " + std::to_string(s_.groups), {}, ""};
+    CpuAcc cpuTail;
+    for (int i = 0; i < s_.groups; ++i) {
+        // Owned ids are spread over the state dirs' container ids; the first s_.stale of them
+        // become stale when collection() removes their state dirs.
+        const bool stale = i < s_.stale;
+        std::string id = "ctr-" + std::to_string(i * 5);
+        const CpuMark m0 = cpuMark();
+        auto t0 = Clock::now();
+        CallResult c = client_->createGroup(id, static_cast<uint32_t>(pid));
+        fill.ms.push_back(msSince(t0));
+        if (i >= s_.groups - s_.groups / 10) {
+            cpuTail.add(m0, cpuMark());
+        }
+        if (!c.ok()) {
+            error("CreateGroup " + id + ": " + c.error + ": " + c.message);
+        }
+        (stale ? staleIds_ : liveIds_).push_back(id);
+    }
+    fill.note = "last 10%: median " + [&] {
+        Row tail{"", std::vector<double>(fill.ms.end() - fill.ms.size() / 10, fill.ms.end()), ""};
+        char b[32];
+        std::snprintf(b, sizeof b, "%.3f ms", tail.median());
+        return std::string(b);
+    }() + "; " + cpuTail.note();
+    rep_.add(std::move(fill));
+    if (client_->listGroups().size() != static_cast<std::size_t>(s_.groups)) {
+        error("ListGroups does not show " + std::to_string(s_.groups) + " groups");
+    }
+}
+
+void Bench::collection(pid_t pid) {
+    const std::string label =
+        std::to_string(s_.groups) + " groups / " + std::to_string(s_.containers) + " containers";
+    Row none{"GarbageCollect, " + label + ", 0 stale", {}, ""};
+    CpuAcc cpuNone, cpuSome;
+    for (int i = 0; i < s_.gcRuns; ++i) {
+        uint32_t removed = 99999;
+        const CpuMark m0 = cpuMark();
+        auto t0 = Clock::now();
+        CallResult r = client_->garbageCollect(&removed);
+        none.ms.push_back(msSince(t0));
+        cpuNone.add(m0, cpuMark());
+        if (!r.ok() || removed != 0) {
+            error("GarbageCollect with nothing stale: " + r.error + " " + r.message + " removed " +
+                  std::to_string(removed));
+        }
+    }
+    none.note = cpuNone.note();
+    rep_.add(std::move(none));
+    Row some{"GarbageCollect, " + label + ", " + std::to_string(s_.stale) + " stale", {}, ""};
+    for (int round = 0; round < s_.staleRuns; ++round) {
+        if (round > 0) {
+            for (const std::string& id : staleIds_) {
+                CallResult c = client_->createGroup(id, static_cast<uint32_t>(pid));
+                if (!c.ok()) {
+                    error("CreateGroup " + id + ": " + c.error + ": " + c.message);
+                }
+            }
+        }
+        // The stale containers leave their runtime's state dir.
+        for (const std::string& id : staleIds_) {
+            if (::rmdir(containerDir(id).c_str()) != 0) {
+                error("rmdir " + containerDir(id) + ": " + std::strerror(errno));
+            }
+        }
+        uint32_t removed = 0;
+        const CpuMark m0 = cpuMark();
+        auto t0 = Clock::now();
+        CallResult r = client_->garbageCollect(&removed);
+        some.ms.push_back(msSince(t0));
+        cpuSome.add(m0, cpuMark());
+        if (!r.ok() || removed != static_cast<uint32_t>(s_.stale)) {
+            error("GarbageCollect with " + std::to_string(s_.stale) + " stale: " + r.error + " " +
+                  r.message + " removed " + std::to_string(removed));
+        }
+        for (const std::string& id : staleIds_) {
+            if (isDir(groupDir(id))) {
+                error("stale group " + id + " survived the collection");
+            }
+        }
+        for (const std::string& id : liveIds_) {
+            if (!isDir(groupDir(id))) {
+                error("live group " + id + " was removed by the collection");
+            }
+        }
+        for (const std::string& id : staleIds_) {
+            if (::mkdir(containerDir(id).c_str(), 0755) != 0) {
+                error("mkdir " + containerDir(id) + ": " + std::strerror(errno));
+            }
+        }
+    }
+    some.note = cpuSome.note();
+    rep_.add(std::move(some));
+    // Back to the full count for what follows.
+    for (const std::string& id : staleIds_) {
+        CallResult c = client_->createGroup(id, static_cast<uint32_t>(pid));
+        if (!c.ok()) {
+            error("CreateGroup " + id + ": " + c.error + ": " + c.message);
+        }
+    }
+}
+
+void Bench::counters() {
+    Row list{"ListGroups at " + std::to_string(s_.groups) + " groups", {}, ""};
+    const CpuMark l0 = cpuMark();
+    for (int i = 0; i < s_.listRuns; ++i) {
+        auto t0 = Clock::now();
+        std::vector<GroupRow> rows = client_->listGroups();
+        list.ms.push_back(msSince(t0));
+        if (rows.size() != static_cast<std::size_t>(s_.groups)) {
+            error("ListGroups returned " + std::to_string(rows.size()) + " rows");
+        }
+    }
+    CpuAcc cpuList;
+    cpuList.add(l0, cpuMark(), static_cast<std::size_t>(s_.listRuns));
+    list.note = cpuList.note();
+    rep_.add(std::move(list));
+    Row get{"GetCounters, one call per group, " + std::to_string(s_.groups) + " groups", {}, ""};
+    const CpuMark g0 = cpuMark();
+    const auto t0 = Clock::now();
+    std::vector<std::string> all = liveIds_;
+    all.insert(all.end(), staleIds_.begin(), staleIds_.end());
+    for (const std::string& id : all) {
+        CountersMap m;
+        auto t = Clock::now();
+        CallResult r = client_->getCounters(id, &m);
+        get.ms.push_back(msSince(t));
+        if (!r.ok() || m.empty()) {
+            error("GetCounters " + id + ": " + r.error + " " + r.message);
+        }
+    }
+    const double total = msSince(t0);
+    CpuAcc cpuGet;
+    cpuGet.add(g0, cpuMark(), all.size());
+    get.note = cpuGet.note();
+    rep_.add(std::move(get));
+    rep_.scalar("GetCounters for all " + std::to_string(s_.groups) + " groups, total", total, "ms");
+}
+
+void Bench::run() {
+    struct utsname u {};
+    ::uname(&u);
+    double load[3] = {0, 0, 0};
+    ::getloadavg(load, 3);
+    std::printf("rdtmon-bench (%s mode): %u cores, kernel %s, load average %.2f at start\n",
+                s_.quick ? "quick" : "full", std::thread::hardware_concurrency(), u.release,
+                load[0]);
+    std::printf("times in ms; hooks timed from posix_spawn to exit as the runtime sees them\n\n");
+    std::printf("  %-58s %5s %9s %9s %9s\n", "measurement", "n", "median", "p90", "p99");
+
+    bus_ = std::make_unique<PrivateBus>();
+    emu_ = std::make_unique<EmulatorMount>(EmulatorOptions{.numRmids = 1250, .l3Domains = 2});
+    work_ = std::make_unique<TempDir>("rdtmon-bench");
+    bundle_ = work_->file("bundle");
+    ::mkdir(bundle_.c_str(), 0755);
+    {
+        std::ofstream cfg(bundle_ + "/config.json");
+        cfg << R"({"ociVersion":"1.0.2","process":{"args":["sleep","inf"]},"root":{"path":"rootfs"},)"
+               R"("linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}})";
+    }
+    // The container sources: two runtime state roots with the containers' ids as dirs.
+    const std::string runc = work_->file("runc");
+    const std::string crun = work_->file("crun");
+    ::mkdir(runc.c_str(), 0755);
+    ::mkdir(crun.c_str(), 0755);
+    for (int i = 0; i < s_.containers; ++i) {
+        std::string d = containerDir("ctr-" + std::to_string(i));
+        if (::mkdir(d.c_str(), 0755) != 0) {
+            error("mkdir " + d + ": " + std::strerror(errno));
+        }
+    }
+    nlohmann::json cfg = {{"gc", {{"intervalSeconds", 3600}, {"graceSeconds", 0}}},
+                          {"containerSources", {{{"stateDirs", {runc, crun}}}}}};
+    daemon_ = std::make_unique<Rdtmond>(*bus_, Rdtmond::Options{.resctrl = emu_->path(),
+                                                                .stateDir = stateDir_.path(),
+                                                                .configJson = cfg.dump()});
+    spawner_ = std::make_unique<Spawner>(std::vector<std::string>{
+        bus_->envEntry(), "RESCTRL=" + emu_->path(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"});
+    client_ = std::make_unique<RdtmonClient>(bus_->address());
+
+    footprint("0 groups, fresh start");
+
+    ChildProcess sleeper(spawnSleeper(0));
+    const pid_t pid = sleeper.pid();
+    hookLatency("", s_.hookRuns, pid, "hook-");
+    floors(pid);
+    shellBaseline(pid);
+    warmCalls(pid);
+    for (int n : s_.bursts) {
+        burst(n);
+    }
+    fillGroups(pid);
+    hookLatency(" at " + std::to_string(s_.groups) + " groups", s_.scaleHookRuns, pid, "scale-");
+    collection(pid);
+    counters();
+    footprint((std::to_string(s_.groups) + " groups").c_str());
+
+    const Row* hc = rep_.find("rdtmon-hook create");
+    const Row* sc = rep_.find("shell baseline create (sh+jq x5+grep+mkdir+echo)");
+    const Row* hd = rep_.find("rdtmon-hook delete");
+    const Row* sd = rep_.find("shell baseline delete (sh+jq+rmdir)");
+    if (hc && sc && hc->median() > 0) {
+        rep_.scalar("ratio: shell create / rdtmon-hook create (medians)",
+                    sc->median() / hc->median(), "x");
+    }
+    if (hd && sd && hd->median() > 0) {
+        rep_.scalar("ratio: shell delete / rdtmon-hook delete (medians)",
+                    sd->median() / hd->median(), "x");
+    }
+    if (!daemon_->running()) {
+        error("rdtmond died during the benchmark:\n" + daemon_->log());
+    }
+    ::getloadavg(load, 3);
+    std::printf("\nload average %.2f at end\n", load[0]);
+}
+
+void Bench::writeJson() const {
+    if (s_.jsonPath.empty()) {
+        return;
+    }
+    struct utsname u {};
+    ::uname(&u);
+    nlohmann::json j;
+    j["mode"] = s_.quick ? "quick" : "full";
+    j["cores"] = std::thread::hardware_concurrency();
+    j["kernel"] = u.release;
+    j["rows"] = nlohmann::json::array();
+    for (const Row& r : rep_.rows) {
+        j["rows"].push_back({{"name", r.name},
+                             {"n", r.ms.size()},
+                             {"median_ms", r.median()},
+                             {"p90_ms", r.pct(90)},
+                             {"p99_ms", r.pct(99)},
+                             {"min_ms", r.pct(0)},
+                             {"max_ms", r.pct(100)},
+                             {"note", r.note},
+                             {"samples_ms", r.ms}});
+    }
+    j["scalars"] = nlohmann::json::array();
+    for (const Scalar& s : rep_.scalars) {
+        j["scalars"].push_back(
+            {{"name", s.name}, {"value", s.value}, {"unit", s.unit}, {"note", s.note}});
+    }
+    std::ofstream out(s_.jsonPath);
+    out << j.dump(2) << "\n";
+    if (!out) {
+        error("cannot write " + s_.jsonPath);
+    }
+}
+
+std::optional<std::string> cannotRun() {
+    if (::geteuid() != 0) {
+        return "needs root (FUSE mounts, moving tasks)";
+    }
+    if (::access("/dev/fuse", R_OK | W_OK) != 0) {
+        return "no usable /dev/fuse";
+    }
+    for (const char* tool : {"dbus-daemon", "jq", "busctl"}) {
+        bool found = false;
+        for (const char* dir : {"/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"}) {
+            if (::access((std::string(dir) + tool).c_str(), X_OK) == 0) {
+                found = true;
+            }
+        }
+        if (!found) {
+            return std::string(tool) + " is not installed";
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    Settings s;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--quick") {
+            s.quick = true;
+        } else if (a == "--json" && i + 1 < argc) {
+            s.jsonPath = argv[++i];
+        } else {
+            std::cerr << "usage: rdtmon-bench [--quick] [--json FILE]\n";
+            return 2;
+        }
+    }
+    if (s.quick) {
+        s.hookRuns = 30;
+        s.shellRuns = 15;
+        s.floorRuns = 30;
+        s.warmRuns = 50;
+        s.groups = 1000;
+        s.containers = 5000;
+        s.gcRuns = 5;
+        s.staleRuns = 1;
+        s.listRuns = 3;
+        s.idleSeconds = 2;
+        s.scaleHookRuns = 10;
+    }
+    if (std::optional<std::string> why = cannotRun()) {
+        std::cerr << "rdtmon-bench: SKIP: " << *why << "\n";
+        return kExitSkip;
+    }
+    try {
+        Bench b(s);
+        b.run();
+        b.writeJson();
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::cerr << "rdtmon-bench: ERROR: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
