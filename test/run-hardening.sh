@@ -22,6 +22,9 @@ JOBS=$(nproc)
 # Every temp dir the tests make (TempDir honours TMPDIR) lives under one private dir, so
 # the trap can find and detach any mount a crashed test left behind before removing it.
 RUN_TMP=$(mktemp -d /tmp/rdtmon-hardening.XXXXXX)
+# Tests run some clients as user nobody (bus policy, emulator permissions): they must be
+# able to reach the sockets and mounts below it, as they can under /tmp.
+chmod 0755 "$RUN_TMP"
 cleanup() {
     status=$?
     # Deepest mounts first; lazy unmount never hangs on a dead FUSE server.
