@@ -53,30 +53,8 @@ ls "$MNT"
 echo "num_rmids: $(cat "$MNT/info/L3_MON/num_rmids")  mon_features: $(tr '\n' ' ' <"$MNT/info/L3_MON/mon_features")"
 
 step "private system bus with the real org.rdtmon1.conf policy"
-cat >"$WORK/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$WORK/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-  </policy>
-  <include>$SRC/dbus/org.rdtmon1.conf</include>
-</busconfig>
-CONF
+sed -e "s|@LISTEN@|unix:path=$WORK/bus.sock|" -e "s|@POLICY_FILE@|$SRC/dbus/org.rdtmon1.conf|" \
+  test/support/private-bus.conf.in >"$WORK/bus.conf"
 dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile --nosyslog 2>"$WORK/dbus.log" &
 BUS_PID=$!
 wait_for test -S "$WORK/bus.sock"

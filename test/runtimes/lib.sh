@@ -119,31 +119,8 @@ has_line() { grep -qx -- "$2" "$1" 2>/dev/null; } # has_line FILE LINE
 
 # ---- the private bus and rdtmond -------------------------------------------------------
 start_bus() {
-  cat >"$WORK/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>$BUS_ADDR</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <include>$RDTMON_SRC/dbus/org.rdtmon1.conf</include>
-</busconfig>
-CONF
+  sed -e "s|@LISTEN@|$BUS_ADDR|" -e "s|@POLICY_FILE@|$RDTMON_SRC/dbus/org.rdtmon1.conf|" \
+    "$RDTMON_SRC/test/support/private-bus.conf.in" >"$WORK/bus.conf"
   dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile --nosyslog \
     2>"$WORK/bus.log" &
   BUS_PID=$!

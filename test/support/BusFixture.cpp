@@ -216,43 +216,26 @@ PrivateBus::PrivateBus(Policy policy, const std::string& policyFile) : dir_("rdt
     ::chmod(dir_.path().c_str(), 0755);
     const std::string socket = dir_.file("bus.sock");
     address_ = "unix:path=" + socket;
-    std::ofstream conf(dir_.file("bus.conf"));
-    conf << R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>)"
-         << address_ << R"(</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <!-- system.conf's defaults: deny by default, replies allowed when requested. -->
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-  </policy>
-  <include>)"
-         << policyFile << "</include>\n";
+    // One template for every private bus (tests, demo, runtimes, bench).
+    std::string conf = readFile(RDTMON_SOURCE_DIR "/test/support/private-bus.conf.in");
+    auto fill = [&](const std::string& key, const std::string& value) {
+        std::string::size_type at = conf.find(key);
+        if (at == std::string::npos) {
+            throw std::runtime_error("private-bus.conf.in has no " + key);
+        }
+        for (; at != std::string::npos; at = conf.find(key, at + value.size())) {
+            conf.replace(at, key.size(), value);
+        }
+    };
+    fill("@LISTEN@", address_);
+    fill("@POLICY_FILE@", policyFile);
     if (policy == Policy::Permissive) {
-        conf << R"(  <policy context="mandatory">
+        fill("</busconfig>", R"(  <policy context="mandatory">
     <allow send_destination="org.rdtmon1"/>
   </policy>
-)";
+</busconfig>)");
     }
-    conf << "</busconfig>\n";
-    conf.close();
+    std::ofstream(dir_.file("bus.conf")) << conf;
 
     std::string confArg = "--config-file=" + dir_.file("bus.conf");
     const std::string logPath = dir_.file("dbus-daemon.log");
