@@ -13,6 +13,7 @@
 #include "RdtmonClient.h"
 #include "Resctrl.h"
 #include "TempDir.h"
+#include "TestUtil.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -44,22 +45,6 @@ using ::testing::HasSubstr;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
-
-bool exists(const std::string& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0;
-}
 
 // Every entry below root as "relative-path:type", plus the content of small regular files
 // that are not resctrl files (the state file): a snapshot that sees any file or directory

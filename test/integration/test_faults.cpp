@@ -13,6 +13,7 @@
 #include "Proc.h"
 #include "RdtmonClient.h"
 #include "TempDir.h"
+#include "TestUtil.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -41,43 +42,6 @@ using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-bool isDir(const std::string& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::set<std::string> entries(const std::string& dir) {
-    std::set<std::string> out;
-    if (DIR* d = ::opendir(dir.c_str())) {
-        while (dirent* e = ::readdir(d)) {
-            std::string n = e->d_name;
-            if (n != "." && n != "..") {
-                out.insert(n);
-            }
-        }
-        ::closedir(d);
-    }
-    return out;
-}
-
-std::set<pid_t> tasksIn(const std::string& file) {
-    std::set<pid_t> out;
-    std::istringstream in(readFile(file));
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty()) {
-            out.insert(static_cast<pid_t>(std::stol(line)));
-        }
-    }
-    return out;
-}
 
 std::set<std::string> listedIds(RdtmonClient& c) {
     std::set<std::string> ids;

@@ -6,6 +6,7 @@
 #include "Proc.h"
 #include "RdtmonClient.h"
 #include "TempDir.h"
+#include "TestUtil.h"
 
 #include <atomic>
 #include <dirent.h>
@@ -23,32 +24,6 @@ using namespace rdtmon::test;
 using ::testing::HasSubstr;
 
 namespace {
-
-bool isDir(const std::string& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::set<std::string> entries(const std::string& dir) {
-    std::set<std::string> out;
-    if (DIR* d = ::opendir(dir.c_str())) {
-        while (dirent* e = ::readdir(d)) {
-            std::string n = e->d_name;
-            if (n != "." && n != "..") {
-                out.insert(n);
-            }
-        }
-        ::closedir(d);
-    }
-    return out;
-}
-
-std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 std::set<std::string> listedIds(RdtmonClient& c) {
     std::set<std::string> ids;

@@ -6,6 +6,7 @@
 #include "Proc.h"
 #include "RdtmonClient.h"
 #include "TempDir.h"
+#include "TestUtil.h"
 
 #include <algorithm>
 #include <atomic>
@@ -25,29 +26,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 namespace {
-
-std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::set<pid_t> tasksOf(const std::string& groupDir) {
-    std::set<pid_t> out;
-    std::istringstream in(readFile(groupDir + "/tasks"));
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty()) {
-            out.insert(static_cast<pid_t>(std::stol(line)));
-        }
-    }
-    return out;
-}
-
-bool isDir(const std::string& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 // Every directory under root (relative paths), skipping mon_data and info, which have no
 // group in them: the "nothing was made anywhere" check.

@@ -2,6 +2,7 @@
 #include "Errors.h"
 
 #include "TempDir.h"
+#include "TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -15,26 +16,6 @@ namespace rdtmon::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-void writeFile(const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    ASSERT_TRUE(out.good()) << path;
-}
-
-template <class F> std::string expectError(ErrorKind kind, F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        EXPECT_EQ(static_cast<int>(e.kind()), static_cast<int>(kind)) << e.what();
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "wrong exception type: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "no exception thrown";
-    return {};
-}
 
 // parseConfig(text) must fail with InvalidArgument and a message starting with `prefix`.
 void expectInvalid(const std::string& text, const std::string& prefix) {

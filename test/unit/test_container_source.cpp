@@ -1,5 +1,6 @@
 #include "ContainerSource.h"
 #include "Errors.h"
+#include "TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -46,12 +47,6 @@ private:
     std::string path_;
 };
 
-void writeFile(const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    ASSERT_TRUE(out.good()) << path;
-}
-
 void mkdirs(const std::string& path) {
     fs::create_directories(path);
 }
@@ -67,20 +62,6 @@ std::string script(const LocalTempDir& t, const std::string& name, const std::st
     writeFile(path, "#!/bin/sh\n" + body + "\n");
     EXPECT_EQ(::chmod(path.c_str(), 0755), 0);
     return path;
-}
-
-template <class F> std::string expectError(ErrorKind kind, F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        EXPECT_EQ(static_cast<int>(e.kind()), static_cast<int>(kind)) << e.what();
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "wrong exception type: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "no exception thrown";
-    return {};
 }
 
 // This test process has no other children, so any child left behind (zombie or not)

@@ -9,6 +9,7 @@
 #include "GroupRegistry.h"
 #include "Proc.h"
 #include "TempDir.h"
+#include "TestUtil.h"
 
 #include <fstream>
 #include <gtest/gtest.h>
@@ -20,22 +21,6 @@ using namespace rdtmon;
 using namespace rdtmon::test;
 
 namespace {
-
-bool isDir(const std::string& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::set<pid_t> tasksOf(const std::string& groupDir) {
-    std::set<pid_t> out;
-    std::ifstream in(groupDir + "/tasks");
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty()) {
-            out.insert(static_cast<pid_t>(std::stol(line)));
-        }
-    }
-    return out;
-}
 
 // A fixed list of container ids.
 class ListSource : public ContainerSource {

@@ -2,6 +2,7 @@
 #include "GroupRegistry.h"
 
 #include "TempDir.h"
+#include "TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -22,20 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string readFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    ASSERT_TRUE(out.good()) << path;
-}
-
-std::vector<std::string> entries(const std::string& dir) {
+std::vector<std::string> sortedEntries(const std::string& dir) {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(dir)) {
         out.push_back(e.path().filename().string());
@@ -53,22 +41,6 @@ GroupRecord rec(std::string id, std::string ctrl = "", uint32_t pid = 100, uint6
     r.createdUsec = created;
     r.pending = pending;
     return r;
-}
-
-// Runs f and returns the message of the Error it throws with the expected kind; records a
-// failure if it throws nothing, another exception type, or another kind.
-template <class F> std::string expectError(ErrorKind kind, F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        EXPECT_EQ(static_cast<int>(e.kind()), static_cast<int>(kind)) << e.what();
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "wrong exception type: " << e.what();
-        return {};
-    }
-    ADD_FAILURE() << "no exception thrown";
-    return {};
 }
 
 TEST(GroupRegistry, MissingFileLoadsEmptyAndCreatesStateDir0700) {
@@ -127,7 +99,7 @@ TEST(GroupRegistry, AtomicWriteLeavesOnlyTheFileWithMode0600) {
     for (int i = 0; i < 20; ++i) {
         reg.put(rec("c" + std::to_string(i)));
     }
-    EXPECT_EQ(entries(t.path()), std::vector<std::string>{"groups.json"});
+    EXPECT_EQ(sortedEntries(t.path()), std::vector<std::string>{"groups.json"});
     struct stat st {};
     ASSERT_EQ(::stat(t.file("groups.json").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0600u);
@@ -230,7 +202,7 @@ TEST_F(RegistryOnTmpfs, FullStateDirGivesCleanErrorAndChangesNothing) {
     EXPECT_NE(msg.find(std::strerror(ENOSPC)), std::string::npos) << msg;
     EXPECT_EQ(reg.size(), 1u);
     EXPECT_TRUE(reg.find("keep").has_value());
-    EXPECT_EQ(entries(dir), std::vector<std::string>{"groups.json"}); // temp file removed
+    EXPECT_EQ(sortedEntries(dir), std::vector<std::string>{"groups.json"}); // temp file removed
     EXPECT_EQ(readFile(dir + "/groups.json"), before);
 }
 
@@ -339,7 +311,7 @@ TEST(GroupRegistry, SymlinkAtTempNameIsNeverFollowed) {
     ASSERT_EQ(::symlink(victim.c_str(), (state + "/groups.json.tmp").c_str()), 0);
     reg.put(rec("mine"));
     EXPECT_EQ(readFile(victim), "precious");
-    EXPECT_EQ(entries(state), std::vector<std::string>{"groups.json"});
+    EXPECT_EQ(sortedEntries(state), std::vector<std::string>{"groups.json"});
     EXPECT_TRUE(GroupRegistry::parse(readFile(state + "/groups.json")).count("mine"));
 }
 
