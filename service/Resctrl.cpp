@@ -570,61 +570,48 @@ std::string withStatus(std::string msg, const std::string& status) {
 
 } // namespace
 
+// Opens one directory component below dirfd. A missing one is NoSuchGroup with the message
+// `missing`; a symlink or a non-directory is refused; any other errno maps per kindFromErrno
+// with "cannot open <what>".
+static UniqueFd openDirOrThrow(int dirfd, const std::string& name, const std::string& shownPath,
+                               const std::string& missing, const std::string& what) {
+    int fd = openDirComponent(dirfd, name);
+    if (fd >= 0) {
+        return UniqueFd(fd);
+    }
+    int err = -fd;
+    if (err == ENOENT) {
+        throw Error(ErrorKind::NoSuchGroup, missing);
+    }
+    if (err == ELOOP || err == ENOTDIR) {
+        throw Error(ErrorKind::Failed,
+                    "refusing to use " + shownPath + ": it is a symlink or not a directory");
+    }
+    throwErrno(err, "cannot open " + what);
+}
+
 // Opens <root>/<ctrl>/mon_groups, throwing NoSuchGroup when the CTRL_MON group is absent.
 static UniqueFd openMonGroupsDir(int root, const std::string& rootPath, const std::string& ctrl) {
     UniqueFd base;
     int baseFd = root;
     if (!ctrl.empty()) {
-        int fd = openDirComponent(root, ctrl);
-        if (fd < 0) {
-            int err = -fd;
-            std::string p = joinPath(rootPath, ctrl);
-            if (err == ENOENT) {
-                throw Error(ErrorKind::NoSuchGroup, "CTRL_MON group " + p + " does not exist");
-            }
-            if (err == ELOOP || err == ENOTDIR) {
-                throw Error(ErrorKind::Failed,
-                            "refusing to use " + p + ": it is a symlink or not a directory");
-            }
-            throwErrno(err, "cannot open CTRL_MON group " + p);
-        }
-        base.reset(fd);
-        baseFd = fd;
+        const std::string p = joinPath(rootPath, ctrl);
+        base = openDirOrThrow(root, ctrl, p, "CTRL_MON group " + p + " does not exist",
+                              "CTRL_MON group " + p);
+        baseFd = base.get();
     }
-    int fd = openDirComponent(baseFd, "mon_groups");
-    if (fd < 0) {
-        int err = -fd;
-        std::string p = joinPath(rootPath, ctrl.empty() ? "mon_groups" : ctrl + "/mon_groups");
-        if (err == ENOENT) {
-            throw Error(ErrorKind::NoSuchGroup,
-                        p + " does not exist (no such CTRL_MON group, or no monitoring support)");
-        }
-        if (err == ELOOP || err == ENOTDIR) {
-            throw Error(ErrorKind::Failed,
-                        "refusing to use " + p + ": it is a symlink or not a directory");
-        }
-        throwErrno(err, "cannot open " + p);
-    }
-    return UniqueFd(fd);
+    const std::string p = joinPath(rootPath, ctrl.empty() ? "mon_groups" : ctrl + "/mon_groups");
+    return openDirOrThrow(baseFd, "mon_groups", p,
+                          p + " does not exist (no such CTRL_MON group, or no monitoring support)",
+                          p);
 }
 
 // Opens the MON group's directory, throwing NoSuchGroup when absent.
 static UniqueFd openGroupDir(int root, const std::string& rootPath, const MonGroupRef& g,
                              const std::string& groupPath) {
     UniqueFd mg = openMonGroupsDir(root, rootPath, g.ctrl);
-    int fd = openDirComponent(mg.get(), g.name);
-    if (fd < 0) {
-        int err = -fd;
-        if (err == ENOENT) {
-            throw Error(ErrorKind::NoSuchGroup, "MON group " + groupPath + " does not exist");
-        }
-        if (err == ELOOP || err == ENOTDIR) {
-            throw Error(ErrorKind::Failed,
-                        "refusing to use " + groupPath + ": it is a symlink or not a directory");
-        }
-        throwErrno(err, "cannot open MON group " + groupPath);
-    }
-    return UniqueFd(fd);
+    return openDirOrThrow(mg.get(), g.name, groupPath, "MON group " + groupPath + " does not exist",
+                          "MON group " + groupPath);
 }
 
 void Resctrl::createMonGroup(const MonGroupRef& g) {
