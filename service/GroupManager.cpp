@@ -1,5 +1,6 @@
 #include "GroupManager.h"
 
+#include "Clock.h"
 #include "ContainerId.h"
 #include "Errors.h"
 #include "Log.h"
@@ -24,12 +25,6 @@ const char* reasonName(RemoveReason reason) {
 }
 
 namespace {
-uint64_t realtimeUsec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
-
 MonGroupRef refOf(const GroupRecord& r) {
     return MonGroupRef{r.ctrl, r.id};
 }
@@ -96,10 +91,6 @@ Resctrl& GroupManager::requireResctrl() {
                         (whyNot_.empty() ? std::string("not found") : whyNot_));
     }
     return *r;
-}
-
-Resctrl& GroupManager::requireMonitoring() {
-    return requireResctrl();
 }
 
 void GroupManager::reconcile() {
@@ -195,7 +186,7 @@ GroupRecord GroupManager::createGroup(const std::string& id, uint32_t pid) {
         throw Error(ErrorKind::InvalidArgument,
                     "pid " + std::to_string(pid) + " is not a valid process id");
     }
-    Resctrl& r = requireMonitoring();
+    Resctrl& r = requireResctrl();
     const auto spid = static_cast<pid_t>(pid);
 
     if (std::optional<GroupRecord> existing = registry_.find(id)) {

@@ -64,12 +64,15 @@ public:
     // Both halves at once, for tests and for callers that may block.
     unsigned collect(const GarbageCollector& gc);
 
+    // The manager's clock (CLOCK_REALTIME µs unless a test injected one): creation times and
+    // a collection's "now" come from the same source.
+    uint64_t now() const { return clock_(); }
+
     // Drops the records whose directory is gone (reason vanished). Returns how many.
     unsigned dropVanished();
 
 private:
     Resctrl& requireResctrl();
-    Resctrl& requireMonitoring();
     void reconcile();
     void forget(const GroupRecord& r, RemoveReason reason);
     void undoCreate(const GroupRecord& r, bool madeDir);

@@ -1,5 +1,6 @@
 #include "GroupRegistry.h"
 
+#include "Clock.h"
 #include "ContainerId.h"
 #include "Errors.h"
 #include "Log.h"
@@ -35,12 +36,6 @@ std::string errnoText(int err) {
 
 [[noreturn]] void failErrno(int err, const std::string& what) {
     fail(what + ": " + errnoText(err));
-}
-
-uint64_t realtimeUsec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
 // A CTRL_MON group name: "" (the root group) or one path component that resctrl could hold

@@ -163,12 +163,6 @@ private:
     std::optional<ErrorKind> mountKind_;
 };
 
-uint64_t realtimeUsec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
-
 // Runs collections: the sources are listed by a worker thread on a snapshot; the result is
 // applied on the event loop thread. Requests arriving during a run wait for the next run,
 // so every caller gets a collection that started after its call.
@@ -246,7 +240,7 @@ private:
         // that it is back.
         mgr_.resctrl();
         snapshot_ = mgr_.collectionSnapshot();
-        const uint64_t now = realtimeUsec();
+        const uint64_t now = mgr_.now();
         worker_ = std::thread([this, now] {
             try {
                 decision_ = gc_.decide(snapshot_, now);
