@@ -43,14 +43,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::set<std::string> listedIds(RdtmonClient& c) {
-    std::set<std::string> ids;
-    for (const GroupRow& r : c.listGroups()) {
-        ids.insert(std::get<0>(r));
-    }
-    return ids;
-}
-
 // Every record in the state file, pending ones included: "no group without a record" counts
 // a pending record as a record (start-up resolves it), "no record without a group" does not.
 std::set<std::string> recordedIds(const std::string& stateDir, bool includePending) {
@@ -131,7 +123,7 @@ protected:
     // Groups on disk (root CTRL_MON group) == owned groups == final records == records.
     void expectConsistent(RdtmonClient& c, const std::string& stateDir,
                           const std::set<std::string>& foreign = {}) {
-        std::set<std::string> listed = listedIds(c);
+        std::set<std::string> listed = c.listedIds();
         std::set<std::string> onDisk = entries(emu_.path() + "/mon_groups");
         for (const std::string& f : foreign) {
             onDisk.erase(f);
@@ -183,7 +175,7 @@ TEST_F(FaultTest, ResctrlUnmountedWhileRunningFailsCleanlyAndRecoversByItself) {
     EXPECT_EQ(signals.waitFor("GroupRemoved", "before-2", std::chrono::seconds(10)),
               std::optional<std::string>("vanished"));
     EXPECT_TRUE(waitUntil([&] { return c.property<bool>("Supported"); }, std::chrono::seconds(5)));
-    EXPECT_TRUE(listedIds(c).empty());
+    EXPECT_TRUE(c.listedIds().empty());
     EXPECT_TRUE(c.createGroup("after", pid).ok());
     EXPECT_TRUE(isDir(groupDir("after")));
     expectConsistent(c, d.stateDir());
@@ -202,7 +194,7 @@ TEST_F(FaultTest, ResctrlBouncingRepeatedlyNeverLeavesALie) {
         emu_.stop();
         EXPECT_EQ(c.createGroup("x", pid).error, "org.rdtmon1.Error.NotSupported");
         emu_.restart();
-        EXPECT_TRUE(waitUntil([&] { return listedIds(c).empty(); }, std::chrono::seconds(10)));
+        EXPECT_TRUE(waitUntil([&] { return c.listedIds().empty(); }, std::chrono::seconds(10)));
         expectConsistent(c, d.stateDir());
         faultCounts()["resctrl unmounted and back"] += 1;
     }
@@ -364,7 +356,7 @@ TEST_F(FaultTest, StateDirFullOrReadOnlyFailsCreateCleanly) {
             faultCounts()["state dir full or read-only"] += 2;
         }
         EXPECT_EQ(readFile(d.stateDir() + "/groups.json"), stateBefore);
-        EXPECT_EQ(listedIds(c), std::set<std::string>{"kept"});
+        EXPECT_EQ(c.listedIds(), std::set<std::string>{"kept"});
         EXPECT_EQ(entries(emu_.path() + "/mon_groups"), std::set<std::string>{"kept"});
         EXPECT_EQ(tasksIn(groupDir("kept") + "/tasks"), keptTasks) << "threads not moved";
         EXPECT_TRUE(d.running());
@@ -387,7 +379,7 @@ TEST_F(FaultTest, StateDirFullOrReadOnlyFailsCreateCleanly) {
     d.stop();
     d.start();
     RdtmonClient c2(bus_.address());
-    EXPECT_EQ(listedIds(c2), (std::set<std::string>{"after-ro", "kept"}));
+    EXPECT_EQ(c2.listedIds(), (std::set<std::string>{"after-ro", "kept"}));
     expectConsistent(c2, d.stateDir());
 }
 
@@ -443,7 +435,7 @@ TEST_F(KillTest, SigkillDuringA200HookBurstTwentyRoundsLeavesNoOrphanAndNoLie) {
         expectConsistent(c, d.stateDir(), {"foreign"});
         EXPECT_TRUE(isDir(groupDir("foreign"))) << "a group that was never ours is untouched";
         // Clean up for the next round (RMIDs are finite).
-        for (const std::string& id : listedIds(c)) {
+        for (const std::string& id : c.listedIds()) {
             EXPECT_TRUE(c.removeGroup(id).ok()) << id;
         }
         faultCounts()["SIGKILL during a 200-hook burst"] += 1;
@@ -556,7 +548,7 @@ TEST_F(KillTest, AThousandConcurrentCreatesGiveExactlyOneGroupPerId) {
     }
     EXPECT_TRUE(errors.empty()) << errors.begin()->first;
     RdtmonClient c(bus_.address());
-    std::set<std::string> listed = listedIds(c);
+    std::set<std::string> listed = c.listedIds();
     std::set<std::string> used;
     for (const auto& [id, paths] : pathsPerId) {
         used.insert(id);

@@ -25,14 +25,6 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::set<std::string> listedIds(RdtmonClient& c) {
-    std::set<std::string> ids;
-    for (const GroupRow& r : c.listGroups()) {
-        ids.insert(std::get<0>(r));
-    }
-    return ids;
-}
-
 // Ids recorded (final, not pending) in the state file.
 std::set<std::string> recordedIds(const std::string& stateDir) {
     std::set<std::string> ids;
@@ -92,7 +84,7 @@ TEST_F(GcTest, StaleGroupIsRemovedLiveGroupKept) {
     EXPECT_EQ(removed, 1u);
     EXPECT_FALSE(isDir(groupDir("dead")));
     EXPECT_TRUE(isDir(groupDir("live")));
-    EXPECT_EQ(listedIds(c), std::set<std::string>{"live"});
+    EXPECT_EQ(c.listedIds(), std::set<std::string>{"live"});
     EXPECT_EQ(sig.waitFor("GroupRemoved", "dead"), std::optional<std::string>("stale"));
     EXPECT_THAT(d.log(), HasSubstr("container dead: removed stale group"));
 }
@@ -165,7 +157,7 @@ TEST_F(GcTest, ForeignGroupsSurviveEveryCollection) {
     ASSERT_TRUE(c.garbageCollect(&removed).ok());
     EXPECT_TRUE(isDir(groupDir("native-monitoring")));
     EXPECT_TRUE(isDir(emu_.path() + "/clos1/mon_groups/cadvisor"));
-    EXPECT_TRUE(listedIds(c).empty());
+    EXPECT_TRUE(c.listedIds().empty());
 }
 
 TEST_F(GcTest, ACollectionRacingACreateForTheSameIdKeepsTheNewGroup) {
@@ -201,7 +193,7 @@ TEST_F(GcTest, ACollectionRacingACreateForTheSameIdKeepsTheNewGroup) {
     EXPECT_EQ(removed.load(), 0u);
     EXPECT_TRUE(isDir(groupDir("racy")));
     EXPECT_TRUE(isDir(groupDir("fresh")));
-    EXPECT_EQ(listedIds(c), (std::set<std::string>{"fresh", "racy"}));
+    EXPECT_EQ(c.listedIds(), (std::set<std::string>{"fresh", "racy"}));
     // The next collection, started after both, judges them.
     uint32_t n = 0;
     ASSERT_TRUE(c.garbageCollect(&n).ok());
@@ -243,7 +235,7 @@ TEST_F(GcTest, KillNineMidBurstLeavesNoOrphanAndNoLie) {
         }
         d.start();
         RdtmonClient c(bus_.address());
-        std::set<std::string> listed = listedIds(c);
+        std::set<std::string> listed = c.listedIds();
         std::set<std::string> onDisk = entries(emu_.path() + "/mon_groups");
         onDisk.erase("foreign");
         EXPECT_EQ(listed, onDisk) << "every group on disk is owned, every record has its dir";
@@ -269,13 +261,13 @@ TEST_F(GcTest, ACorruptStateFileIsMovedAsideAndTheServiceStarts) {
         }
         EXPECT_TRUE(aside);
         // It starts from what it can prove: the old group is no longer its own to touch.
-        EXPECT_TRUE(listedIds(c).empty());
+        EXPECT_TRUE(c.listedIds().empty());
         EXPECT_TRUE(isDir(groupDir("before")));
         uint32_t removed = 99;
         ASSERT_TRUE(c.garbageCollect(&removed).ok());
         EXPECT_TRUE(isDir(groupDir("before")));
         ASSERT_TRUE(c.createGroup("after", static_cast<uint32_t>(p.pid())).ok());
-        EXPECT_EQ(listedIds(c), std::set<std::string>{"after"});
+        EXPECT_EQ(c.listedIds(), std::set<std::string>{"after"});
     }
 }
 
@@ -290,7 +282,7 @@ TEST_F(GcTest, ARecordWhoseDirectoryIsGoneIsDroppedAsVanishedAtStartUp) {
     SignalRecorder sig(bus_.address());
     d.start();
     EXPECT_EQ(sig.waitFor("GroupRemoved", "gone"), std::optional<std::string>("vanished"));
-    EXPECT_EQ(listedIds(c), std::set<std::string>{"kept"});
+    EXPECT_EQ(c.listedIds(), std::set<std::string>{"kept"});
     // The group object of the kept group is back on the bus.
     CommandResult prop =
         runCommand(bus_.busctl({"get-property", "org.rdtmon1", "/org/rdtmon1/group/kept",

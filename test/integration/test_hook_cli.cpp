@@ -2,6 +2,9 @@
 // exist, and a fake bus endpoint that accepts connections into its backlog but never
 // answers. The end-to-end tests with rdtmond live elsewhere.
 
+#include "TempDir.h"
+#include "UniqueFd.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -30,54 +33,12 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "rdtmon-hookcli-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) {
-            throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-        }
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
-
-class Fd {
-public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        reset(std::exchange(o.fd_, -1));
-        return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    void reset(int fd = -1) {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-        fd_ = fd;
-    }
-
-private:
-    int fd_;
-};
-
 // A unix socket that listens but never accepts: a connect succeeds (backlog), nothing is
 // ever answered. connectionAttempted() tells whether anyone connected.
 class SilentBus {
 public:
     explicit SilentBus(const fs::path& path) : path_(path) {
-        sock_ = Fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        sock_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
         sockaddr_un addr{};
         addr.sun_family = AF_UNIX;
         std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
@@ -89,13 +50,13 @@ public:
     }
     std::string address() const { return "unix:path=" + path_.string(); }
     bool connectionAttempted() {
-        Fd c(::accept4(sock_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        UniqueFd c(::accept4(sock_.get(), nullptr, nullptr, SOCK_CLOEXEC));
         return c.get() >= 0;
     }
 
 private:
     fs::path path_;
-    Fd sock_;
+    UniqueFd sock_;
 };
 
 struct Result {
@@ -115,7 +76,7 @@ Result runHook(const std::vector<std::string>& args, const std::string& input,
         ::pipe2(err, O_CLOEXEC) != 0) {
         throw std::runtime_error("pipe2 failed");
     }
-    Fd inR(in[0]), inW(in[1]), outR(out[0]), outW(out[1]), errR(err[0]), errW(err[1]);
+    UniqueFd inR(in[0]), inW(in[1]), outR(out[0]), outW(out[1]), errR(err[0]), errW(err[1]);
 
     std::vector<std::string> argStore = {RDTMON_HOOK_BIN};
     argStore.insert(argStore.end(), args.begin(), args.end());
@@ -215,10 +176,10 @@ class HookCli : public ::testing::Test {
 protected:
     void SetUp() override {
         oldPipe_ = std::signal(SIGPIPE, SIG_IGN);
-        bundle_ = dir_.path() / "bundle";
+        bundle_ = dir_.file("bundle");
         fs::create_directory(bundle_);
         writeConfig(R"({"ociVersion":"1.0.2","linux":{}})");
-        noBus_ = "unix:path=" + (dir_.path() / "none").string();
+        noBus_ = "unix:path=" + dir_.file("none");
     }
     void TearDown() override { std::signal(SIGPIPE, oldPipe_); }
 
@@ -235,7 +196,7 @@ protected:
                bundle_.string() + "\"}";
     }
 
-    TempDir dir_;
+    TempDir dir_{"rdtmon-hookcli"};
     fs::path bundle_;
     std::string noBus_;
 
@@ -289,7 +250,7 @@ TEST_F(HookCli, OptionsMayComeInAnyOrder) {
 }
 
 TEST_F(HookCli, AnnotationOptOutSkipsWithoutBusContact) {
-    SilentBus bus(dir_.path() / "bus");
+    SilentBus bus(dir_.file("bus"));
     for (const char* action : {"create", "delete"}) {
         SCOPED_TRACE(action);
         Result r = runHook(
@@ -305,7 +266,7 @@ TEST_F(HookCli, AnnotationOptOutSkipsWithoutBusContact) {
 
 TEST_F(HookCli, RuntimeMonitoringSkipsWithoutBusContact) {
     writeConfig(R"({"linux":{"intelRdt":{"closID":"gold","enableMonitoring":true}}})");
-    SilentBus bus(dir_.path() / "bus");
+    SilentBus bus(dir_.file("bus"));
     Result r = runHook({"create", "--fail-closed"}, createState("ctr-native"), bus.address());
     EXPECT_EQ(r.exitCode, 0);
     EXPECT_ONE_LINE_WITH(r, "container ctr-native: skipped");
@@ -314,7 +275,7 @@ TEST_F(HookCli, RuntimeMonitoringSkipsWithoutBusContact) {
 }
 
 TEST_F(HookCli, OtherAnnotationValueIsNoSkip) {
-    SilentBus bus(dir_.path() / "bus");
+    SilentBus bus(dir_.file("bus"));
     Result r = runHook({"create", "--timeout", "0.3"},
                        createState("ctr-on", R"(,"annotations":{"org.rdtmon.monitoring":"true"})"),
                        bus.address());
@@ -324,7 +285,7 @@ TEST_F(HookCli, OtherAnnotationValueIsNoSkip) {
 }
 
 TEST_F(HookCli, BadBundleFailsBeforeBusContact) {
-    SilentBus bus(dir_.path() / "bus");
+    SilentBus bus(dir_.file("bus"));
     fs::remove(bundle_ / "config.json");
     Result r = runHook({"create"}, createState("ctr-nocfg"), bus.address());
     EXPECT_EQ(r.exitCode, 0);
@@ -420,7 +381,7 @@ TEST_F(HookCli, HugeStdinIsRefusedQuickly) {
 }
 
 TEST_F(HookCli, SilentBusTimesOutWithinTheDeadline) {
-    SilentBus bus(dir_.path() / "bus");
+    SilentBus bus(dir_.file("bus"));
     Result r = runHook({"create", "--timeout", "1"}, createState("ctr-hang"), bus.address());
     EXPECT_EQ(r.exitCode, 0);
     EXPECT_ONE_LINE_WITH(r, "container ctr-hang: create failed (fail-open)");

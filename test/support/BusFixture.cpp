@@ -1,5 +1,7 @@
 #include "BusFixture.h"
 
+#include "TestUtil.h"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -112,11 +114,38 @@ std::optional<int> waitFor(pid_t pid, std::chrono::milliseconds timeout) {
     }
 }
 
-std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+// Forks and execs argv (PATH is searched) with env. stdin is /dev/null; stderr, and stdout
+// too when stdoutToLog, append to logPath; otherwise stdout is /dev/null.
+pid_t spawnLogged(std::vector<std::string> argv, std::vector<std::string> env,
+                  const std::string& logPath, bool stdoutToLog) {
+    std::vector<char*> cargs = cstrings(argv);
+    std::vector<char*> cenv = cstrings(env);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        int devnull = ::open("/dev/null", O_RDWR);
+        int logfd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        ::dup2(devnull, 0);
+        ::dup2(stdoutToLog ? logfd : devnull, 1);
+        ::dup2(logfd, 2);
+        ::execvpe(cargs[0], cargs.data(), cenv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+// SIGTERM, up to `grace` to exit, then SIGKILL and reap. The wait status when it stopped
+// on SIGTERM, nullopt when it had to be killed.
+std::optional<int> terminate(pid_t pid, std::chrono::milliseconds grace) {
+    ::kill(pid, SIGTERM);
+    if (std::optional<int> st = waitFor(pid, grace)) {
+        return st;
+    }
+    ::kill(pid, SIGKILL);
+    waitFor(pid, std::chrono::milliseconds(5000));
+    return std::nullopt;
 }
 
 } // namespace
@@ -237,22 +266,9 @@ PrivateBus::PrivateBus(Policy policy, const std::string& policyFile) : dir_("rdt
     }
     std::ofstream(dir_.file("bus.conf")) << conf;
 
-    std::string confArg = "--config-file=" + dir_.file("bus.conf");
-    const std::string logPath = dir_.file("dbus-daemon.log");
-    pid_ = ::fork();
-    if (pid_ < 0) {
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    }
-    if (pid_ == 0) {
-        int devnull = ::open("/dev/null", O_RDWR);
-        int logfd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        ::dup2(devnull, 0);
-        ::dup2(devnull, 1);
-        ::dup2(logfd, 2);
-        ::execlp("dbus-daemon", "dbus-daemon", confArg.c_str(), "--nofork", "--nopidfile",
-                 "--nosyslog", static_cast<char*>(nullptr));
-        _exit(127);
-    }
+    pid_ = spawnLogged({"dbus-daemon", "--config-file=" + dir_.file("bus.conf"), "--nofork",
+                        "--nopidfile", "--nosyslog"},
+                       mergedEnv({}), dir_.file("dbus-daemon.log"), false);
     auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
         struct stat st {};
@@ -274,11 +290,7 @@ PrivateBus::PrivateBus(Policy policy, const std::string& policyFile) : dir_("rdt
 
 PrivateBus::~PrivateBus() {
     if (pid_ > 0) {
-        ::kill(pid_, SIGTERM);
-        if (!waitFor(pid_, std::chrono::milliseconds(5000))) {
-            ::kill(pid_, SIGKILL);
-            waitFor(pid_, std::chrono::milliseconds(5000));
-        }
+        terminate(pid_, std::chrono::milliseconds(5000));
     }
 }
 
@@ -318,11 +330,7 @@ Rdtmond::Rdtmond(const PrivateBus& bus, Options opts)
 
 Rdtmond::~Rdtmond() {
     if (pid_ > 0) {
-        ::kill(pid_, SIGTERM);
-        if (!waitFor(pid_, std::chrono::milliseconds(10000))) {
-            ::kill(pid_, SIGKILL);
-            waitFor(pid_, std::chrono::milliseconds(5000));
-        }
+        terminate(pid_, std::chrono::milliseconds(10000));
         pid_ = -1;
     }
 }
@@ -338,23 +346,8 @@ void Rdtmond::start() {
     std::vector<std::string> args = {RDTMOND_BIN,   "--config",    configPath(),   "--resctrl",
                                      opts_.resctrl, "--state-dir", opts_.stateDir, "--no-mount"};
     args.insert(args.end(), opts_.extraArgs.begin(), opts_.extraArgs.end());
-    std::vector<std::string> env = mergedEnv({bus_.envEntry()});
-    std::vector<char*> cargs = cstrings(args);
-    std::vector<char*> cenv = cstrings(env);
-    const std::string logPath = dir_.file("rdtmond.log");
-    pid_ = ::fork();
-    if (pid_ < 0) {
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    }
-    if (pid_ == 0) {
-        int devnull = ::open("/dev/null", O_RDWR);
-        int logfd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        ::dup2(devnull, 0);
-        ::dup2(logfd, 1);
-        ::dup2(logfd, 2);
-        ::execve(cargs[0], cargs.data(), cenv.data());
-        _exit(127);
-    }
+    pid_ =
+        spawnLogged(std::move(args), mergedEnv({bus_.envEntry()}), dir_.file("rdtmond.log"), true);
     if (!opts_.waitReady) {
         return;
     }
@@ -377,11 +370,8 @@ void Rdtmond::stop() {
     if (pid_ <= 0) {
         return;
     }
-    ::kill(pid_, SIGTERM);
-    std::optional<int> st = waitFor(pid_, std::chrono::milliseconds(10000));
+    std::optional<int> st = terminate(pid_, std::chrono::milliseconds(10000));
     if (!st) {
-        ::kill(pid_, SIGKILL);
-        waitFor(pid_, std::chrono::milliseconds(5000));
         pid_ = -1;
         throw std::runtime_error("rdtmond did not stop on SIGTERM within 10 s");
     }

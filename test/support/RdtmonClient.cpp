@@ -47,6 +47,14 @@ std::vector<GroupRow> RdtmonClient::listGroups() {
     return rows;
 }
 
+std::set<std::string> RdtmonClient::listedIds() {
+    std::set<std::string> ids;
+    for (const GroupRow& r : listGroups()) {
+        ids.insert(std::get<0>(r));
+    }
+    return ids;
+}
+
 CallResult RdtmonClient::getCounters(const std::string& id, CountersMap* out) {
     return capture([&] {
         CountersMap m;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <sdbus-c++/sdbus-c++.h>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,7 @@ public:
     CallResult createGroup(const std::string& id, uint32_t pid, sdbus::ObjectPath* out = nullptr);
     CallResult removeGroup(const std::string& id);
     std::vector<GroupRow> listGroups();
+    std::set<std::string> listedIds(); // the container ids of listGroups()
     CallResult getCounters(const std::string& id, CountersMap* out = nullptr);
     CallResult garbageCollect(uint32_t* removed = nullptr);
     template <class T> T property(const std::string& name) {

@@ -3,6 +3,7 @@
 
 #include "Errors.h"
 #include "OciState.h"
+#include "TempDir.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -28,29 +29,6 @@ namespace rdtmon::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A private temporary directory, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "rdtmon-ocistate-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) {
-            throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-        }
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-    std::string str() const { return path_.string(); }
-
-private:
-    fs::path path_;
-};
 
 void writeFile(const fs::path& p, const std::string& text) {
     std::ofstream f(p, std::ios::binary | std::ios::trunc);
@@ -357,32 +335,32 @@ TEST(SkipReason, OnlyTheExactFalseValueSkips) {
 
 class Bundle : public ::testing::Test {
 protected:
-    std::string config() const { return (dir_.path() / "config.json").string(); }
-    void writeConfig(const std::string& text) { writeFile(dir_.path() / "config.json", text); }
+    std::string config() const { return dir_.file("config.json"); }
+    void writeConfig(const std::string& text) { writeFile(dir_.file("config.json"), text); }
     Error refused() {
-        return errorFrom([&] { bundleEnablesMonitoring(dir_.str()); });
+        return errorFrom([&] { bundleEnablesMonitoring(dir_.path()); });
     }
-    TempDir dir_;
+    TempDir dir_{"rdtmon-ocistate"};
 };
 
 TEST_F(Bundle, EnableMonitoringTrue) {
     writeConfig(R"({"ociVersion":"1.2.0","linux":{"intelRdt":{"closID":"gold",)"
                 R"("enableMonitoring":true}}})");
-    EXPECT_TRUE(bundleEnablesMonitoring(dir_.str()));
+    EXPECT_TRUE(bundleEnablesMonitoring(dir_.path()));
 }
 
 TEST_F(Bundle, EnableMonitoringFalseOrAbsent) {
     writeConfig(R"({"linux":{"intelRdt":{"enableMonitoring":false}}})");
-    EXPECT_FALSE(bundleEnablesMonitoring(dir_.str()));
+    EXPECT_FALSE(bundleEnablesMonitoring(dir_.path()));
     writeConfig(R"({"linux":{"intelRdt":{"closID":"gold"}}})");
-    EXPECT_FALSE(bundleEnablesMonitoring(dir_.str()));
+    EXPECT_FALSE(bundleEnablesMonitoring(dir_.path()));
     writeConfig(R"({"linux":{"namespaces":[]}})");
-    EXPECT_FALSE(bundleEnablesMonitoring(dir_.str()));
+    EXPECT_FALSE(bundleEnablesMonitoring(dir_.path()));
     writeConfig(R"({"ociVersion":"1.0.2"})");
-    EXPECT_FALSE(bundleEnablesMonitoring(dir_.str()));
+    EXPECT_FALSE(bundleEnablesMonitoring(dir_.path()));
     // Only the JSON boolean true counts.
     writeConfig(R"({"linux":{"intelRdt":{"enableMonitoring":"true"}}})");
-    EXPECT_FALSE(bundleEnablesMonitoring(dir_.str()));
+    EXPECT_FALSE(bundleEnablesMonitoring(dir_.path()));
 }
 
 TEST_F(Bundle, MissingConfigIsRefused) {
@@ -393,7 +371,7 @@ TEST_F(Bundle, MissingConfigIsRefused) {
 }
 
 TEST_F(Bundle, MissingBundleOrRelativePathIsRefused) {
-    Error e = errorFrom([&] { bundleEnablesMonitoring((dir_.path() / "nope").string()); });
+    Error e = errorFrom([&] { bundleEnablesMonitoring(dir_.file("nope")); });
     EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
     EXPECT_NE(std::string(e.what()).find("cannot open bundle directory"), std::string::npos);
     e = errorFrom([&] { bundleEnablesMonitoring("relative/bundle"); });
@@ -404,17 +382,17 @@ TEST_F(Bundle, MissingBundleOrRelativePathIsRefused) {
 }
 
 TEST_F(Bundle, BundleThatIsAFileIsRefused) {
-    writeFile(dir_.path() / "file", "{}");
-    Error e = errorFrom([&] { bundleEnablesMonitoring((dir_.path() / "file").string()); });
+    writeFile(dir_.file("file"), "{}");
+    Error e = errorFrom([&] { bundleEnablesMonitoring(dir_.file("file")); });
     EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
     EXPECT_NE(std::string(e.what()).find("Not a directory"), std::string::npos) << e.what();
 }
 
 TEST_F(Bundle, SymlinkIsRefused) {
     // The target would say "enable monitoring"; a symlink must not be followed at all.
-    TempDir other;
-    writeFile(other.path() / "real.json", R"({"linux":{"intelRdt":{"enableMonitoring":true}}})");
-    fs::create_symlink(other.path() / "real.json", dir_.path() / "config.json");
+    TempDir other{"rdtmon-ocistate"};
+    writeFile(other.file("real.json"), R"({"linux":{"intelRdt":{"enableMonitoring":true}}})");
+    fs::create_symlink(other.file("real.json"), dir_.file("config.json"));
     Error e = refused();
     EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
     EXPECT_NE(std::string(e.what()).find("symbolic link"), std::string::npos) << e.what();
