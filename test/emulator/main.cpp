@@ -1313,7 +1313,11 @@ private:
     std::string defaultSchemata() const {
         std::string s = "L3:";
         for (unsigned d = 0; d < opts_.l3Domains; ++d) {
-            s += (d ? ";" : "") + std::to_string(d) + "=fffff";
+            if (d != 0) {
+                s += ';';
+            }
+            s += std::to_string(d);
+            s += "=fffff";
         }
         return s + "\n";
     }
