@@ -1,0 +1,219 @@
+#pragma once
+// resctrl-emu: the in-memory resctrl tree. Groups with their CLOSIDs and RMIDs, which
+// thread is in which group, the files' contents, the counters, and the failures a test
+// asked for through the control socket. FuseOps.cpp maps FUSE calls onto it.
+
+#include "Options.h"
+#include "Proc.h"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace rdtmon::emu {
+
+using Clock = std::chrono::steady_clock;
+
+enum Event { LlcOccupancy = 0, MbmTotal = 1, MbmLocal = 2, kEvents = 3 };
+inline constexpr const char* kEventNames[kEvents] = {"llc_occupancy", "mbm_total_bytes",
+                                                     "mbm_local_bytes"};
+
+std::optional<int> eventFromName(const std::string& s);
+
+using GroupId = uint64_t;
+constexpr GroupId kRoot = 1;
+
+struct Assign {
+    GroupId ctrl = kRoot;
+    GroupId mon = 0; // 0 = the CTRL_MON group's own RMID
+    bool operator==(const Assign&) const = default;
+};
+
+struct Group {
+    GroupId id = 0;
+    std::string name;
+    bool ctrl = true;
+    GroupId parent = 0; // the CTRL_MON parent of a MON group
+    unsigned rmid = 0;
+    unsigned closid = 0;
+    std::map<std::string, GroupId> monChildren; // CTRL_MON only
+    std::string cpus;
+    std::string schemata;
+    std::string mode = "shareable";
+    // Counter model: task-microseconds of activity since mkdir, updated lazily.
+    double activityUs = 0;
+    Clock::time_point lastUpdate = Clock::now();
+    std::string override[kEvents];
+};
+
+struct TaskKey {
+    pid_t tid;
+    uint64_t start;
+    bool operator==(const TaskKey&) const = default;
+};
+struct TaskKeyHash {
+    size_t operator()(const TaskKey& k) const noexcept {
+        return std::hash<uint64_t>()((static_cast<uint64_t>(k.tid) << 32) ^ k.start);
+    }
+};
+
+// One write of a task id into a group.
+struct Record {
+    uint64_t tick;                     // boottime clock ticks of the write
+    Assign assign;                     // where it went
+    std::unordered_set<pid_t> existed; // threads/children of the process seen before the write
+};
+
+struct Scan {
+    Clock::time_point when;
+    std::vector<ThreadInfo> threads;
+    std::unordered_map<pid_t, size_t> byTid;
+};
+
+struct Membership {
+    std::unordered_map<GroupId, std::vector<pid_t>> ctrlMembers; // every thread of the CLOS
+    std::unordered_map<GroupId, std::vector<pid_t>> monMembers;
+    std::unordered_map<GroupId, size_t> ownCount; // threads on the group's own RMID
+};
+
+// Paths are relative to the mount and start with '/'. Every call needs `mu` held; mkdir,
+// rmdir and file operations return 0 or -errno as the kernel's resctrl would.
+// Model.cpp: the tree, RMIDs, file contents and counters. ModelTasks.cpp: which thread is
+// in which group (tasks files, inheritance, the /proc scan).
+class Model {
+public:
+    explicit Model(const Options& o);
+
+    std::mutex mu;
+
+    // ------------------------------------------------------------ lookup
+
+    enum class Kind {
+        GroupDir,
+        InfoDir,
+        InfoSubDir,
+        InfoFile,
+        MonGroupsDir,
+        MonDataDir,
+        DomainDir,
+        SubDir,
+        GroupFile,
+        CounterFile
+    };
+    struct Node {
+        Node(Kind k, GroupId g = 0, std::string n = {}, int d = -1, int s = -1, int e = -1)
+            : kind(k), group(g), name(std::move(n)), domain(d), sub(s), event(e) {}
+        Kind kind;
+        GroupId group = 0;
+        std::string name; // file name (GroupFile / InfoFile: "L3_MON/num_rmids")
+        int domain = -1;
+        int sub = -1; // -1: the domain's own (summed) files
+        int event = -1;
+    };
+
+    std::optional<Node> resolve(const char* path) const;
+    std::vector<std::string> list(const Node& node) const;
+
+    static bool isDir(Kind k) {
+        return k != Kind::InfoFile && k != Kind::GroupFile && k != Kind::CounterFile;
+    }
+    static bool isWritableFile(const Node& n) {
+        return n.kind == Kind::GroupFile && writable(n.name);
+    }
+    bool groupExists(GroupId g) const { return groups_.count(g) != 0; }
+
+    // ------------------------------------------------------------ filesystem operations
+
+    int mkdir(const char* path);
+    int rmdir(const char* path);
+    // A file's text as a read at offset 0 sees it (tasks ids in callerPid's pid namespace).
+    std::string content(const Node& n, pid_t callerPid);
+    int writeFile(const Node& n, const std::string& data, pid_t callerPid, uid_t callerUid);
+
+    // ------------------------------------------------------------ test control
+
+    std::string rmidsReport();
+    void setLimboMs(unsigned ms) { limboMs_ = ms; }
+    void failNextMkdir(int err) { failNextMkdir_ = err; }
+    void failTasksWriteAfter(long n, int err) {
+        failTasksAfter_ = n;
+        failTasksErrno_ = err;
+    }
+    // word: what reads of the event return instead of a number, "" for the number.
+    void overrideCounter(GroupId g, int event, const std::string& word) {
+        groups_.at(g).override[event] = word;
+    }
+
+private:
+    // lookup (Model.cpp)
+    static std::vector<std::string> split(const char* path);
+    std::map<std::string, std::string> infoFiles() const;
+    static const std::vector<std::string>& ctrlFiles();
+    static const std::vector<std::string>& monFiles();
+    static bool writable(const std::string& file) { return file != "size"; }
+    std::string domainName(unsigned d) const;
+    std::string subName(unsigned d, unsigned s) const;
+    std::optional<Node> resolveMonData(GroupId g, const std::vector<std::string>& c,
+                                       size_t i) const;
+
+    // RMIDs and groups (Model.cpp)
+    void expireLimbo();
+    int allocRmid(unsigned& out);
+    void freeRmid(unsigned r);
+    void removeMon(GroupId id);
+
+    // threads and groups (ModelTasks.cpp)
+    void rewrite(const std::function<void(Assign&)>& f);
+    void invalidate();
+    const ThreadInfo* lookup(pid_t tid);
+    Assign groupAt(const ThreadInfo& x, const ThreadInfo* child, int depth);
+    Assign inheritedOf(const ThreadInfo& x, int depth);
+    bool ensureScan();
+    const Membership& membership();
+    CallerNs callerNs(pid_t callerPid);
+    std::string tasksContent(GroupId g, pid_t callerPid);
+    std::optional<pid_t> translate(pid_t id, const CallerNs& ns);
+    int moveTask(GroupId gid, pid_t id, pid_t callerPid, uid_t callerUid, const CallerNs& ns);
+    int writeTasks(GroupId gid, const std::string& data, pid_t callerPid, uid_t callerUid);
+
+    // counters and fixed contents (Model.cpp)
+    void updateActivity(Group& g, const Membership& m);
+    uint64_t ownValue(Group& g, const Membership& m, int event, int unit);
+    std::string counterContent(const Node& n);
+    std::string rootCpus() const;
+    std::string rootCpuList() const;
+    std::string defaultSchemata() const;
+
+    Options opts_;
+    unsigned limboMs_;
+    std::map<GroupId, Group> groups_;
+    std::map<std::string, GroupId> ctrlByName_;
+    GroupId nextId_ = kRoot + 1;
+    std::deque<unsigned> freeRmids_;
+    std::vector<std::pair<unsigned, Clock::time_point>> limbo_;
+    std::string lastCmd_;
+    int failNextMkdir_ = 0;
+    long failTasksAfter_ = -1;
+    int failTasksErrno_ = 0;
+    ino_t selfNs_ = 0;
+
+    std::unordered_map<TaskKey, std::vector<Record>, TaskKeyHash> history_;
+    std::unordered_map<TaskKey, Assign, TaskKeyHash> inherited_;
+    std::unordered_map<pid_t, ThreadInfo> extra_; // threads read outside the last scan
+    std::unique_ptr<Scan> scan_;
+    bool freshScan_ = false;
+    std::unique_ptr<Membership> membership_;
+};
+
+} // namespace rdtmon::emu

@@ -1,0 +1,343 @@
+// resctrl-emu: which thread is in which group (see Model.h). A thread is where its last
+// write to a tasks file put it, else where its creator was when it started; the /proc
+// scan behind every read is cached for 5 ms and dropped by any change.
+#include "Model.h"
+
+#include "Text.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace rdtmon::emu {
+
+// ------------------------------------------------------------ threads and groups
+
+void Model::invalidate() {
+    scan_.reset();
+    membership_.reset();
+}
+
+void Model::rewrite(const std::function<void(Assign&)>& f) {
+    for (auto& [k, recs] : history_) {
+        for (auto& r : recs) {
+            f(r.assign);
+        }
+    }
+    for (auto& [k, a] : inherited_) {
+        f(a);
+    }
+}
+
+const ThreadInfo* Model::lookup(pid_t tid) {
+    if (scan_) {
+        auto it = scan_->byTid.find(tid);
+        if (it != scan_->byTid.end()) {
+            return &scan_->threads[it->second];
+        }
+    }
+    auto it = extra_.find(tid);
+    if (it != extra_.end()) {
+        return &it->second;
+    }
+    auto t = readThread(0, tid);
+    if (!t) {
+        return nullptr;
+    }
+    return &extra_.emplace(tid, *t).first->second;
+}
+
+// The group of thread x at the moment `child` was created (child null: now).
+Assign Model::groupAt(const ThreadInfo& x, const ThreadInfo* child, int depth) {
+    auto h = history_.find(TaskKey{x.tid, x.start});
+    if (h != history_.end() && !h->second.empty()) {
+        if (child == nullptr) {
+            return h->second.back().assign;
+        }
+        for (auto it = h->second.rbegin(); it != h->second.rend(); ++it) {
+            // Tie-break: a write in the same clock tick as the child's start counts
+            // as before it unless the child was already seen when the write happened.
+            if (it->tick < child->start ||
+                (it->tick == child->start && it->existed.count(child->tid) == 0)) {
+                return it->assign;
+            }
+        }
+    }
+    return inheritedOf(x, depth);
+}
+
+// The group a thread got at clone/fork: its creator's group at its start time.
+Assign Model::inheritedOf(const ThreadInfo& x, int depth) {
+    TaskKey key{x.tid, x.start};
+    auto m = inherited_.find(key);
+    if (m != inherited_.end()) {
+        return m->second;
+    }
+    Assign a;
+    pid_t creatorTid = x.tid != x.tgid ? x.tgid : x.ppid;
+    if (creatorTid > 0 && depth < 256) {
+        const ThreadInfo* creator = lookup(creatorTid);
+        if (creator != nullptr && creator->start <= x.start) {
+            a = groupAt(*creator, &x, depth + 1);
+        }
+    }
+    inherited_[key] = a;
+    return a;
+}
+
+// True if a new scan was made, false if the cached one (younger than 5 ms) is reused.
+bool Model::ensureScan() {
+    auto now = Clock::now();
+    if (scan_ && now - scan_->when < std::chrono::milliseconds(5)) {
+        return false;
+    }
+    auto s = std::make_unique<Scan>();
+    s->when = now;
+    for (const std::string& p : listDir("/proc")) {
+        auto pid = parseNumber(p);
+        if (!pid) {
+            continue;
+        }
+        pid_t ppid = -1;
+        std::vector<std::string> tids = listDir("/proc/" + p + "/task");
+        for (const std::string& ts : tids) {
+            auto tid = parseNumber(ts);
+            if (!tid) {
+                continue;
+            }
+            auto t = readThread(static_cast<pid_t>(*pid), static_cast<pid_t>(*tid));
+            if (!t) {
+                continue;
+            }
+            if (ppid < 0 || *tid == *pid) {
+                ppid = t->ppid;
+            }
+            s->byTid[t->tid] = s->threads.size();
+            s->threads.push_back(*t);
+        }
+    }
+    // Forget records of threads that are gone (the tid may be recycled).
+    std::unordered_set<TaskKey, TaskKeyHash> alive;
+    for (auto& t : s->threads) {
+        alive.insert(TaskKey{t.tid, t.start});
+    }
+    std::erase_if(history_, [&](auto& kv) { return alive.count(kv.first) == 0; });
+    std::erase_if(inherited_, [&](auto& kv) { return alive.count(kv.first) == 0; });
+    extra_.clear();
+    scan_ = std::move(s);
+    membership_.reset();
+    return true;
+}
+
+const Membership& Model::membership() {
+    freshScan_ = ensureScan();
+    if (membership_) {
+        return *membership_;
+    }
+    auto m = std::make_unique<Membership>();
+    for (const ThreadInfo& t : scan_->threads) {
+        Assign a = groupAt(t, nullptr, 0);
+        if (!groups_.count(a.ctrl)) {
+            a = Assign{};
+        }
+        if (a.mon != 0 && !groups_.count(a.mon)) {
+            a.mon = 0;
+        }
+        m->ctrlMembers[a.ctrl].push_back(t.tid);
+        if (a.mon != 0) {
+            m->monMembers[a.mon].push_back(t.tid);
+            m->ownCount[a.mon]++;
+        } else {
+            m->ownCount[a.ctrl]++;
+        }
+    }
+    for (auto& [g, v] : m->ctrlMembers) {
+        std::sort(v.begin(), v.end());
+    }
+    for (auto& [g, v] : m->monMembers) {
+        std::sort(v.begin(), v.end());
+    }
+    membership_ = std::move(m);
+    return *membership_;
+}
+
+// ------------------------------------------------------------ tasks files
+
+CallerNs Model::callerNs(pid_t callerPid) {
+    CallerNs ns;
+    if (callerPid <= 0) {
+        return ns;
+    }
+    auto ino = pidNsInode(callerPid);
+    if (!ino || *ino == selfNs_) {
+        return ns;
+    }
+    auto status = readSmallFile("/proc/" + std::to_string(callerPid) + "/status");
+    if (!status) {
+        return ns;
+    }
+    auto nspid = statusLine(*status, "NSpid");
+    if (nspid.size() < 2) {
+        return ns;
+    }
+    ns.foreign = true;
+    ns.inode = *ino;
+    ns.level = nspid.size() - 1;
+    return ns;
+}
+
+std::string Model::tasksContent(GroupId g, pid_t callerPid) {
+    const Membership& m = membership();
+    const Group& grp = groups_.at(g);
+    const auto& members = grp.ctrl ? m.ctrlMembers : m.monMembers;
+    auto it = members.find(g);
+    std::string out;
+    if (it == members.end()) {
+        return out;
+    }
+    // A reused scan may list threads reaped since: check those still exist.
+    bool recheck = !freshScan_;
+    CallerNs ns = callerNs(callerPid);
+    std::vector<pid_t> ids;
+    for (pid_t tid : it->second) {
+        if (recheck && ::access(("/proc/" + std::to_string(tid) + "/stat").c_str(), F_OK) != 0) {
+            continue;
+        }
+        if (!ns.foreign) {
+            ids.push_back(tid);
+        } else if (auto id = idInNamespace(tid, ns)) {
+            ids.push_back(*id);
+        }
+    }
+    std::sort(ids.begin(), ids.end());
+    for (pid_t id : ids) {
+        out += std::to_string(id) + "\n";
+    }
+    return out;
+}
+
+// Maps an id written by a caller in a foreign pid namespace to our tid.
+std::optional<pid_t> Model::translate(pid_t id, const CallerNs& ns) {
+    for (const std::string& p : listDir("/proc")) {
+        if (!parseNumber(p)) {
+            continue;
+        }
+        for (const std::string& t : listDir("/proc/" + p + "/task")) {
+            auto tid = parseNumber(t);
+            if (!tid) {
+                continue;
+            }
+            auto status = readSmallFile("/proc/" + p + "/task/" + t + "/status");
+            if (!status) {
+                continue;
+            }
+            auto nspid = statusLine(*status, "NSpid");
+            if (nspid.size() > ns.level && nspid[ns.level] == id) {
+                if (auto check = idInNamespace(static_cast<pid_t>(*tid), ns);
+                    check && *check == id) {
+                    return static_cast<pid_t>(*tid);
+                }
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+int Model::moveTask(GroupId gid, pid_t id, pid_t callerPid, uid_t callerUid, const CallerNs& ns) {
+    pid_t tid = id;
+    if (id == 0) {
+        tid = callerPid;
+    } else if (ns.foreign) {
+        auto t = translate(id, ns);
+        if (!t) {
+            lastCmd_ += "No task " + std::to_string(id) + "\n";
+            return -ESRCH;
+        }
+        tid = *t;
+    }
+    auto info = readThread(0, tid);
+    if (!info) {
+        lastCmd_ += "No task " + std::to_string(id) + "\n";
+        return -ESRCH;
+    }
+    if (callerUid != 0) {
+        auto status = readSmallFile("/proc/" + std::to_string(tid) + "/status");
+        auto uids = status ? statusLine(*status, "Uid") : std::vector<long>{};
+        if (uids.size() < 3 || (uids[0] != callerUid && uids[2] != callerUid)) {
+            lastCmd_ += "No permission to move task " + std::to_string(id) + "\n";
+            return -EPERM;
+        }
+    }
+    extra_.erase(tid);
+    extra_.emplace(tid, *info);
+    const Group& g = groups_.at(gid);
+    Assign cur = groupAt(*info, nullptr, 0);
+    if (!groups_.count(cur.ctrl)) {
+        cur = Assign{};
+    }
+    Assign next = g.ctrl ? Assign{g.id, 0} : Assign{g.parent, g.id};
+    if (!g.ctrl && cur.ctrl != g.parent) {
+        lastCmd_ += "Can't move task to different control group\n";
+        return -EINVAL;
+    }
+    if (failTasksAfter_ >= 0) {
+        if (failTasksAfter_ == 0) {
+            failTasksAfter_ = -1;
+            lastCmd_ += "Injected failure for task " + std::to_string(id) + "\n";
+            return -failTasksErrno_;
+        }
+        --failTasksAfter_;
+    }
+    // Snapshot the threads and children that exist before the move (tie-break).
+    Record rec;
+    std::string tg = std::to_string(info->tgid);
+    for (const std::string& t : listDir("/proc/" + tg + "/task")) {
+        if (auto n = parseNumber(t)) {
+            rec.existed.insert(static_cast<pid_t>(*n));
+            if (auto kids = readSmallFile("/proc/" + tg + "/task/" + t + "/children")) {
+                for (const std::string& k : splitWords(*kids)) {
+                    if (auto kn = parseNumber(k)) {
+                        rec.existed.insert(static_cast<pid_t>(*kn));
+                    }
+                }
+            }
+        }
+    }
+    rec.tick = boottimeTicks();
+    rec.assign = next;
+    history_[TaskKey{info->tid, info->start}].push_back(std::move(rec));
+    invalidate();
+    return 0;
+}
+
+// Kernel semantics of a write to tasks: ids separated by commas, stop at first error.
+int Model::writeTasks(GroupId gid, const std::string& data, pid_t callerPid, uid_t callerUid) {
+    lastCmd_.clear();
+    CallerNs ns = callerNs(callerPid);
+    std::string buf = trim(data);
+    size_t pos = 0;
+    while (pos < buf.size() && buf[pos] != '\n') {
+        size_t comma = buf.find(',', pos);
+        std::string tok =
+            trim(buf.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+        pos = comma == std::string::npos ? buf.size() : comma + 1;
+        auto v = parseNumber(tok, 0);
+        if (!v || *v > INT32_MAX) {
+            lastCmd_ += "Task list parsing error pid " + tok + "\n";
+            return -EINVAL;
+        }
+        if (*v < 0) {
+            lastCmd_ += "Invalid pid " + tok + "\n";
+            return -EINVAL;
+        }
+        int r = moveTask(gid, static_cast<pid_t>(*v), callerPid, callerUid, ns);
+        if (r < 0) {
+            lastCmd_ += "Error while processing task " + tok + "\n";
+            return r;
+        }
+    }
+    return 0;
+}
+
+} // namespace rdtmon::emu
