@@ -3,8 +3,8 @@
 // thread is in which group, the files' contents, the counters, and the failures a test
 // asked for through the control socket. FuseOps.cpp maps FUSE calls onto it.
 
+#include "HostProc.h"
 #include "Options.h"
-#include "Proc.h"
 
 #include <chrono>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // resctrl-emu: /proc access (see Proc.h).
-#include "Proc.h"
+#include "HostProc.h"
 
 #include "Text.h"
 #include "UniqueFd.h"
