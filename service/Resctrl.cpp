@@ -1,7 +1,9 @@
 #include "Resctrl.h"
 
 #include "Errors.h"
+#include "FileIo.h"
 #include "Log.h"
+#include "ProcFs.h"
 
 #include <atomic>
 #include <cerrno>
@@ -86,132 +88,6 @@ void validateRef(const MonGroupRef& g) {
     }
 }
 
-std::atomic<bool> g_haveOpenat2{true};
-
-// Opens one directory component below dirfd without following a symlink. Returns the fd
-// or -errno. ELOOP / ENOTDIR mean "a symlink or not a directory".
-int openDirComponent(int dirfd, const std::string& name) {
-    if (g_haveOpenat2.load(std::memory_order_relaxed)) {
-        struct open_how how {};
-        how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
-        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-        long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof(how));
-        if (fd >= 0) {
-            return static_cast<int>(fd);
-        }
-        int err = errno;
-        if (err != ENOSYS && err != E2BIG) {
-            return -err;
-        }
-        g_haveOpenat2.store(false, std::memory_order_relaxed);
-    }
-    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    return fd >= 0 ? fd : -errno;
-}
-
-// Opens a regular file below dirfd without following a symlink. fd or -errno.
-int openFileComponent(int dirfd, const std::string& name, int flags) {
-    int fd = ::openat(dirfd, name.c_str(), flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    return fd >= 0 ? fd : -errno;
-}
-
-struct ReadResult {
-    int err = 0;
-    std::string text;
-};
-
-ReadResult readAll(int fd) {
-    ReadResult r;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof(buf));
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            r.err = errno;
-            return r;
-        }
-        if (n == 0) {
-            return r;
-        }
-        r.text.append(buf, static_cast<std::size_t>(n));
-    }
-}
-
-ReadResult readFileAt(int dirfd, const std::string& name) {
-    int fd = openFileComponent(dirfd, name, O_RDONLY);
-    if (fd < 0) {
-        return ReadResult{-fd, {}};
-    }
-    UniqueFd f(fd);
-    return readAll(f.get());
-}
-
-// Reads a file given by plain path (used for /proc only).
-ReadResult readProcFile(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        return ReadResult{errno, {}};
-    }
-    UniqueFd f(fd);
-    return readAll(f.get());
-}
-
-struct DirCloser {
-    void operator()(DIR* d) const noexcept { ::closedir(d); }
-};
-using DirPtr = std::unique_ptr<DIR, DirCloser>;
-
-// Calls fn(name, d_type) for every entry of the directory dirfd (other than . and ..).
-// Uses its own descriptor so dirfd's offset is untouched. Returns 0 or errno.
-int forEachEntry(int dirfd, const std::function<void(const std::string&, unsigned char)>& fn) {
-    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno;
-    }
-    DIR* raw = ::fdopendir(fd);
-    if (raw == nullptr) {
-        int err = errno;
-        ::close(fd);
-        return err;
-    }
-    DirPtr dir(raw);
-    for (;;) {
-        errno = 0;
-        struct dirent* de = ::readdir(dir.get());
-        if (de == nullptr) {
-            return errno;
-        }
-        std::string_view n = de->d_name;
-        if (n == "." || n == "..") {
-            continue;
-        }
-        fn(std::string(n), de->d_type);
-    }
-}
-
-// Resolves DT_UNKNOWN (some filesystems do not fill d_type) without following symlinks.
-unsigned char entryType(int dirfd, const std::string& name, unsigned char dtype) {
-    if (dtype != DT_UNKNOWN) {
-        return dtype;
-    }
-    struct stat st {};
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        return DT_UNKNOWN;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        return DT_DIR;
-    }
-    if (S_ISREG(st.st_mode)) {
-        return DT_REG;
-    }
-    if (S_ISLNK(st.st_mode)) {
-        return DT_LNK;
-    }
-    return DT_UNKNOWN;
-}
-
 std::string unescapeMountField(std::string_view s) {
     std::string out;
     out.reserve(s.size());
@@ -255,46 +131,7 @@ bool sameFile(const std::string& a, const std::string& b) {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-bool procExists(pid_t pid) {
-    struct stat st {};
-    return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
-}
-
-// The tids currently listed in /proc/PID/task, or nullopt when the process is gone.
-std::optional<std::vector<pid_t>> threadsOf(pid_t pid) {
-    std::string path = "/proc/" + std::to_string(pid) + "/task";
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ESRCH) {
-            return std::nullopt;
-        }
-        throwErrno(errno,
-                   "cannot list the threads of process " + std::to_string(pid) + " in " + path);
-    }
-    UniqueFd dfd(fd);
-    std::vector<pid_t> tids;
-    int err = forEachEntry(dfd.get(), [&](const std::string& n, unsigned char) {
-        pid_t t = 0;
-        auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), t);
-        if (ec == std::errc() && p == n.data() + n.size() && t > 0) {
-            tids.push_back(t);
-        }
-    });
-    if (err == ENOENT || err == ESRCH) {
-        return std::nullopt;
-    }
-    if (err != 0) {
-        throwErrno(err,
-                   "cannot list the threads of process " + std::to_string(pid) + " in " + path);
-    }
-    return tids;
-}
-
 } // namespace
-
-void setUseOpenat2(bool enabled) {
-    g_haveOpenat2.store(enabled, std::memory_order_relaxed);
-}
 
 // ---------------------------------------------------------------------------
 // Parsers
@@ -331,6 +168,30 @@ std::vector<pid_t> parseTaskList(std::string_view text) {
         i = nl + 1;
     }
     return out;
+}
+
+// The kernel prints the task's MON group as a bare name after "mon:", or nothing when the
+// task is in its CTRL_MON group itself (fs/resctrl/rdtgroup.c, proc_resctrl_show).
+std::optional<std::string> parseProcResctrlMon(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t nl = text.find('\n', i);
+        if (nl == std::string_view::npos) {
+            nl = text.size();
+        }
+        std::string_view line = text.substr(i, nl - i);
+        if (line.substr(0, 4) == "mon:") {
+            std::string v = trim(line.substr(4));
+            // Only one directory name is trusted, as for res:.
+            if (v.find('/') != std::string::npos || v.find('\0') != std::string::npos || v == "." ||
+                v == "..") {
+                return std::nullopt;
+            }
+            return v;
+        }
+        i = nl + 1;
+    }
+    return std::nullopt;
 }
 
 std::optional<std::string> parseProcResctrl(std::string_view text) {
@@ -749,7 +610,7 @@ std::string Resctrl::ctrlGroupOf(pid_t pid) const {
     }
     const std::string ps = std::to_string(pid);
     if (kernel_) {
-        ReadResult r = readProcFile("/proc/" + ps + "/resctrl");
+        ReadResult r = readPath("/proc/" + ps + "/resctrl");
         if (r.err == 0) {
             if (auto v = parseProcResctrl(r.text)) {
                 return *v;
@@ -795,28 +656,16 @@ std::string Resctrl::ctrlGroupOf(pid_t pid) const {
     return "";
 }
 
-namespace {
-
-// Writes one tid to an open tasks file: one id per write(2), as the kernel wants.
-// Returns 0 or errno.
-int writeTid(int tasksFd, pid_t tid) {
-    std::string s = std::to_string(tid) + "\n";
-    for (;;) {
-        ssize_t n = ::pwrite(tasksFd, s.data(), s.size(), 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return errno;
-        }
-        if (static_cast<std::size_t>(n) != s.size()) {
-            return EIO;
-        }
-        return 0;
+std::optional<std::string> Resctrl::monGroupOfTask(pid_t tid) const {
+    if (!kernel_ || tid <= 0) {
+        return std::nullopt;
     }
+    ReadResult r = readPath("/proc/" + std::to_string(tid) + "/resctrl");
+    if (r.err != 0) {
+        return std::nullopt;
+    }
+    return parseProcResctrlMon(r.text);
 }
-
-} // namespace
 
 static UniqueFd openTasksForWrite(int groupFd, const std::string& gp) {
     int fd = openFileComponent(groupFd, "tasks", O_WRONLY);

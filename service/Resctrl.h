@@ -32,9 +32,9 @@ std::vector<pid_t> parseTaskList(std::string_view text);
 // /proc/PID/resctrl's text ("res:/clos1\nmon:..."): the CTRL_MON group name, "" for the root
 // group ("res:/"), nullopt when there is no res: line.
 std::optional<std::string> parseProcResctrl(std::string_view text);
-
-// Test hook: false forces the openat(O_NOFOLLOW) fallback even where openat2(2) exists.
-void setUseOpenat2(bool enabled);
+// Its "mon:" line: the MON group's name, "" when the task is in the CTRL_MON group itself,
+// nullopt when there is no such line or it is not one directory name.
+std::optional<std::string> parseProcResctrlMon(std::string_view text);
 
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
 // state; every write goes through *at() calls relative to the root dirfd with
@@ -66,6 +66,10 @@ public:
     // The CTRL_MON group holding task pid: "" for the root group. Uses /proc/PID/resctrl on a
     // kernel mount, else scans the tasks files. Throws Error(NoSuchProcess).
     std::string ctrlGroupOf(pid_t pid) const;
+    // The name of the MON group holding thread tid ("" for none) from /proc/TID/resctrl, on a
+    // kernel mount only; nullopt when that cannot tell (not a kernel mount, no
+    // CONFIG_PROC_CPU_RESCTRL, the task gone): the caller then reads tasks files.
+    std::optional<std::string> monGroupOfTask(pid_t tid) const;
 
     // mkdir <ctrl>/mon_groups/<name>. Throws per kindFromErrno; the message includes
     // info/last_cmd_status when the kernel gave one.

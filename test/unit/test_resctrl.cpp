@@ -1,5 +1,6 @@
 #include "EmulatorMount.h"
 #include "Errors.h"
+#include "FileIo.h"
 #include "Proc.h"
 #include "Resctrl.h"
 

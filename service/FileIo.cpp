@@ -1,0 +1,156 @@
+#include "FileIo.h"
+#include "UniqueFd.h"
+
+#include <atomic>
+#include <cerrno>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <memory>
+#include <string_view>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace rdtmon {
+
+namespace {
+std::atomic<bool> g_haveOpenat2{true};
+} // namespace
+
+int openDirComponent(int dirfd, const std::string& name) {
+    if (g_haveOpenat2.load(std::memory_order_relaxed)) {
+        struct open_how how {};
+        how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof(how));
+        if (fd >= 0) {
+            return static_cast<int>(fd);
+        }
+        int err = errno;
+        if (err != ENOSYS && err != E2BIG) {
+            return -err;
+        }
+        g_haveOpenat2.store(false, std::memory_order_relaxed);
+    }
+    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    return fd >= 0 ? fd : -errno;
+}
+
+int openFileComponent(int dirfd, const std::string& name, int flags) {
+    int fd = ::openat(dirfd, name.c_str(), flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    return fd >= 0 ? fd : -errno;
+}
+
+ReadResult readAll(int fd) {
+    ReadResult r;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            r.err = errno;
+            return r;
+        }
+        if (n == 0) {
+            return r;
+        }
+        r.text.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+ReadResult readFileAt(int dirfd, const std::string& name) {
+    int fd = openFileComponent(dirfd, name, O_RDONLY);
+    if (fd < 0) {
+        return ReadResult{-fd, {}};
+    }
+    UniqueFd f(fd);
+    return readAll(f.get());
+}
+
+ReadResult readPath(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        return ReadResult{errno, {}};
+    }
+    UniqueFd f(fd);
+    return readAll(f.get());
+}
+
+namespace {
+struct DirCloser {
+    void operator()(DIR* d) const noexcept { ::closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+} // namespace
+
+int forEachEntry(int dirfd, const std::function<void(const std::string&, unsigned char)>& fn) {
+    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    DIR* raw = ::fdopendir(fd);
+    if (raw == nullptr) {
+        int err = errno;
+        ::close(fd);
+        return err;
+    }
+    DirPtr dir(raw);
+    for (;;) {
+        errno = 0;
+        struct dirent* de = ::readdir(dir.get());
+        if (de == nullptr) {
+            return errno;
+        }
+        std::string_view n = de->d_name;
+        if (n == "." || n == "..") {
+            continue;
+        }
+        fn(std::string(n), de->d_type);
+    }
+}
+
+unsigned char entryType(int dirfd, const std::string& name, unsigned char dtype) {
+    if (dtype != DT_UNKNOWN) {
+        return dtype;
+    }
+    struct stat st {};
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        return DT_UNKNOWN;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        return DT_DIR;
+    }
+    if (S_ISREG(st.st_mode)) {
+        return DT_REG;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        return DT_LNK;
+    }
+    return DT_UNKNOWN;
+}
+
+int writeTid(int tasksFd, int tid) {
+    std::string s = std::to_string(tid) + "\n";
+    for (;;) {
+        ssize_t n = ::pwrite(tasksFd, s.data(), s.size(), 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return errno;
+        }
+        if (static_cast<std::size_t>(n) != s.size()) {
+            return EIO;
+        }
+        return 0;
+    }
+}
+
+void setUseOpenat2(bool enabled) {
+    g_haveOpenat2.store(enabled, std::memory_order_relaxed);
+}
+
+} // namespace rdtmon

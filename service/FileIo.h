@@ -1,0 +1,44 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+// The fd-relative file layer under Resctrl: every open is relative to a directory fd and
+// never follows a symlink, so a link planted inside resctrl is never written through.
+// Convention: functions that open return an fd >= 0 or -errno; the others return 0 or an
+// errno value (ReadResult carries it in err).
+namespace rdtmon {
+
+// Opens one directory component below dirfd (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH,
+// or openat O_NOFOLLOW where openat2 is missing). fd or -errno; ELOOP / ENOTDIR mean "a
+// symlink or not a directory".
+int openDirComponent(int dirfd, const std::string& name);
+// Opens a regular file below dirfd without following a symlink. fd or -errno.
+int openFileComponent(int dirfd, const std::string& name, int flags);
+
+struct ReadResult {
+    int err = 0;
+    std::string text;
+};
+// Reads fd to its end.
+ReadResult readAll(int fd);
+// Reads the file name below dirfd (no symlink followed).
+ReadResult readFileAt(int dirfd, const std::string& name);
+// Reads a file given by plain path (for /proc only).
+ReadResult readPath(const std::string& path);
+
+// Calls fn(name, d_type) for every entry of the directory dirfd other than . and ..; uses a
+// descriptor of its own so dirfd's offset is untouched. Returns 0 or errno.
+int forEachEntry(int dirfd, const std::function<void(const std::string&, unsigned char)>& fn);
+
+// Resolves DT_UNKNOWN (some filesystems do not fill d_type) without following symlinks.
+unsigned char entryType(int dirfd, const std::string& name, unsigned char dtype);
+
+// Writes one task id to an open tasks file: one id per write(2), as the kernel wants.
+// Returns 0 or errno.
+int writeTid(int tasksFd, int tid);
+
+// Test hook: false forces the openat(O_NOFOLLOW) fallback even where openat2(2) exists.
+void setUseOpenat2(bool enabled);
+
+} // namespace rdtmon

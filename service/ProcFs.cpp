@@ -1,0 +1,120 @@
+#include "ProcFs.h"
+
+#include "Errors.h"
+#include "FileIo.h"
+#include "UniqueFd.h"
+
+#include <cerrno>
+#include <charconv>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace rdtmon {
+
+std::optional<ProcStat> parseProcStat(std::string_view text) {
+    const std::size_t open = text.find('(');
+    const std::size_t close = text.rfind(')');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+        return std::nullopt;
+    }
+    ProcStat st;
+    st.comm = std::string(text.substr(open + 1, close - open - 1));
+    // After ") ": state ppid pgrp session tty_nr tpgid flags ...
+    std::vector<std::string_view> f;
+    std::size_t i = close + 1;
+    while (i < text.size() && f.size() < 7) {
+        while (i < text.size() && (text[i] == ' ' || text[i] == '\n')) {
+            ++i;
+        }
+        std::size_t b = i;
+        while (i < text.size() && text[i] != ' ' && text[i] != '\n') {
+            ++i;
+        }
+        if (i > b) {
+            f.push_back(text.substr(b, i - b));
+        }
+    }
+    if (f.size() < 7 || f[0].size() != 1) {
+        return std::nullopt;
+    }
+    st.state = f[0][0];
+    auto num = [](std::string_view s, auto& out) {
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+        return ec == std::errc() && p == s.data() + s.size();
+    };
+    if (!num(f[1], st.ppid) || !num(f[6], st.flags)) {
+        return std::nullopt;
+    }
+    return st;
+}
+
+std::optional<ProcStat> readProcStat(pid_t pid) {
+    ReadResult r = readPath("/proc/" + std::to_string(pid) + "/stat");
+    if (r.err != 0) {
+        return std::nullopt;
+    }
+    return parseProcStat(r.text);
+}
+
+bool procExists(pid_t pid) {
+    struct stat st {};
+    return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
+}
+
+std::optional<std::vector<pid_t>> threadsOf(pid_t pid) {
+    std::string path = "/proc/" + std::to_string(pid) + "/task";
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ESRCH) {
+            return std::nullopt;
+        }
+        throwErrno(errno,
+                   "cannot list the threads of process " + std::to_string(pid) + " in " + path);
+    }
+    UniqueFd dfd(fd);
+    std::vector<pid_t> tids;
+    int err = forEachEntry(dfd.get(), [&](const std::string& n, unsigned char) {
+        pid_t t = 0;
+        auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), t);
+        if (ec == std::errc() && p == n.data() + n.size() && t > 0) {
+            tids.push_back(t);
+        }
+    });
+    if (err == ENOENT || err == ESRCH) {
+        return std::nullopt;
+    }
+    if (err != 0) {
+        throwErrno(err,
+                   "cannot list the threads of process " + std::to_string(pid) + " in " + path);
+    }
+    return tids;
+}
+
+void requireContainerCandidate(pid_t pid) {
+    const std::string ps = std::to_string(pid);
+    if (pid == 1) {
+        throw Error(ErrorKind::InvalidArgument,
+                    "pid 1 is the init of rdtmond's pid namespace, never a container's");
+    }
+    struct stat st {};
+    if (pid == ::getpid() || ::stat(("/proc/self/task/" + ps).c_str(), &st) == 0) {
+        throw Error(ErrorKind::InvalidArgument, "pid " + ps + " is rdtmond itself");
+    }
+    std::optional<ProcStat> s = readProcStat(pid);
+    if (!s) {
+        throw Error(ErrorKind::NoSuchProcess, "process " + ps + " does not exist");
+    }
+    if ((s->flags & kPfKthread) != 0) {
+        throw Error(ErrorKind::InvalidArgument,
+                    "pid " + ps + " (" + s->comm +
+                        ") is a kernel thread, never a container's init");
+    }
+    if (s->state == 'Z' || s->state == 'X' || s->state == 'x') {
+        throw Error(ErrorKind::NoSuchProcess,
+                    "process " + ps + " (" + s->comm + ") has exited (" +
+                        (s->state == 'Z' ? "a zombie not yet reaped" : "dead") + ")");
+    }
+}
+
+} // namespace rdtmon

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+// What rdtmond reads about a process from /proc: whether it exists, its threads, and the
+// few /proc/PID/stat fields that tell a container's init from what can never be one.
+namespace rdtmon {
+
+struct ProcStat {
+    std::string comm;
+    char state = '?'; // R S D Z X ...
+    pid_t ppid = 0;
+    unsigned long flags = 0; // PF_* of the kernel
+};
+
+// PF_KTHREAD from the kernel's include/linux/sched.h.
+constexpr unsigned long kPfKthread = 0x00200000;
+
+// Parses /proc/PID/stat's text. The comm field may hold spaces and parentheses, so the
+// fields are counted from the last ')'. nullopt when the text is not of that shape.
+std::optional<ProcStat> parseProcStat(std::string_view text);
+// /proc/PID/stat, or nullopt when the process does not exist.
+std::optional<ProcStat> readProcStat(pid_t pid);
+
+bool procExists(pid_t pid);
+// The tids currently listed in /proc/PID/task, or nullopt when the process is gone.
+std::optional<std::vector<pid_t>> threadsOf(pid_t pid);
+
+// Refuses, with the rule it broke, a pid that no container's init can be: pid 1 of this
+// pid namespace, a kernel thread, rdtmond itself (any of its threads), a zombie or a process
+// that does not exist. Throws Error (InvalidArgument or NoSuchProcess).
+void requireContainerCandidate(pid_t pid);
+
+} // namespace rdtmon
