@@ -76,6 +76,14 @@ private:
     void reconcile();
     void forget(const GroupRecord& r, RemoveReason reason);
     void undoCreate(const GroupRecord& r, bool madeDir);
+    // The owned record (other than exceptId's) whose group holds a thread of pid, if any.
+    std::optional<GroupRecord> ownerOfProcess(Resctrl& r, const std::string& ctrl, pid_t pid,
+                                              const std::string& exceptId);
+    bool containerAlive(Resctrl& r, const GroupRecord& rec);
+    // Busy when pid is in a running container's group; collects that group when its
+    // container is gone.
+    void refuseIfOwnedByAnother(Resctrl& r, const std::string& id, const std::string& ctrl,
+                                pid_t pid);
 
     Opener opener_;
     GroupRegistry& registry_;

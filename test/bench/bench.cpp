@@ -460,8 +460,8 @@ private:
     void shellBaseline(pid_t pid);
     void warmCalls(pid_t pid);
     void burst(int n);
-    void fillGroups(pid_t pid);
-    void collection(pid_t pid);
+    void fillGroups();
+    void collection();
     void counters();
 
     // Where the CPU went during a phase: rdtmond's and the emulator's share per operation.
@@ -500,6 +500,9 @@ private:
     std::string bundle_;
     std::vector<std::string> liveIds_;  // owned and listed by a state dir
     std::vector<std::string> staleIds_; // owned, listed nowhere
+    // One container init per filled group: a process is in one container's group only.
+    std::unique_ptr<Sleepers> fillInits_;
+    std::map<std::string, uint32_t> initOf_;
     int seq_ = 0;
 };
 
@@ -727,7 +730,8 @@ void Bench::burst(int n) {
     }
 }
 
-void Bench::fillGroups(pid_t pid) {
+void Bench::fillGroups() {
+    fillInits_ = std::make_unique<Sleepers>(static_cast<std::size_t>(s_.groups));
     Row fill{"in-process: CreateGroup while filling 0 -> " + std::to_string(s_.groups), {}, ""};
     CpuAcc cpuTail;
     for (int i = 0; i < s_.groups; ++i) {
@@ -735,9 +739,10 @@ void Bench::fillGroups(pid_t pid) {
         // become stale when collection() removes their state dirs.
         const bool stale = i < s_.stale;
         std::string id = "ctr-" + std::to_string(i * 5);
+        initOf_[id] = fillInits_->upid(static_cast<std::size_t>(i));
         const CpuMark m0 = cpuMark();
         auto t0 = Clock::now();
-        CallResult c = client_->createGroup(id, static_cast<uint32_t>(pid));
+        CallResult c = client_->createGroup(id, initOf_[id]);
         fill.ms.push_back(msSince(t0));
         if (i >= s_.groups - s_.groups / 10) {
             cpuTail.add(m0, cpuMark());
@@ -759,7 +764,7 @@ void Bench::fillGroups(pid_t pid) {
     }
 }
 
-void Bench::collection(pid_t pid) {
+void Bench::collection() {
     const std::string label =
         std::to_string(s_.groups) + " groups / " + std::to_string(s_.containers) + " containers";
     Row none{"GarbageCollect, " + label + ", 0 stale", {}, ""};
@@ -782,7 +787,7 @@ void Bench::collection(pid_t pid) {
     for (int round = 0; round < s_.staleRuns; ++round) {
         if (round > 0) {
             for (const std::string& id : staleIds_) {
-                CallResult c = client_->createGroup(id, static_cast<uint32_t>(pid));
+                CallResult c = client_->createGroup(id, initOf_.at(id));
                 if (!c.ok()) {
                     error("CreateGroup " + id + ": " + c.error + ": " + c.message);
                 }
@@ -824,7 +829,7 @@ void Bench::collection(pid_t pid) {
     rep_.add(std::move(some));
     // Back to the full count for what follows.
     for (const std::string& id : staleIds_) {
-        CallResult c = client_->createGroup(id, static_cast<uint32_t>(pid));
+        CallResult c = client_->createGroup(id, initOf_.at(id));
         if (!c.ok()) {
             error("CreateGroup " + id + ": " + c.error + ": " + c.message);
         }
@@ -920,9 +925,9 @@ void Bench::run() {
     for (int n : s_.bursts) {
         burst(n);
     }
-    fillGroups(pid);
+    fillGroups();
     hookLatency(" at " + std::to_string(s_.groups) + " groups", s_.scaleHookRuns, pid, "scale-");
-    collection(pid);
+    collection();
     counters();
     footprint((std::to_string(s_.groups) + " groups").c_str());
 

@@ -1,9 +1,11 @@
 // The parsers of what resctrl files hold: counter values (mon_data), tasks lists and
-// /proc/PID/resctrl. They never throw; a tasks list holds only positive ids, each of which
-// appears as a line of the input; a counter value is a decimal found in the input; a
-// CTRL_MON group name from /proc/PID/resctrl is one path component.
+// /proc/PID/resctrl, and /proc/PID/stat. They never throw; a tasks list holds only positive
+// ids, each of which appears as a line of the input; a counter value is a decimal found in
+// the input; a CTRL_MON or MON group name from /proc/PID/resctrl is one path component; a
+// stat's comm is found in the input.
 
 #include "FuzzCommon.h"
+#include "ProcFs.h"
 #include "Resctrl.h"
 
 #include <string>
@@ -29,6 +31,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (std::optional<std::string> g = parseProcResctrl(text)) {
             if (g->find('/') != std::string::npos || g->find('\n') != std::string::npos) {
                 fuzz::finding("parseProcResctrl returned a group name with / or a newline");
+            }
+        }
+        if (std::optional<std::string> m = parseProcResctrlMon(text)) {
+            if (m->find('/') != std::string::npos || m->find('\n') != std::string::npos) {
+                fuzz::finding("parseProcResctrlMon returned a group name with / or a newline");
+            }
+        }
+        if (std::optional<ProcStat> st = parseProcStat(text)) {
+            if (text.find(st->comm) == std::string_view::npos) {
+                fuzz::finding("parseProcStat returned a comm not in the text");
             }
         }
     } catch (const std::exception& e) {

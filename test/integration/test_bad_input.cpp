@@ -619,18 +619,31 @@ TEST_F(BadInput, DbusStringArgumentsAreInvalidArgumentAndTouchNothing) {
 
 TEST_F(BadInput, DbusPidArgumentsAreNamedErrorsAndTouchNothing) {
     RdtmonClient client(bus_.address());
+    // Processes no container's init can be, and one that belongs to a running container.
+    Zombie zombie;
+    const pid_t kthread = someKernelThread();
+    ChildProcess holder(spawnSleeper());
+    ASSERT_TRUE(client.createGroup("holder", static_cast<uint32_t>(holder.pid())).ok());
     const World before = world();
     struct Case {
         uint32_t pid;
         std::vector<std::string> allowed;
     };
-    const std::vector<Case> cases = {
+    std::vector<Case> cases = {
         {0, {"org.rdtmon1.Error.InvalidArgument"}},
         {UINT32_MAX, {"org.rdtmon1.Error.InvalidArgument", "org.rdtmon1.Error.NoSuchProcess"}},
         {0x80000000u, {"org.rdtmon1.Error.InvalidArgument", "org.rdtmon1.Error.NoSuchProcess"}},
         {0x7fffffffu, {"org.rdtmon1.Error.NoSuchProcess"}},
         {4194304u, {"org.rdtmon1.Error.NoSuchProcess"}}, // above any pid_max
+        {1, {"org.rdtmon1.Error.InvalidArgument"}},      // the init of rdtmond's namespace
+        {2, {"org.rdtmon1.Error.InvalidArgument"}},      // kthreadd
+        {static_cast<uint32_t>(daemon_.pid()), {"org.rdtmon1.Error.InvalidArgument"}},
+        {static_cast<uint32_t>(zombie.pid()), {"org.rdtmon1.Error.NoSuchProcess"}},
+        {static_cast<uint32_t>(holder.pid()), {"org.rdtmon1.Error.Busy"}}, // in "holder"
     };
+    if (kthread > 0) {
+        cases.push_back({static_cast<uint32_t>(kthread), {"org.rdtmon1.Error.InvalidArgument"}});
+    }
     for (const Case& c : cases) {
         SCOPED_TRACE("pid " + std::to_string(c.pid));
         CallResult r = client.createGroup("pid-case", c.pid);

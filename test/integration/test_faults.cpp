@@ -149,8 +149,9 @@ TEST_F(FaultTest, ResctrlUnmountedWhileRunningFailsCleanlyAndRecoversByItself) {
     ChildProcess p(spawnSleeper(1));
     const auto pid = static_cast<uint32_t>(p.pid());
     RdtmonClient c(bus_.address());
+    ChildProcess p2(spawnSleeper());
     ASSERT_TRUE(c.createGroup("before-1", pid).ok());
-    ASSERT_TRUE(c.createGroup("before-2", pid).ok());
+    ASSERT_TRUE(c.createGroup("before-2", static_cast<uint32_t>(p2.pid())).ok());
     SignalRecorder signals(bus_.address());
 
     emu_.stop();
@@ -205,10 +206,7 @@ TEST_F(FaultTest, ResctrlBouncingRepeatedlyNeverLeavesALie) {
 
 TEST_F(FaultTest, MkdirFailuresLeaveNoHalfMadeGroup) {
     Rdtmond d(bus_, {.resctrl = emu_.path(), .configJson = config()});
-    ChildProcess p(spawnSleeper(2));
-    const auto pid = static_cast<uint32_t>(p.pid());
     RdtmonClient c(bus_.address());
-    const std::vector<pid_t> threads = threadsOf(p.pid());
     const std::map<std::string, std::string> expected = {
         {"EIO", "org.rdtmon1.Error.Failed"},    {"ENOSPC", "org.rdtmon1.Error.OutOfRmids"},
         {"EBUSY", "org.rdtmon1.Error.Busy"},    {"EACCES", "org.rdtmon1.Error.Failed"},
@@ -216,6 +214,10 @@ TEST_F(FaultTest, MkdirFailuresLeaveNoHalfMadeGroup) {
     };
     for (const auto& [err, name] : expected) {
         SCOPED_TRACE(err);
+        // Each id's group ends up made, so each gets a process of its own.
+        ChildProcess p(spawnSleeper(2));
+        const auto pid = static_cast<uint32_t>(p.pid());
+        const std::vector<pid_t> threads = threadsOf(p.pid());
         const std::string id = "mk-" + err;
         emu_.control("fail-next-mkdir " + err);
         CallResult r = c.createGroup(id, pid);
@@ -338,6 +340,9 @@ TEST_F(FaultTest, StateDirFullOrReadOnlyFailsCreateCleanly) {
               {.resctrl = emu_.path(), .stateDir = dir.file("state"), .configJson = config()});
     ChildProcess p(spawnSleeper(1));
     const auto pid = static_cast<uint32_t>(p.pid());
+    // The new groups' process: never the one in "kept" (that would be Busy, not Failed).
+    ChildProcess q(spawnSleeper());
+    const auto qpid = static_cast<uint32_t>(q.pid());
     RdtmonClient c(bus_.address());
     ASSERT_TRUE(c.createGroup("kept", pid).ok());
     const std::string stateBefore = readFile(d.stateDir() + "/groups.json");
@@ -346,10 +351,10 @@ TEST_F(FaultTest, StateDirFullOrReadOnlyFailsCreateCleanly) {
     auto expectCleanFailure = [&](const std::string& why) {
         SCOPED_TRACE(why);
         for (const std::string id : {"new-1", "new-2"}) {
-            CallResult r = c.createGroup(id, pid);
+            CallResult r = c.createGroup(id, qpid);
             EXPECT_EQ(r.error, "org.rdtmon1.Error.Failed") << r.message;
             EXPECT_FALSE(isDir(groupDir(id)));
-            CommandResult h = hook("create", id + "-hook", p.pid());
+            CommandResult h = hook("create", id + "-hook", q.pid());
             EXPECT_EQ(h.exitCode, 0);
             EXPECT_THAT(h.err, HasSubstr("org.rdtmon1.Error.Failed"));
             EXPECT_FALSE(isDir(groupDir(id + "-hook")));
@@ -365,15 +370,15 @@ TEST_F(FaultTest, StateDirFullOrReadOnlyFailsCreateCleanly) {
     fs.fill();
     expectCleanFailure("state dir full");
     fs.unfill();
-    ASSERT_TRUE(c.createGroup("after-full", pid).ok());
+    ASSERT_TRUE(c.createGroup("after-full", qpid).ok());
     ASSERT_TRUE(c.removeGroup("after-full").ok());
-    // Threads moved back into "kept" for the next comparison.
+    // The same id is the idempotent path: its threads are moved again.
     ASSERT_TRUE(c.createGroup("kept", pid).ok());
 
     ASSERT_TRUE(fs.setReadOnly(true)) << std::strerror(errno);
     expectCleanFailure("state dir read-only");
     ASSERT_TRUE(fs.setReadOnly(false)) << std::strerror(errno);
-    EXPECT_TRUE(c.createGroup("after-ro", pid).ok());
+    EXPECT_TRUE(c.createGroup("after-ro", qpid).ok());
     expectConsistent(c, d.stateDir());
     // A restart agrees.
     d.stop();
@@ -391,16 +396,16 @@ protected:
 };
 
 TEST_F(KillTest, SigkillDuringA200HookBurstTwentyRoundsLeavesNoOrphanAndNoLie) {
-    ChildProcess p(spawnSleeper(2));
     ASSERT_EQ(::mkdir(groupDir("foreign").c_str(), 0755), 0);
     Rdtmond d(bus_, {.resctrl = emu_.path(), .configJson = config()});
     std::mt19937 rng(8);
-    constexpr int kRounds = 20;
+    const int kRounds = scaledRounds(20);
     constexpr int kHooks = 200;
     constexpr int kWorkers = 4;
     int hookFailures = 0;
     for (int round = 0; round < kRounds; ++round) {
         SCOPED_TRACE("round " + std::to_string(round));
+        const Sleepers inits(kHooks); // one container init per hook
         std::atomic<int> next{0};
         std::atomic<int> failures{0};
         std::vector<std::thread> workers;
@@ -408,13 +413,14 @@ TEST_F(KillTest, SigkillDuringA200HookBurstTwentyRoundsLeavesNoOrphanAndNoLie) {
             workers.emplace_back([&] {
                 for (int i; (i = next++) < kHooks;) {
                     const std::string id = "r" + std::to_string(round) + "-" + std::to_string(i);
-                    CommandResult r = hook("create", id, p.pid());
+                    CommandResult r = hook("create", id, inits.pid(static_cast<std::size_t>(i)));
                     failures += !r.err.empty();
                     if (r.exitCode != 0) {
                         ADD_FAILURE() << "hook exit " << r.exitCode << ": " << r.err;
                     }
                     if (i % 3 == 0) {
-                        CommandResult del = hook("delete", id, p.pid());
+                        CommandResult del =
+                            hook("delete", id, inits.pid(static_cast<std::size_t>(i)));
                         failures += !del.err.empty();
                     }
                 }
@@ -490,14 +496,19 @@ TEST_F(FaultTest, AHungAndAFloodingPeerDoNotStallOtherCallers) {
             }
         });
     }
-    // The normal caller: hooks with the default timeout. Each must finish well inside it.
+    // The normal caller: hooks with the default timeout (scaled for slow builds). Each must
+    // finish well inside it.
+    const auto hookTimeout = scaledDeadline(std::chrono::seconds(5));
+    const std::string timeoutArg = "--timeout=" + std::to_string(hookTimeout.count());
+    const Sleepers inits(15);
     std::chrono::milliseconds worst{0};
     for (int i = 0; i < 15; ++i) {
         const std::string id = "normal-" + std::to_string(i);
-        CommandResult r = hook("create", id, p.pid(), {"--fail-closed"});
+        CommandResult r = hook("create", id, inits.pid(static_cast<std::size_t>(i)),
+                               {"--fail-closed", timeoutArg});
         EXPECT_EQ(r.exitCode, 0) << r.err;
         worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(r.elapsed));
-        CommandResult del = hook("delete", id, p.pid(), {"--fail-closed"});
+        CommandResult del = hook("delete", id, p.pid(), {"--fail-closed", timeoutArg});
         EXPECT_EQ(del.exitCode, 0) << del.err;
         worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(del.elapsed));
     }
@@ -505,7 +516,7 @@ TEST_F(FaultTest, AHungAndAFloodingPeerDoNotStallOtherCallers) {
     for (std::thread& t : flood) {
         t.join();
     }
-    EXPECT_LT(worst, std::chrono::seconds(5)) << "the hook's default timeout is 5 s";
+    EXPECT_LT(worst, hookTimeout) << "the hook's default timeout is 5 s (x" << kSlowdown << ")";
     EXPECT_GT(floodCalls.load(), 0);
     EXPECT_TRUE(d.running());
     std::printf("[faults] slowest hook next to a hung peer (3000 unread calls) and %ld flood "
@@ -516,10 +527,9 @@ TEST_F(FaultTest, AHungAndAFloodingPeerDoNotStallOtherCallers) {
 
 TEST_F(KillTest, AThousandConcurrentCreatesGiveExactlyOneGroupPerId) {
     Rdtmond d(bus_, {.resctrl = emu_.path(), .configJson = config()});
-    ChildProcess p(spawnSleeper(1));
-    const auto pid = static_cast<uint32_t>(p.pid());
     constexpr int kCalls = 1000;
-    constexpr int kIds = 300; // so about 3 calls per id, from different clients
+    constexpr int kIds = 300;      // so about 3 calls per id, from different clients
+    const Sleepers inits(kIds, 1); // one container init per id
     constexpr int kClients = 16;
     std::atomic<int> next{0};
     std::mutex mu;
@@ -531,9 +541,10 @@ TEST_F(KillTest, AThousandConcurrentCreatesGiveExactlyOneGroupPerId) {
             RdtmonClient c(bus_.address());
             std::mt19937 rng(static_cast<unsigned>(t));
             for (int i; (i = next++) < kCalls;) {
-                const std::string id = "same-" + std::to_string((i * 7 + rng() % 3) % kIds);
+                const auto n = static_cast<std::size_t>((i * 7 + rng() % 3) % kIds);
+                const std::string id = "same-" + std::to_string(n);
                 sdbus::ObjectPath path;
-                CallResult r = c.createGroup(id, pid, &path);
+                CallResult r = c.createGroup(id, inits.upid(n), &path);
                 std::lock_guard<std::mutex> lock(mu);
                 if (!r.ok()) {
                     ++errors[r.error + ": " + r.message];

@@ -164,15 +164,17 @@ TEST_F(GcTest, ACollectionRacingACreateForTheSameIdKeepsTheNewGroup) {
     // A command source that takes a while lets the calls below land mid-collection.
     TempDir scripts("rdtmon-scripts");
     const std::string slow = scripts.file("slow.sh");
-    std::ofstream(slow) << "#!/bin/sh\nsleep 1\n";
+    // Long enough that a caller held up by it would take seconds, not milliseconds.
+    std::ofstream(slow) << "#!/bin/sh\nsleep 3\n";
     ::chmod(slow.c_str(), 0755);
     Rdtmond d(bus_, {.resctrl = emu_.path(),
                      .configJson = config(0, R"(,{"command":[")" + slow + R"("]})")});
     RdtmonClient c(bus_.address());
     ChildProcess p(spawnSleeper());
+    ChildProcess p2(spawnSleeper());
     const auto pid = static_cast<uint32_t>(p.pid());
     ASSERT_TRUE(c.createGroup("racy", pid).ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // start-up collection done
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500)); // start-up collection done
 
     std::atomic<uint32_t> removed{99};
     std::thread gc([&] {
@@ -186,8 +188,9 @@ TEST_F(GcTest, ACollectionRacingACreateForTheSameIdKeepsTheNewGroup) {
     const auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(c.removeGroup("racy").ok());
     ASSERT_TRUE(c.createGroup("racy", pid).ok());
-    ASSERT_TRUE(c.createGroup("fresh", pid).ok());
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500))
+    ASSERT_TRUE(c.createGroup("fresh", static_cast<uint32_t>(p2.pid())).ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0,
+              scaledDeadline(std::chrono::milliseconds(1500)))
         << "a running collection must not hold up other callers";
     gc.join();
     EXPECT_EQ(removed.load(), 0u);
@@ -201,8 +204,6 @@ TEST_F(GcTest, ACollectionRacingACreateForTheSameIdKeepsTheNewGroup) {
 }
 
 TEST_F(GcTest, KillNineMidBurstLeavesNoOrphanAndNoLie) {
-    ChildProcess p(spawnSleeper(2));
-    const auto pid = static_cast<uint32_t>(p.pid());
     ASSERT_EQ(::mkdir(groupDir("foreign").c_str(), 0755), 0);
     Rdtmond d(bus_, {.resctrl = emu_.path(), .configJson = config(3600)});
     std::mt19937 rng(42);
@@ -212,12 +213,14 @@ TEST_F(GcTest, KillNineMidBurstLeavesNoOrphanAndNoLie) {
         std::vector<std::thread> clients;
         for (int t = 0; t < 4; ++t) {
             clients.emplace_back([&, t] {
+                std::vector<ChildProcess> inits; // one container init per id
                 try {
                     RdtmonClient c(bus_.address());
                     for (int i = 0; go && i < 200; ++i) {
                         std::string id = "r" + std::to_string(round) + "-" + std::to_string(t) +
                                          "-" + std::to_string(i);
-                        c.createGroup(id, pid);
+                        inits.emplace_back(spawnSleeper());
+                        c.createGroup(id, static_cast<uint32_t>(inits.back().pid()));
                         if (i % 3 == 0) {
                             c.removeGroup(id);
                         }
@@ -276,7 +279,8 @@ TEST_F(GcTest, ARecordWhoseDirectoryIsGoneIsDroppedAsVanishedAtStartUp) {
     Rdtmond d(bus_, {.resctrl = emu_.path(), .configJson = config(3600)});
     RdtmonClient c(bus_.address());
     ASSERT_TRUE(c.createGroup("gone", static_cast<uint32_t>(p.pid())).ok());
-    ASSERT_TRUE(c.createGroup("kept", static_cast<uint32_t>(p.pid())).ok());
+    ChildProcess p2(spawnSleeper());
+    ASSERT_TRUE(c.createGroup("kept", static_cast<uint32_t>(p2.pid())).ok());
     d.stop();
     ASSERT_EQ(::rmdir(groupDir("gone").c_str()), 0);
     SignalRecorder sig(bus_.address());

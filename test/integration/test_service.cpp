@@ -247,10 +247,11 @@ protected:
 
 TEST_F(SmallEmulatorTest, OutOfRmidsAndBusyAreReportedAndLeaveNothing) {
     RdtmonClient client(bus_.address());
-    ChildProcess proc(spawnSleeper(0));
-    const auto pid = static_cast<uint32_t>(proc.pid());
-    ASSERT_TRUE(client.createGroup("a", pid).ok());
-    ASSERT_TRUE(client.createGroup("b", pid).ok());
+    // One container init per id (a process can be in one container's group only).
+    const Sleepers inits(3);
+    ASSERT_TRUE(client.createGroup("a", inits.upid(0)).ok());
+    ASSERT_TRUE(client.createGroup("b", inits.upid(1)).ok());
+    const uint32_t pid = inits.upid(2);
     CallResult full = client.createGroup("c", pid);
     EXPECT_EQ(full.error, "org.rdtmon1.Error.OutOfRmids") << full.message;
     EXPECT_FALSE(isDir(groupDir("c")));

@@ -13,6 +13,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -116,6 +119,115 @@ std::vector<pid_t> threadsOf(pid_t pid) {
     ::closedir(d);
     std::sort(out.begin(), out.end());
     return out;
+}
+
+Forker::Forker() {
+    int req[2];
+    int rep[2];
+    if (::pipe2(req, O_CLOEXEC) != 0 || ::pipe2(rep, O_CLOEXEC) != 0) {
+        throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+    }
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) {
+            ::_exit(1);
+        }
+        char c = 0;
+        while (::read(req[0], &c, 1) == 1) {
+            const pid_t kid = ::fork();
+            if (kid == 0) {
+                for (;;) {
+                    ::pause();
+                }
+            }
+            [[maybe_unused]] ssize_t w = ::write(rep[1], &kid, sizeof kid);
+        }
+        ::_exit(0);
+    }
+    ::close(req[0]);
+    ::close(rep[1]);
+    request_ = req[1];
+    reply_ = rep[0];
+    proc_ = ChildProcess(pid);
+}
+
+Forker::~Forker() {
+    ::close(request_);
+    ::close(reply_);
+    for (pid_t k : children_) {
+        ::kill(k, SIGKILL);
+        ::waitpid(k, nullptr, WNOHANG); // ours only if reparented to us
+    }
+}
+
+pid_t Forker::forkChild() {
+    char c = 'f';
+    pid_t kid = -1;
+    if (::write(request_, &c, 1) != 1 || ::read(reply_, &kid, sizeof kid) != sizeof kid ||
+        kid <= 0) {
+        throw std::runtime_error("the forker did not fork");
+    }
+    children_.push_back(kid);
+    return kid;
+}
+
+Zombie::Zombie() {
+    pid_ = ::fork();
+    if (pid_ < 0) {
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid_ == 0) {
+        ::_exit(0);
+    }
+    // waitid with WNOWAIT returns once the child has exited and leaves it unreaped.
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) != 0 &&
+           errno == EINTR) {
+    }
+}
+
+Zombie::~Zombie() {
+    if (pid_ > 0) {
+        ::waitpid(pid_, nullptr, 0);
+    }
+}
+
+pid_t someKernelThread() {
+    DIR* d = ::opendir("/proc");
+    if (d == nullptr) {
+        return 0;
+    }
+    pid_t found = 0;
+    while (dirent* e = ::readdir(d)) {
+        const pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
+        if (p <= 2) {
+            continue;
+        }
+        std::ifstream in("/proc/" + std::to_string(p) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::size_t close = text.rfind(')');
+        if (close == std::string::npos) {
+            continue;
+        }
+        // After the comm: state ppid pgrp session tty_nr tpgid flags.
+        std::istringstream fields(text.substr(close + 1));
+        std::string skip;
+        unsigned long flags = 0;
+        for (int i = 0; i < 6; ++i) {
+            fields >> skip;
+        }
+        if (fields >> flags && (flags & 0x00200000UL) != 0) { // PF_KTHREAD
+            found = p;
+            break;
+        }
+    }
+    ::closedir(d);
+    return found;
 }
 
 } // namespace rdtmon::test

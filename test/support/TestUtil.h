@@ -17,6 +17,16 @@
 
 namespace rdtmon::test {
 
+// Heavy tests scale by this: rounds divided, deadlines multiplied, assertions unchanged.
+// 1 for a plain build, more under the sanitizers (test/support/CMakeLists.txt sets it).
+constexpr int kSlowdown = RDTMON_TEST_SLOWDOWN;
+constexpr int scaledRounds(int rounds) {
+    return rounds / kSlowdown > 0 ? rounds / kSlowdown : 1;
+}
+template <class Duration> constexpr Duration scaledDeadline(Duration d) {
+    return d * kSlowdown;
+}
+
 // The whole content of a file; empty if it cannot be opened.
 inline std::string readFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -1,0 +1,174 @@
+// CreateGroup refuses the pids no container's init can have, before anything is made:
+// pid 1, a kernel thread, rdtmond itself, a zombie, and a process already in the group of
+// another running container (Busy). Each refusal leaves no directory, record or signal.
+
+#include "BusFixture.h"
+#include "EmulatorMount.h"
+#include "Proc.h"
+#include "RdtmonClient.h"
+#include "TempDir.h"
+#include "TestUtil.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <string>
+
+using namespace rdtmon::test;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+class PidSanity : public ::testing::Test {
+protected:
+    PidSanity()
+        : emu_(EmulatorOptions{.numRmids = 16}), bus_(),
+          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}) {}
+
+    std::string groupDir(const std::string& id) { return emu_.path() + "/mon_groups/" + id; }
+    std::set<std::string> groupsOnDisk() { return entries(emu_.path() + "/mon_groups"); }
+    std::string stateFile() { return readFile(daemon_.stateDir() + "/groups.json"); }
+
+    // The refusal left nothing: no directory, no record, and no signal before the sentinel
+    // create's own GroupCreated (signals are ordered on the bus).
+    void expectNothingMade(RdtmonClient& c, SignalRecorder& signals,
+                           const std::set<std::string>& groupsBefore,
+                           const std::string& stateBefore, const std::string& sentinel,
+                           uint32_t sentinelPid) {
+        EXPECT_EQ(groupsOnDisk(), groupsBefore);
+        EXPECT_EQ(stateFile(), stateBefore);
+        ASSERT_TRUE(c.createGroup(sentinel, sentinelPid).ok());
+        ASSERT_TRUE(signals.waitFor("GroupCreated", sentinel));
+        const auto events = signals.events();
+        ASSERT_FALSE(events.empty());
+        EXPECT_EQ(events.front().id, sentinel)
+            << "a signal came before the sentinel's: " << events.front().signal << " "
+            << events.front().id;
+    }
+
+    EmulatorMount emu_;
+    PrivateBus bus_;
+    Rdtmond daemon_;
+};
+
+TEST_F(PidSanity, PidsNoContainerCanHaveAreRefusedNamingTheRule) {
+    RdtmonClient c(bus_.address());
+    SignalRecorder signals(bus_.address());
+    Zombie zombie;
+    const pid_t kthread = someKernelThread();
+    struct Case {
+        std::string what;
+        uint32_t pid;
+        std::string error;
+        std::string rule;
+    };
+    std::vector<Case> cases = {
+        {"pid 1", 1, "org.rdtmon1.Error.InvalidArgument", "pid 1 is the init"},
+        {"kthreadd", 2, "org.rdtmon1.Error.InvalidArgument", "kernel thread"},
+        {"rdtmond", static_cast<uint32_t>(daemon_.pid()), "org.rdtmon1.Error.InvalidArgument",
+         "rdtmond itself"},
+        {"zombie", static_cast<uint32_t>(zombie.pid()), "org.rdtmon1.Error.NoSuchProcess",
+         "zombie"},
+    };
+    if (kthread > 0) {
+        cases.push_back({"kernel thread " + std::to_string(kthread), static_cast<uint32_t>(kthread),
+                         "org.rdtmon1.Error.InvalidArgument", "kernel thread"});
+    }
+    const auto groupsBefore = groupsOnDisk();
+    const std::string stateBefore = stateFile();
+    for (const Case& k : cases) {
+        SCOPED_TRACE(k.what);
+        CallResult r = c.createGroup("victim", k.pid);
+        EXPECT_EQ(r.error, k.error) << r.message;
+        EXPECT_THAT(r.message, HasSubstr(k.rule));
+        EXPECT_FALSE(isDir(groupDir("victim")));
+    }
+    ChildProcess ok(spawnSleeper());
+    expectNothingMade(c, signals, groupsBefore, stateBefore, "sentinel",
+                      static_cast<uint32_t>(ok.pid()));
+    EXPECT_TRUE(daemon_.running());
+}
+
+TEST_F(PidSanity, TheHookPassesTheRefusalThroughItsFailOpenLine) {
+    TempDir bundle("rdtmon-bundle");
+    std::ofstream(bundle.file("config.json")) << R"({"ociVersion":"1.0.2","linux":{}})";
+    const std::string state = nlohmann::json{
+        {"ociVersion", "1.0.2"},
+        {"id", "pid-one"},
+        {"status", "creating"},
+        {"pid", 1},
+        {"bundle", bundle.path()}}.dump();
+    CommandResult r = runCommand({RDTMON_HOOK_BIN, "create"},
+                                 CommandOptions{.stdinText = state, .env = {bus_.envEntry()}});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("container pid-one: create failed (fail-open): "
+                                 "org.rdtmon1.Error.InvalidArgument"));
+    EXPECT_THAT(r.err, HasSubstr("pid 1"));
+    EXPECT_FALSE(isDir(groupDir("pid-one")));
+}
+
+TEST_F(PidSanity, AProcessInAnotherRunningContainersGroupIsBusyNamingIt) {
+    RdtmonClient c(bus_.address());
+    Forker initA; // container a's init
+    ASSERT_TRUE(c.createGroup("a", static_cast<uint32_t>(initA.pid())).ok());
+    // A process started inside container a after its group was made (as one started by the
+    // container's own init is): it is in a's group.
+    const pid_t childOfA = initA.forkChild();
+    ASSERT_EQ(tasksOf(groupDir("a")).count(childOfA), 1u);
+
+    SignalRecorder signals(bus_.address());
+    const auto groupsBefore = groupsOnDisk();
+    const std::string stateBefore = stateFile();
+    for (pid_t p : {initA.pid(), childOfA}) {
+        SCOPED_TRACE("pid " + std::to_string(p));
+        CallResult r = c.createGroup("b", static_cast<uint32_t>(p));
+        EXPECT_EQ(r.error, "org.rdtmon1.Error.Busy") << r.message;
+        EXPECT_THAT(r.message, HasSubstr("container a"));
+    }
+    EXPECT_TRUE(tasksOf(groupDir("a")).count(initA.pid())) << "a's init stays in a";
+    EXPECT_TRUE(tasksOf(groupDir("a")).count(childOfA));
+    ChildProcess ok(spawnSleeper());
+    expectNothingMade(c, signals, groupsBefore, stateBefore, "sentinel",
+                      static_cast<uint32_t>(ok.pid()));
+
+    // The same id stays the idempotent path.
+    sdbus::ObjectPath again;
+    EXPECT_TRUE(c.createGroup("a", static_cast<uint32_t>(initA.pid()), &again).ok());
+    EXPECT_EQ(again, "/org/rdtmon1/group/a");
+}
+
+TEST_F(PidSanity, AThreadOfAnotherContainersInitIsBusyToo) {
+    RdtmonClient c(bus_.address());
+    ChildProcess initA(spawnSleeper(2));
+    ASSERT_TRUE(c.createGroup("a", static_cast<uint32_t>(initA.pid())).ok());
+    const std::vector<pid_t> threads = threadsOf(initA.pid());
+    ASSERT_EQ(threads.size(), 3u);
+    const pid_t notTheLeader = threads.front() == initA.pid() ? threads.back() : threads.front();
+    CallResult r = c.createGroup("b", static_cast<uint32_t>(notTheLeader));
+    EXPECT_EQ(r.error, "org.rdtmon1.Error.Busy") << r.message;
+    EXPECT_FALSE(isDir(groupDir("b")));
+}
+
+TEST_F(PidSanity, WhenTheOtherContainerIsGoneItsGroupIsCollectedAndTheCreateProceeds) {
+    RdtmonClient c(bus_.address());
+    SignalRecorder signals(bus_.address());
+    Forker initA;
+    ASSERT_TRUE(c.createGroup("a", static_cast<uint32_t>(initA.pid())).ok());
+    const pid_t leftOver = initA.forkChild();
+    ASSERT_EQ(tasksOf(groupDir("a")).count(leftOver), 1u);
+    initA.killParent(); // container a's init exits: a is gone, one of its processes lives on
+
+    CallResult r = c.createGroup("b", static_cast<uint32_t>(leftOver));
+    ASSERT_TRUE(r.ok()) << r.error << ": " << r.message;
+    EXPECT_EQ(signals.waitFor("GroupRemoved", "a"), std::optional<std::string>("stale"));
+    EXPECT_FALSE(isDir(groupDir("a")));
+    EXPECT_EQ(tasksOf(groupDir("b")).count(leftOver), 1u);
+    EXPECT_EQ(c.listedIds(), (std::set<std::string>{"b"}));
+    EXPECT_THAT(stateFile(), Not(HasSubstr("\"a\"")));
+}
+
+} // namespace
