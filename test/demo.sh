@@ -55,9 +55,11 @@ echo "num_rmids: $(cat "$MNT/info/L3_MON/num_rmids")  mon_features: $(tr '\n' ' 
 step "private system bus with the real org.rdtmon1.conf policy"
 sed -e "s|@LISTEN@|unix:path=$WORK/bus.sock|" -e "s|@POLICY_FILE@|$SRC/dbus/org.rdtmon1.conf|" \
   test/support/private-bus.conf.in >"$WORK/bus.conf"
-dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile --nosyslog 2>"$WORK/dbus.log" &
+# --print-address writes once the socket listens; the socket file alone appears earlier.
+dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile --nosyslog \
+  --print-address=3 3>"$WORK/bus.addr" 2>"$WORK/dbus.log" &
 BUS_PID=$!
-wait_for test -S "$WORK/bus.sock"
+wait_for test -s "$WORK/bus.addr"
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$WORK/bus.sock"
 echo "DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS"
 

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Hardening run (issue 8), called by CI after the normal suite:
 #  1. an ASan+UBSan build (-DRDTMON_SANITIZE=ON) in its own build dir, running the whole
 #     gtest suite: unit, emulator and integration tests (the bad-input matrix and the
@@ -8,9 +8,10 @@
 # Any sanitizer report, fuzzer finding or failed test fails the run.
 #
 # Environment: ASAN_BUILD_DIR (build-asan), FUZZ_BUILD_DIR (build-fuzz),
-# RDTMON_FUZZ_SECONDS (25), SKIP_ASAN=1 / SKIP_FUZZ=1 to run one half only.
+# RDTMON_FUZZ_SECONDS (25), SKIP_ASAN=1 / SKIP_FUZZ=1 to run one half only, SUMMARY_FILE
+# (where each phase's counts go; test/run-tests.sh sets it and prints the summary).
 # Run as root on Debian 12 (test/setup-deps.sh installs what is needed, clang included).
-set -eu
+set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
 ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
@@ -22,6 +23,7 @@ JOBS=$(nproc)
 # Every temp dir the tests make (TempDir honours TMPDIR) lives under one private dir, so
 # the trap can find and detach any mount a crashed test left behind before removing it.
 RUN_TMP=$(mktemp -d /tmp/rdtmon-hardening.XXXXXX)
+SUMMARY_FILE=${SUMMARY_FILE:-$RUN_TMP/summary}
 # Tests run some clients as user nobody (bus policy, emulator permissions): they must be
 # able to reach the sockets and mounts below it, as they can under /tmp.
 chmod 0755 "$RUN_TMP"
@@ -51,11 +53,12 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 start=$(date +%s)
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
     echo "== ASan+UBSan build in $ASAN_DIR"
-    cmake -S . -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRDTMON_SANITIZE=ON
+    cmake -S . -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRDTMON_SANITIZE=ON \
+        -DRDTMON_WERROR=ON
     cmake --build "$ASAN_DIR" -j"$JOBS"
     echo "== whole gtest suite under ASan+UBSan"
-    ctest --test-dir "$ASAN_DIR" -L '^(unit|emulator|integration)$' --output-on-failure \
-        -j"$JOBS" --timeout 900
+    test/ctest-phase.sh sanitized "$SUMMARY_FILE" --test-dir "$ASAN_DIR" \
+        -L '^(unit|emulator|integration)$' --output-on-failure -j"$JOBS" --timeout 900
     echo "== ASan+UBSan suite passed after $(($(date +%s) - start)) s"
 fi
 
@@ -65,7 +68,8 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
         -DRDTMON_FUZZ=ON -DRDTMON_FUZZ_SECONDS="$FUZZ_SECONDS"
     cmake --build "$FUZZ_DIR" -j"$JOBS" --target fuzzers
     echo "== fuzzing each target for $FUZZ_SECONDS s"
-    ctest --test-dir "$FUZZ_DIR" -L '^fuzz$' --output-on-failure -j"$JOBS"
+    test/ctest-phase.sh fuzz "$SUMMARY_FILE" --test-dir "$FUZZ_DIR" -L '^fuzz$' \
+        --output-on-failure -j"$JOBS"
     echo "== fuzzing passed after $(($(date +%s) - start)) s"
 fi
 echo "== hardening run passed in $(($(date +%s) - start)) s"

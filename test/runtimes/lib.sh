@@ -121,11 +121,12 @@ has_line() { grep -qx -- "$2" "$1" 2>/dev/null; } # has_line FILE LINE
 start_bus() {
   sed -e "s|@LISTEN@|$BUS_ADDR|" -e "s|@POLICY_FILE@|$RDTMON_SRC/dbus/org.rdtmon1.conf|" \
     "$RDTMON_SRC/test/support/private-bus.conf.in" >"$WORK/bus.conf"
+  # --print-address writes once the socket listens; the socket file alone appears earlier.
   dbus-daemon --config-file="$WORK/bus.conf" --nofork --nopidfile --nosyslog \
-    2>"$WORK/bus.log" &
+    --print-address=3 3>"$WORK/bus.addr" 2>"$WORK/bus.log" &
   BUS_PID=$!
   push_cleanup 'kill_wait "$BUS_PID"'
-  wait_for 10 test -S "$BUS_SOCK" || fail "dbus-daemon did not start: $(cat "$WORK/bus.log")"
+  wait_for 10 test -s "$WORK/bus.addr" || fail "dbus-daemon did not start: $(cat "$WORK/bus.log")"
 }
 bus() { busctl --address="$BUS_ADDR" "$@"; }
 manager() { bus call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager "$@"; }

@@ -1,6 +1,7 @@
 #include "BusFixture.h"
 
 #include "TestUtil.h"
+#include "UniqueFd.h"
 
 #include <cerrno>
 #include <csignal>
@@ -11,7 +12,9 @@
 #include <poll.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -240,6 +243,19 @@ CommandResult runCommand(const std::vector<std::string>& argv, const CommandOpti
     return res;
 }
 
+namespace {
+bool canConnect(const std::string& socketPath) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (!fd || socketPath.size() >= sizeof sa.sun_path) {
+        return false;
+    }
+    std::memcpy(sa.sun_path, socketPath.c_str(), socketPath.size() + 1);
+    return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+}
+} // namespace
+
 PrivateBus::PrivateBus(Policy policy, const std::string& policyFile) : dir_("rdtmon-bus") {
     // Users other than root (nobody) must reach the socket.
     ::chmod(dir_.path().c_str(), 0755);
@@ -271,8 +287,9 @@ PrivateBus::PrivateBus(Policy policy, const std::string& policyFile) : dir_("rdt
                        mergedEnv({}), dir_.file("dbus-daemon.log"), false);
     auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
-        struct stat st {};
-        if (::stat(socket.c_str(), &st) == 0) {
+        // The socket file appears at bind(), before listen(): only a connect that succeeds
+        // shows the bus is ready (a loaded machine otherwise sees "Connection refused").
+        if (canConnect(socket)) {
             return;
         }
         int status = 0;
