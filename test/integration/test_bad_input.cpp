@@ -104,7 +104,7 @@ std::string shortName(const std::string& s) {
     return s.size() > 60 ? out + "...(" + std::to_string(s.size()) + " bytes)" : out;
 }
 
-// How many inputs each matrix ran; printed at the end for the README's figures.
+// How many inputs each matrix ran; printed at the end for docs/reliability.md's figures.
 std::map<std::string, int>& matrixCounts() {
     static std::map<std::string, int> counts;
     return counts;

@@ -60,7 +60,7 @@ std::set<std::string> recordedIds(const std::string& stateDir, bool includePendi
     return ids;
 }
 
-// How many faults each test survived; printed at the end for the README's figures.
+// How many faults each test survived; printed at the end for docs/reliability.md's figures.
 std::map<std::string, int>& faultCounts() {
     static std::map<std::string, int> counts;
     return counts;
