@@ -20,6 +20,7 @@
 #include "OciState.h"
 
 #include "Errors.h"
+#include "Names.h"
 #include "rdtmon/dbus/ManagerProxy.h"
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -44,8 +45,6 @@ namespace {
 constexpr int kExitUsage = 2;
 constexpr double kMaxTimeoutSeconds = 600.0;
 constexpr const char* kUnknownId = "<unknown>";
-constexpr const char* kBusName = "org.rdtmon1";
-constexpr const char* kObjectPath = "/org/rdtmon1";
 constexpr std::string_view kNoSuchGroup = "org.rdtmon1.Error.NoSuchGroup";
 
 // --- the whole-process deadline --------------------------------------------------------
@@ -179,7 +178,7 @@ private:
 class ManagerClient final : public sdbus::ProxyInterfaces<org::rdtmon1::Manager_proxy> {
 public:
     explicit ManagerClient(sdbus::IConnection& connection)
-        : ProxyInterfaces(connection, kBusName, kObjectPath) {}
+        : ProxyInterfaces(connection, rdtmon::kBusName, rdtmon::kManagerPath) {}
     ~ManagerClient() = default;
 
 private:
@@ -188,7 +187,7 @@ private:
 };
 
 int Hook::callService(const rdtmon::OciState& st) {
-    updateDeadline("waiting for org.rdtmon1 on the system bus");
+    updateDeadline(std::string("waiting for ") + rdtmon::kBusName + " on the system bus");
     try {
         // Honours DBUS_SYSTEM_BUS_ADDRESS, which is how tests use a private bus.
         auto connection = sdbus::createSystemBusConnection();

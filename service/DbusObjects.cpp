@@ -12,7 +12,6 @@ namespace rdtmon {
 namespace {
 
 constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
-constexpr const char* kManagerIface = "org.rdtmon1.Manager";
 
 // Runs a handler body and turns whatever it throws into a named D-Bus error. sdbus-c++ 1.2.0
 // lets anything but sdbus::Error escape through sd-bus's C callback, so nothing else may
@@ -57,7 +56,7 @@ template <class T, class F> T safely(F&& body, T fallback) {
 
 std::string groupObjectPath(const std::string& containerId) {
     char* out = nullptr;
-    int r = sd_bus_path_encode("/org/rdtmon1/group", containerId.c_str(), &out);
+    int r = sd_bus_path_encode(kGroupPathPrefix, containerId.c_str(), &out);
     if (r < 0 || out == nullptr) {
         throw Error(ErrorKind::Failed, "cannot encode object path for " + containerId);
     }
@@ -139,7 +138,7 @@ void ManagerObject::onCreated(const GroupRecord& rec) {
     }
     try {
         emitGroupCreated(rec.id, sdbus::ObjectPath(groupObjectPath(rec.id)));
-        getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+        getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
     } catch (const std::exception& e) {
         log::warning(log::forContainer(rec.id, std::string("GroupCreated signal: ") + e.what()));
     }
@@ -157,7 +156,7 @@ void ManagerObject::onRemoved(const GroupRecord& rec, RemoveReason reason) {
     }
     try {
         emitGroupRemoved(rec.id, reasonName(reason));
-        getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+        getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
     } catch (const std::exception& e) {
         log::warning(log::forContainer(rec.id, std::string("GroupRemoved signal: ") + e.what()));
     }
@@ -174,7 +173,7 @@ void ManagerObject::releaseSignals() {
     }
     if (!held_.empty()) {
         try {
-            getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+            getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
         } catch (const std::exception& e) {
             log::warning(std::string("PropertiesChanged: ") + e.what());
         }
@@ -185,7 +184,7 @@ void ManagerObject::releaseSignals() {
 void ManagerObject::onAvailabilityChanged() {
     try {
         getObject().emitPropertiesChangedSignal(
-            kManagerIface, {"ResctrlPath", "Supported", "MonFeatures", "NumRmids"});
+            kManagerInterface, {"ResctrlPath", "Supported", "MonFeatures", "NumRmids"});
     } catch (const std::exception& e) {
         log::warning(std::string("PropertiesChanged: ") + e.what());
     }

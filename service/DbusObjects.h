@@ -4,6 +4,7 @@
 // every exception into a named D-Bus error (sdbus-c++ 1.2.0 only catches sdbus::Error).
 
 #include "GroupManager.h"
+#include "Names.h"
 #include "rdtmon/dbus/GroupAdaptor.h"
 #include "rdtmon/dbus/ManagerAdaptor.h"
 
@@ -16,10 +17,7 @@
 
 namespace rdtmon {
 
-inline constexpr const char* kBusName = "org.rdtmon1";
-inline constexpr const char* kManagerPath = "/org/rdtmon1";
-
-// /org/rdtmon1/group/<id escaped with sd_bus_path_encode>
+// kGroupPathPrefix + "/" + the id escaped with sd_bus_path_encode.
 std::string groupObjectPath(const std::string& containerId);
 
 class GroupObject final

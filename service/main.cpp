@@ -12,6 +12,7 @@
 #include "GroupManager.h"
 #include "GroupRegistry.h"
 #include "Log.h"
+#include "Names.h"
 #include "Resctrl.h"
 #include "UniqueFd.h"
 #include "rdtmon/version.h"
@@ -352,7 +353,7 @@ int run(const Options& opt, Config cfg) {
     log::info(std::string("rdtmond ") + RDTMON_VERSION + " ready on the system bus as " + kBusName +
               "; " + std::to_string(mgr.groups().size()) + " group(s) owned; " +
               (mgr.supported() ? "monitoring supported" : "monitoring NOT supported"));
-    sd_notify(0, "READY=1\nSTATUS=serving org.rdtmon1");
+    sd_notify(0, (std::string("READY=1\nSTATUS=serving ") + kBusName).c_str());
 
     itimerspec its{};
     its.it_value.tv_sec = cfg.gcInterval.count();
