@@ -2,32 +2,50 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 namespace rdtmon {
+namespace {
+
+struct KindName {
+    ErrorKind kind;
+    const char* name;
+};
+
+// One table for both directions of the mapping.
+constexpr KindName kErrorNames[] = {
+    {ErrorKind::InvalidArgument, "org.rdtmon1.Error.InvalidArgument"},
+    {ErrorKind::NotSupported, "org.rdtmon1.Error.NotSupported"},
+    {ErrorKind::NoSuchGroup, "org.rdtmon1.Error.NoSuchGroup"},
+    {ErrorKind::NoSuchProcess, "org.rdtmon1.Error.NoSuchProcess"},
+    {ErrorKind::AlreadyExists, "org.rdtmon1.Error.AlreadyExists"},
+    {ErrorKind::OutOfRmids, "org.rdtmon1.Error.OutOfRmids"},
+    {ErrorKind::Busy, "org.rdtmon1.Error.Busy"},
+    // The contract uses the standard D-Bus name for a caller that is not allowed.
+    {ErrorKind::AccessDenied, "org.freedesktop.DBus.Error.AccessDenied"},
+    {ErrorKind::Failed, "org.rdtmon1.Error.Failed"},
+};
+// Failed is the last kind: a kind added to the enum needs its row here.
+static_assert(std::size(kErrorNames) == static_cast<std::size_t>(ErrorKind::Failed) + 1);
+
+} // namespace
 
 std::string errorName(ErrorKind kind) {
-    switch (kind) {
-    case ErrorKind::InvalidArgument:
-        return "org.rdtmon1.Error.InvalidArgument";
-    case ErrorKind::NotSupported:
-        return "org.rdtmon1.Error.NotSupported";
-    case ErrorKind::NoSuchGroup:
-        return "org.rdtmon1.Error.NoSuchGroup";
-    case ErrorKind::NoSuchProcess:
-        return "org.rdtmon1.Error.NoSuchProcess";
-    case ErrorKind::AlreadyExists:
-        return "org.rdtmon1.Error.AlreadyExists";
-    case ErrorKind::OutOfRmids:
-        return "org.rdtmon1.Error.OutOfRmids";
-    case ErrorKind::Busy:
-        return "org.rdtmon1.Error.Busy";
-    case ErrorKind::AccessDenied:
-        // The contract uses the standard D-Bus name for a caller that is not allowed.
-        return "org.freedesktop.DBus.Error.AccessDenied";
-    case ErrorKind::Failed:
-        return "org.rdtmon1.Error.Failed";
+    for (const KindName& e : kErrorNames) {
+        if (e.kind == kind) {
+            return e.name;
+        }
     }
     return "org.rdtmon1.Error.Failed";
+}
+
+std::optional<ErrorKind> errorKindFromName(std::string_view name) {
+    for (const KindName& e : kErrorNames) {
+        if (name == e.name) {
+            return e.kind;
+        }
+    }
+    return std::nullopt;
 }
 
 ErrorKind kindFromErrno(int err) {
@@ -49,8 +67,12 @@ ErrorKind kindFromErrno(int err) {
     }
 }
 
+std::string errnoText(int err) {
+    return std::strerror(err);
+}
+
 void throwErrno(int err, const std::string& what) {
-    throw Error(kindFromErrno(err), what + ": " + std::strerror(err));
+    throw Error(kindFromErrno(err), what + ": " + errnoText(err));
 }
 
 } // namespace rdtmon

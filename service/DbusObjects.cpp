@@ -11,8 +11,6 @@ namespace rdtmon {
 
 namespace {
 
-constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
-
 // Runs a handler body and turns whatever it throws into a named D-Bus error. sdbus-c++ 1.2.0
 // lets anything but sdbus::Error escape through sd-bus's C callback, so nothing else may
 // leave a handler.
@@ -125,7 +123,8 @@ void ManagerObject::requireRoot(const char* method) {
             std::string(method) + " refused: caller " + sender + " (uid " +
             (uid == static_cast<uid_t>(-1) ? std::string("unknown") : std::to_string(uid)) +
             ") is not root");
-        throw sdbus::Error(kAccessDenied, std::string(method) + " is allowed to root only");
+        throw sdbus::Error(errorName(ErrorKind::AccessDenied),
+                           std::string(method) + " is allowed to root only");
     }
 }
 

@@ -26,10 +26,6 @@ constexpr const char* kTempName = "groups.json.tmp";
 constexpr std::size_t kMaxFileSize = 64u << 20; // 64 MiB
 constexpr int kVersion = 1;
 
-std::string errnoText(int err) {
-    return std::strerror(err);
-}
-
 [[noreturn]] void fail(const std::string& msg) {
     throw Error(ErrorKind::Failed, msg);
 }

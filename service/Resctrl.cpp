@@ -29,10 +29,6 @@ constexpr int kMaxMovePasses = 10;
 // ---------------------------------------------------------------------------
 // Small helpers
 
-std::string errnoText(int err) {
-    return std::strerror(err);
-}
-
 std::string trim(std::string_view s) {
     std::size_t b = 0;
     std::size_t e = s.size();
