@@ -6,7 +6,7 @@
 
 #include "Config.h"
 #include "ContainerSource.h"
-#include "DbusObjects.h"
+#include "ManagerObject.h"
 #include "Errors.h"
 #include "GarbageCollector.h"
 #include "GroupManager.h"
