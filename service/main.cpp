@@ -6,14 +6,15 @@
 
 #include "Config.h"
 #include "ContainerSource.h"
-#include "ManagerObject.h"
 #include "Errors.h"
 #include "GarbageCollector.h"
 #include "GroupManager.h"
 #include "GroupRegistry.h"
 #include "Log.h"
+#include "ManagerObject.h"
 #include "Names.h"
 #include "Resctrl.h"
+#include "ResctrlLocator.h"
 #include "UniqueFd.h"
 #include "rdtmon/version.h"
 
@@ -27,7 +28,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
 #include <thread>
@@ -111,58 +111,6 @@ std::optional<int> parseArgs(int argc, char** argv, Options& o) {
     }
     return std::nullopt;
 }
-
-bool hasInfoDir(const std::string& path) {
-    struct stat st {};
-    return ::stat((path + "/info").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// Where resctrl is, mounting it when allowed and needed.
-class ResctrlLocator {
-public:
-    ResctrlLocator(const Config& cfg, bool mayMount) : cfg_(cfg), mayMount_(mayMount) {}
-
-    // The path to use, or nullopt with why set.
-    std::optional<std::string> locate(std::string& why) {
-        if (cfg_.resctrlPathExplicit) {
-            if (hasInfoDir(cfg_.resctrlPath)) {
-                return cfg_.resctrlPath;
-            }
-        } else if (std::optional<std::string> m = Resctrl::findMount()) {
-            return m;
-        }
-        if (!mayMount_) {
-            why = cfg_.resctrlPathExplicit
-                      ? cfg_.resctrlPath + " is not a resctrl mount (no info/) and mounting is off"
-                      : "resctrl is not mounted and mounting is off";
-            return std::nullopt;
-        }
-        if (mountTried_) {
-            why = mountError_;
-            return std::nullopt;
-        }
-        mountTried_ = true;
-        try {
-            Resctrl::mount(cfg_.resctrlPath, cfg_.mountOptions);
-            log::info("mounted resctrl at " + cfg_.resctrlPath);
-        } catch (const Error& e) {
-            mountError_ = e.what();
-            mountKind_ = e.kind();
-            why = mountError_;
-            return std::nullopt;
-        }
-        return cfg_.resctrlPath;
-    }
-
-    std::optional<ErrorKind> mountFailure() const { return mountKind_; }
-
-private:
-    const Config& cfg_;
-    bool mayMount_;
-    bool mountTried_ = false;
-    std::string mountError_;
-    std::optional<ErrorKind> mountKind_;
-};
 
 // Runs collections: the sources are listed by a worker thread on a snapshot; the result is
 // applied on the event loop thread. Requests arriving during a run wait for the next run,
