@@ -4,6 +4,7 @@
 // thread is a short-lived worker that lists the container sources for a collection, so a
 // slow `crictl` never holds up a CreateGroup.
 
+#include "CollectionRunner.h"
 #include "Config.h"
 #include "ContainerSource.h"
 #include "Errors.h"
@@ -111,108 +112,6 @@ std::optional<int> parseArgs(int argc, char** argv, Options& o) {
     }
     return std::nullopt;
 }
-
-// Runs collections: the sources are listed by a worker thread on a snapshot; the result is
-// applied on the event loop thread. Requests arriving during a run wait for the next run,
-// so every caller gets a collection that started after its call.
-class CollectionRunner {
-public:
-    using Reply = std::function<void(unsigned, const std::string*)>;
-
-    CollectionRunner(GroupManager& mgr, GarbageCollector& gc)
-        : mgr_(mgr), gc_(gc), done_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-        if (!done_) {
-            throwErrno(errno, "eventfd");
-        }
-    }
-    ~CollectionRunner() {
-        if (worker_.joinable()) {
-            worker_.join();
-        }
-    }
-
-    int fd() const { return done_.get(); }
-    bool running() const { return worker_.joinable(); }
-
-    void request(Reply reply) {
-        next_.push_back(std::move(reply));
-        if (!running()) {
-            startNext();
-        }
-    }
-
-    // Called when fd() is readable.
-    void finish() {
-        uint64_t v = 0;
-        while (::read(done_.get(), &v, sizeof v) < 0 && errno == EINTR) {
-        }
-        if (!worker_.joinable()) {
-            return;
-        }
-        worker_.join();
-        std::vector<Reply> replies = std::move(current_);
-        current_.clear();
-        unsigned removed = 0;
-        std::optional<std::string> error;
-        if (workerError_) {
-            error = *workerError_;
-            log::error("garbage collection failed: " + *error);
-        } else {
-            try {
-                removed = mgr_.applyCollection(snapshot_, decision_);
-                if (removed > 0 || !decision_.stale.empty()) {
-                    log::info("garbage collection removed " + std::to_string(removed) +
-                              " group(s); " + std::to_string(decision_.liveContainers) +
-                              " container(s) listed");
-                }
-            } catch (const std::exception& e) {
-                error = e.what();
-                log::error(std::string("garbage collection failed: ") + e.what());
-            }
-        }
-        for (Reply& r : replies) {
-            if (r) {
-                r(removed, error ? &*error : nullptr);
-            }
-        }
-        if (!next_.empty()) {
-            startNext();
-        }
-    }
-
-private:
-    void startNext() {
-        current_ = std::move(next_);
-        next_.clear();
-        workerError_.reset();
-        // Touch resctrl first: this is also how a service whose resctrl went away notices
-        // that it is back.
-        mgr_.resctrl();
-        snapshot_ = mgr_.collectionSnapshot();
-        const uint64_t now = mgr_.now();
-        worker_ = std::thread([this, now] {
-            try {
-                decision_ = gc_.decide(snapshot_, now);
-            } catch (const std::exception& e) {
-                workerError_ = e.what();
-            } catch (...) {
-                workerError_ = "unexpected error";
-            }
-            uint64_t one = 1;
-            (void)!::write(done_.get(), &one, sizeof one);
-        });
-    }
-
-    GroupManager& mgr_;
-    GarbageCollector& gc_;
-    UniqueFd done_;
-    std::thread worker_;
-    std::vector<GroupRecord> snapshot_;
-    GarbageCollector::Decision decision_;
-    std::optional<std::string> workerError_;
-    std::vector<Reply> current_;
-    std::vector<Reply> next_;
-};
 
 int mountOnly(const Config& cfg) {
     ResctrlLocator loc(cfg, true);
