@@ -8,10 +8,12 @@
 // After each: the service is up (or restarted), no half-made group, every group on disk is
 // owned (has a record) and every record has its directory.
 
-#include "BusFixture.h"
 #include "EmulatorMount.h"
+#include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 

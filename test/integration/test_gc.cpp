@@ -1,10 +1,12 @@
 // Garbage collection against the runtime's container list, crash-safe ownership and restart
 // recovery, with the real rdtmond on a private bus and the emulator.
 
-#include "BusFixture.h"
 #include "EmulatorMount.h"
+#include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 
