@@ -20,6 +20,7 @@
 #include "OciState.h"
 
 #include "Errors.h"
+#include "Names.h"
 #include "rdtmon/dbus/ManagerProxy.h"
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -44,9 +45,6 @@ namespace {
 constexpr int kExitUsage = 2;
 constexpr double kMaxTimeoutSeconds = 600.0;
 constexpr const char* kUnknownId = "<unknown>";
-constexpr const char* kBusName = "org.rdtmon1";
-constexpr const char* kObjectPath = "/org/rdtmon1";
-constexpr std::string_view kNoSuchGroup = "org.rdtmon1.Error.NoSuchGroup";
 
 // --- the whole-process deadline --------------------------------------------------------
 // The SIGALRM handler may only do async-signal-safe things: it writes a line prepared in
@@ -157,7 +155,7 @@ private:
             (gDeadlineLine.load() == &gDeadlineLines[0]) ? &gDeadlineLines[1] : &gDeadlineLines[0];
         std::string line = prefix() + opts_.action + " failed (" +
                            (opts_.failClosed ? "fail-closed" : "fail-open") +
-                           "): org.rdtmon1.Error.Failed: deadline of " +
+                           "): " + rdtmon::errorName(rdtmon::ErrorKind::Failed) + ": deadline of " +
                            seconds(opts_.timeoutSeconds + 1.0) + " s exceeded while " +
                            std::string(phase) + "\n";
         std::size_t len = std::min(line.size(), sizeof(next->text));
@@ -179,7 +177,7 @@ private:
 class ManagerClient final : public sdbus::ProxyInterfaces<org::rdtmon1::Manager_proxy> {
 public:
     explicit ManagerClient(sdbus::IConnection& connection)
-        : ProxyInterfaces(connection, kBusName, kObjectPath) {}
+        : ProxyInterfaces(connection, rdtmon::kBusName, rdtmon::kManagerPath) {}
     ~ManagerClient() = default;
 
 private:
@@ -188,7 +186,7 @@ private:
 };
 
 int Hook::callService(const rdtmon::OciState& st) {
-    updateDeadline("waiting for org.rdtmon1 on the system bus");
+    updateDeadline(std::string("waiting for ") + rdtmon::kBusName + " on the system bus");
     try {
         // Honours DBUS_SYSTEM_BUS_ADDRESS, which is how tests use a private bus.
         auto connection = sdbus::createSystemBusConnection();
@@ -201,12 +199,13 @@ int Hook::callService(const rdtmon::OciState& st) {
             manager.RemoveGroup(st.id);
         }
     } catch (const sdbus::Error& e) {
-        if (opts_.action == "delete" && e.getName() == kNoSuchGroup) {
+        if (opts_.action == "delete" &&
+            rdtmon::errorKindFromName(e.getName()) == rdtmon::ErrorKind::NoSuchGroup) {
             return 0; // nothing to remove (never created, skipped, or already collected)
         }
         return fail(e.getName(), e.getMessage());
     } catch (const std::exception& e) {
-        return fail("org.rdtmon1.Error.Failed", e.what());
+        return fail(rdtmon::errorName(rdtmon::ErrorKind::Failed), e.what());
     }
     return 0;
 }
@@ -313,8 +312,8 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         // Not expected (every path above catches its own errors); keep the contract anyway.
         std::string line = std::string("rdtmon-hook: container <unknown>: ") + std::string(action) +
-                           " failed: org.rdtmon1.Error.Failed: " + rdtmon::printable(e.what()) +
-                           "\n";
+                           " failed: " + rdtmon::errorName(rdtmon::ErrorKind::Failed) + ": " +
+                           rdtmon::printable(e.what()) + "\n";
         ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
         (void)ignored;
         return gFailExitCode;

@@ -14,6 +14,11 @@
 namespace rdtmon {
 
 enum class RemoveReason { Requested, Stale, Vanished };
+
+// Where a record's group is: <ctrl>/mon_groups/<id>.
+inline MonGroupRef refOf(const GroupRecord& r) {
+    return MonGroupRef{r.ctrl, r.id};
+}
 // "requested", "stale" or "vanished": the reason word of the GroupRemoved signal.
 const char* reasonName(RemoveReason reason);
 

@@ -4,6 +4,7 @@
 #include "ContainerId.h"
 #include "Errors.h"
 #include "Log.h"
+#include "ResctrlNames.h"
 #include "UniqueFd.h"
 
 #include <nlohmann/json.hpp>
@@ -26,10 +27,6 @@ constexpr const char* kTempName = "groups.json.tmp";
 constexpr std::size_t kMaxFileSize = 64u << 20; // 64 MiB
 constexpr int kVersion = 1;
 
-std::string errnoText(int err) {
-    return std::strerror(err);
-}
-
 [[noreturn]] void fail(const std::string& msg) {
     throw Error(ErrorKind::Failed, msg);
 }
@@ -44,8 +41,7 @@ bool isValidCtrl(const std::string& ctrl) {
     if (ctrl.empty()) {
         return true;
     }
-    if (ctrl.size() > 255 || ctrl == "." || ctrl == ".." || ctrl == "info" ||
-        ctrl == "mon_groups" || ctrl == "mon_data") {
+    if (ctrl.size() > 255 || ctrl == "." || ctrl == ".." || isReservedResctrlName(ctrl)) {
         return false;
     }
     return ctrl.find('/') == std::string::npos && ctrl.find('\0') == std::string::npos;

@@ -4,6 +4,9 @@
 #include "FileIo.h"
 #include "Log.h"
 #include "ProcFs.h"
+#include "ResctrlNames.h"
+#include "ResctrlParsers.h"
+#include "ResctrlPaths.h"
 
 #include <atomic>
 #include <cerrno>
@@ -26,274 +29,61 @@ namespace rdtmon {
 namespace {
 
 constexpr long kResctrlSuperMagic = 0x7655821;
-constexpr int kMaxMovePasses = 10;
-
-// ---------------------------------------------------------------------------
-// Small helpers
-
-std::string errnoText(int err) {
-    return std::strerror(err);
-}
-
-std::string trim(std::string_view s) {
-    std::size_t b = 0;
-    std::size_t e = s.size();
-    while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\n' || s[b] == '\r')) {
-        ++b;
-    }
-    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\n' || s[e - 1] == '\r')) {
-        --e;
-    }
-    return std::string(s.substr(b, e - b));
-}
-
-bool isReservedName(std::string_view n) {
-    return n == "info" || n == "mon_groups" || n == "mon_data";
-}
-
-// Every name used as a path component is checked here, whatever the caller validated:
-// no '/', no NUL, no newline (the kernel refuses it with EINVAL), not "." or "..".
-void validateComponent(std::string_view name, std::string_view what) {
-    std::string problem;
-    if (name.empty()) {
-        problem = "is empty";
-    } else if (name == "." || name == "..") {
-        problem = "is a relative directory name";
-    } else if (name.find('/') != std::string_view::npos) {
-        problem = "contains '/'";
-    } else if (name.find('\0') != std::string_view::npos) {
-        problem = "contains a NUL byte";
-    } else if (name.find('\n') != std::string_view::npos) {
-        problem = "contains a newline";
-    }
-    if (!problem.empty()) {
-        throw Error(ErrorKind::InvalidArgument, std::string(what) + " name \"" +
-                                                    std::string(name.substr(0, 200)) + "\" " +
-                                                    problem);
-    }
-}
-
-void validateRef(const MonGroupRef& g) {
-    if (!g.ctrl.empty()) {
-        validateComponent(g.ctrl, "CTRL_MON group");
-        if (isReservedName(g.ctrl)) {
-            throw Error(ErrorKind::InvalidArgument,
-                        "CTRL_MON group name \"" + g.ctrl + "\" is a name reserved by resctrl");
-        }
-    }
-    validateComponent(g.name, "MON group");
-    if (isReservedName(g.name)) {
-        throw Error(ErrorKind::InvalidArgument,
-                    "MON group name \"" + g.name + "\" is a name reserved by resctrl");
-    }
-}
-
-std::string unescapeMountField(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-            s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-            int v = (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0');
-            out += static_cast<char>(v);
-            i += 3;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
-std::vector<std::string_view> splitSpaces(std::string_view line) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < line.size()) {
-        while (i < line.size() && line[i] == ' ') {
-            ++i;
-        }
-        std::size_t b = i;
-        while (i < line.size() && line[i] != ' ') {
-            ++i;
-        }
-        if (i > b) {
-            out.push_back(line.substr(b, i - b));
-        }
-    }
-    return out;
-}
-
-bool sameFile(const std::string& a, const std::string& b) {
-    struct stat sa {};
-    struct stat sb {};
-    if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) {
-        return false;
-    }
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 } // namespace
 
-// ---------------------------------------------------------------------------
-// Parsers
+namespace {
 
-std::optional<uint64_t> parseCounterValue(std::string_view text) {
-    std::string t = trim(text);
-    if (t.empty()) {
-        return std::nullopt;
+ReadResult readInfoL3Mon(int root, const std::string& file) {
+    int info = openDirComponent(root, "info");
+    if (info < 0) {
+        return ReadResult{-info, {}};
     }
-    uint64_t v = 0;
+    UniqueFd infoFd(info);
+    int mon = openDirComponent(infoFd.get(), "L3_MON");
+    if (mon < 0) {
+        return ReadResult{-mon, {}};
+    }
+    UniqueFd monFd(mon);
+    return readFileAt(monFd.get(), file);
+}
+
+std::vector<std::string> readMonFeatures(int root) {
+    std::vector<std::string> out;
+    ReadResult r = readInfoL3Mon(root, "mon_features");
+    if (r.err != 0) {
+        return out;
+    }
+    std::size_t i = 0;
+    while (i < r.text.size()) {
+        std::size_t nl = r.text.find('\n', i);
+        if (nl == std::string::npos) {
+            nl = r.text.size();
+        }
+        std::string f = trimmed(std::string_view(r.text).substr(i, nl - i));
+        if (!f.empty()) {
+            out.push_back(std::move(f));
+        }
+        i = nl + 1;
+    }
+    return out;
+}
+
+unsigned readNumRmids(int root) {
+    ReadResult r = readInfoL3Mon(root, "num_rmids");
+    if (r.err != 0) {
+        return 0;
+    }
+    std::string t = trimmed(r.text);
+    unsigned v = 0;
     auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, 10);
     if (ec != std::errc() || p != t.data() + t.size()) {
-        return std::nullopt; // Unavailable, Error, Unassigned, garbage, overflow
+        return 0;
     }
     return v;
 }
 
-std::vector<pid_t> parseTaskList(std::string_view text) {
-    std::vector<pid_t> out;
-    std::size_t i = 0;
-    while (i <= text.size()) {
-        std::size_t nl = text.find('\n', i);
-        if (nl == std::string_view::npos) {
-            nl = text.size();
-        }
-        std::string line = trim(text.substr(i, nl - i));
-        if (!line.empty()) {
-            pid_t v = 0;
-            auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), v, 10);
-            if (ec == std::errc() && p == line.data() + line.size() && v > 0) {
-                out.push_back(v);
-            }
-        }
-        i = nl + 1;
-    }
-    return out;
-}
-
-// The kernel prints the task's MON group as a bare name after "mon:", or nothing when the
-// task is in its CTRL_MON group itself (fs/resctrl/rdtgroup.c, proc_resctrl_show).
-std::optional<std::string> parseProcResctrlMon(std::string_view text) {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        std::size_t nl = text.find('\n', i);
-        if (nl == std::string_view::npos) {
-            nl = text.size();
-        }
-        std::string_view line = text.substr(i, nl - i);
-        if (line.substr(0, 4) == "mon:") {
-            std::string v = trim(line.substr(4));
-            // Only one directory name is trusted, as for res:.
-            if (v.find('/') != std::string::npos || v.find('\0') != std::string::npos || v == "." ||
-                v == "..") {
-                return std::nullopt;
-            }
-            return v;
-        }
-        i = nl + 1;
-    }
-    return std::nullopt;
-}
-
-std::optional<std::string> parseProcResctrl(std::string_view text) {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        std::size_t nl = text.find('\n', i);
-        if (nl == std::string_view::npos) {
-            nl = text.size();
-        }
-        std::string_view line = text.substr(i, nl - i);
-        if (line.substr(0, 4) == "res:") {
-            std::string v = trim(line.substr(4));
-            while (!v.empty() && v.front() == '/') {
-                v.erase(v.begin());
-            }
-            while (!v.empty() && v.back() == '/') {
-                v.pop_back();
-            }
-            // The kernel names one directory here; anything else (a nested path, "..", a
-            // NUL) is not trusted as a group name (fuzzer finding): treat it as no line.
-            if (v.find('/') != std::string::npos || v.find('\0') != std::string::npos || v == "." ||
-                v == "..") {
-                return std::nullopt;
-            }
-            return v;
-        }
-        i = nl + 1;
-    }
-    return std::nullopt;
-}
-
-// ---------------------------------------------------------------------------
-// Mount
-
-std::optional<std::string> Resctrl::findMount(const std::string& mountinfo) {
-    std::ifstream in(mountinfo);
-    if (!in) {
-        return std::nullopt;
-    }
-    std::string line;
-    while (std::getline(in, line)) {
-        // id parent maj:min root mountpoint options [optional...] - fstype source superopts
-        auto f = splitSpaces(line);
-        if (f.size() < 8) {
-            continue;
-        }
-        std::size_t sep = 0;
-        for (std::size_t i = 6; i < f.size(); ++i) {
-            if (f[i] == "-") {
-                sep = i;
-                break;
-            }
-        }
-        if (sep == 0 || sep + 1 >= f.size()) {
-            continue;
-        }
-        if (f[sep + 1] == "resctrl") {
-            return unescapeMountField(f[4]);
-        }
-    }
-    return std::nullopt;
-}
-
-void Resctrl::mount(const std::string& path, const std::string& options) {
-    if (auto m = findMount(); m && (*m == path || sameFile(*m, path))) {
-        return; // already mounted here
-    }
-    const char* data = options.empty() ? nullptr : options.c_str();
-    if (::mount("resctrl", path.c_str(), "resctrl", 0, data) == 0) {
-        log::info("mounted resctrl at " + path);
-        return;
-    }
-    int err = errno;
-    std::string what = "cannot mount resctrl at " + path +
-                       (options.empty() ? std::string() : " with options \"" + options + "\"");
-    switch (err) {
-    case ENODEV:
-        throw Error(ErrorKind::NotSupported,
-                    what + ": the kernel has no resctrl filesystem (no RDT support, or "
-                           "CONFIG_X86_CPU_RESCTRL is off)");
-    case EINVAL:
-        throw Error(ErrorKind::InvalidArgument,
-                    what + ": " + errnoText(err) + " (an option is not supported by this CPU)");
-    case EBUSY: {
-        auto m = findMount();
-        if (m && (*m == path || sameFile(*m, path))) {
-            return;
-        }
-        if (m) {
-            throw Error(ErrorKind::Failed, what + ": resctrl is already mounted at " + *m +
-                                               "; configure that path instead");
-        }
-        throw Error(ErrorKind::Failed,
-                    what + ": the kernel says it is already mounted, but not in this mount "
-                           "namespace; it was probably mounted inside another (private) mount "
-                           "namespace, e.g. by a sandboxed service. Mount it from the host's "
-                           "mount namespace (rdtmond --mount-only as ExecStartPre=+)");
-    }
-    default:
-        throw Error(ErrorKind::Failed, what + ": " + errnoText(err));
-    }
-}
+} // namespace
 
 // ---------------------------------------------------------------------------
 // Resctrl
@@ -319,6 +109,10 @@ Resctrl::Resctrl(std::string path) : path_(std::move(path)) {
     if (::fstatfs(root_.get(), &sfs) == 0) {
         kernel_ = static_cast<long>(sfs.f_type) == kResctrlSuperMagic;
     }
+    // info/ describes the hardware and the mount options: it cannot change while this
+    // mount lives, so it is read once here, not on every property read.
+    monFeatures_ = readMonFeatures(root_.get());
+    numRmids_ = readNumRmids(root_.get());
 }
 
 std::string Resctrl::groupPath(const MonGroupRef& g) const {
@@ -330,15 +124,6 @@ std::string Resctrl::groupPath(const MonGroupRef& g) const {
     return p;
 }
 
-namespace {
-
-// Path of "<root>/<rel>" for messages.
-std::string joinPath(const std::string& root, const std::string& rel) {
-    return (root == "/" ? std::string() : root) + "/" + rel;
-}
-
-} // namespace
-
 std::string Resctrl::lastCmdStatus() const {
     int info = openDirComponent(root_.get(), "info");
     if (info < 0) {
@@ -349,7 +134,7 @@ std::string Resctrl::lastCmdStatus() const {
     if (r.err != 0) {
         return {};
     }
-    return trim(r.text);
+    return trimmed(r.text);
 }
 
 bool Resctrl::monitoringSupported() const {
@@ -364,115 +149,6 @@ bool Resctrl::monitoringSupported() const {
     }
     UniqueFd monFd(mon);
     return true;
-}
-
-namespace {
-
-ReadResult readInfoL3Mon(int root, const std::string& file) {
-    int info = openDirComponent(root, "info");
-    if (info < 0) {
-        return ReadResult{-info, {}};
-    }
-    UniqueFd infoFd(info);
-    int mon = openDirComponent(infoFd.get(), "L3_MON");
-    if (mon < 0) {
-        return ReadResult{-mon, {}};
-    }
-    UniqueFd monFd(mon);
-    return readFileAt(monFd.get(), file);
-}
-
-} // namespace
-
-std::vector<std::string> Resctrl::monFeatures() const {
-    std::vector<std::string> out;
-    ReadResult r = readInfoL3Mon(root_.get(), "mon_features");
-    if (r.err != 0) {
-        return out;
-    }
-    std::size_t i = 0;
-    while (i < r.text.size()) {
-        std::size_t nl = r.text.find('\n', i);
-        if (nl == std::string::npos) {
-            nl = r.text.size();
-        }
-        std::string f = trim(std::string_view(r.text).substr(i, nl - i));
-        if (!f.empty()) {
-            out.push_back(std::move(f));
-        }
-        i = nl + 1;
-    }
-    return out;
-}
-
-unsigned Resctrl::numRmids() const {
-    ReadResult r = readInfoL3Mon(root_.get(), "num_rmids");
-    if (r.err != 0) {
-        return 0;
-    }
-    std::string t = trim(r.text);
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, 10);
-    if (ec != std::errc() || p != t.data() + t.size()) {
-        return 0;
-    }
-    return v;
-}
-
-namespace {
-
-// Appends " (kernel: <status>)" when info/last_cmd_status says something other than ok.
-std::string withStatus(std::string msg, const std::string& status) {
-    if (!status.empty() && status != "ok") {
-        msg += " (kernel: " + status + ")";
-    }
-    return msg;
-}
-
-} // namespace
-
-// Opens one directory component below dirfd. A missing one is NoSuchGroup with the message
-// `missing`; a symlink or a non-directory is refused; any other errno maps per kindFromErrno
-// with "cannot open <what>".
-static UniqueFd openDirOrThrow(int dirfd, const std::string& name, const std::string& shownPath,
-                               const std::string& missing, const std::string& what) {
-    int fd = openDirComponent(dirfd, name);
-    if (fd >= 0) {
-        return UniqueFd(fd);
-    }
-    int err = -fd;
-    if (err == ENOENT) {
-        throw Error(ErrorKind::NoSuchGroup, missing);
-    }
-    if (err == ELOOP || err == ENOTDIR) {
-        throw Error(ErrorKind::Failed,
-                    "refusing to use " + shownPath + ": it is a symlink or not a directory");
-    }
-    throwErrno(err, "cannot open " + what);
-}
-
-// Opens <root>/<ctrl>/mon_groups, throwing NoSuchGroup when the CTRL_MON group is absent.
-static UniqueFd openMonGroupsDir(int root, const std::string& rootPath, const std::string& ctrl) {
-    UniqueFd base;
-    int baseFd = root;
-    if (!ctrl.empty()) {
-        const std::string p = joinPath(rootPath, ctrl);
-        base = openDirOrThrow(root, ctrl, p, "CTRL_MON group " + p + " does not exist",
-                              "CTRL_MON group " + p);
-        baseFd = base.get();
-    }
-    const std::string p = joinPath(rootPath, ctrl.empty() ? "mon_groups" : ctrl + "/mon_groups");
-    return openDirOrThrow(baseFd, "mon_groups", p,
-                          p + " does not exist (no such CTRL_MON group, or no monitoring support)",
-                          p);
-}
-
-// Opens the MON group's directory, throwing NoSuchGroup when absent.
-static UniqueFd openGroupDir(int root, const std::string& rootPath, const MonGroupRef& g,
-                             const std::string& groupPath) {
-    UniqueFd mg = openMonGroupsDir(root, rootPath, g.ctrl);
-    return openDirOrThrow(mg.get(), g.name, groupPath, "MON group " + groupPath + " does not exist",
-                          "MON group " + groupPath);
 }
 
 void Resctrl::createMonGroup(const MonGroupRef& g) {
@@ -567,7 +243,7 @@ std::vector<MonGroupRef> Resctrl::listMonGroups() const {
 
     std::vector<std::string> ctrls;
     int err = forEachEntry(root_.get(), [&](const std::string& n, unsigned char t) {
-        if (isReservedName(n)) {
+        if (isReservedResctrlName(n)) {
             return;
         }
         if (entryType(root_.get(), n, t) == DT_DIR) {
@@ -600,299 +276,6 @@ std::vector<MonGroupRef> Resctrl::listMonGroups() const {
         }
         UniqueFd mf(mg);
         listIn(mf.get(), c);
-    }
-    return out;
-}
-
-std::string Resctrl::ctrlGroupOf(pid_t pid) const {
-    if (pid <= 0) {
-        throw Error(ErrorKind::InvalidArgument, "invalid pid " + std::to_string(pid));
-    }
-    const std::string ps = std::to_string(pid);
-    if (kernel_) {
-        ReadResult r = readPath("/proc/" + ps + "/resctrl");
-        if (r.err == 0) {
-            if (auto v = parseProcResctrl(r.text)) {
-                return *v;
-            }
-        } else if (r.err == ESRCH || (r.err == ENOENT && !procExists(pid))) {
-            throw Error(ErrorKind::NoSuchProcess, "process " + ps + " does not exist");
-        }
-        // No CONFIG_PROC_CPU_RESCTRL: fall through to scanning the tasks files.
-    }
-    if (!procExists(pid)) {
-        throw Error(ErrorKind::NoSuchProcess, "process " + ps + " does not exist");
-    }
-    // The CTRL_MON group whose own tasks file lists pid. Only directories at the root
-    // are CTRL_MON groups; a MON group's tasks also list it, but those are not scanned.
-    std::vector<std::string> ctrls;
-    int err = forEachEntry(root_.get(), [&](const std::string& n, unsigned char t) {
-        if (!isReservedName(n) && entryType(root_.get(), n, t) == DT_DIR) {
-            ctrls.push_back(n);
-        }
-    });
-    if (err != 0) {
-        throwErrno(err, "cannot list " + path_ + " to find the group of process " + ps);
-    }
-    for (const auto& c : ctrls) {
-        int cfd = openDirComponent(root_.get(), c);
-        if (cfd < 0) {
-            continue;
-        }
-        UniqueFd cf(cfd);
-        ReadResult r = readFileAt(cf.get(), "tasks");
-        if (r.err != 0) {
-            continue; // not a group (no tasks file), or removed meanwhile
-        }
-        for (pid_t t : parseTaskList(r.text)) {
-            if (t == pid) {
-                return c;
-            }
-        }
-    }
-    if (!procExists(pid)) {
-        throw Error(ErrorKind::NoSuchProcess, "process " + ps + " does not exist");
-    }
-    return "";
-}
-
-std::optional<std::string> Resctrl::monGroupOfTask(pid_t tid) const {
-    if (!kernel_ || tid <= 0) {
-        return std::nullopt;
-    }
-    ReadResult r = readPath("/proc/" + std::to_string(tid) + "/resctrl");
-    if (r.err != 0) {
-        return std::nullopt;
-    }
-    return parseProcResctrlMon(r.text);
-}
-
-static UniqueFd openTasksForWrite(int groupFd, const std::string& gp) {
-    int fd = openFileComponent(groupFd, "tasks", O_WRONLY);
-    if (fd < 0) {
-        int err = -fd;
-        if (err == ENOENT) {
-            throw Error(ErrorKind::NoSuchGroup, "cannot open " + gp + "/tasks: it does not exist");
-        }
-        if (err == ELOOP) {
-            throw Error(ErrorKind::Failed, "refusing to write " + gp + "/tasks: it is a symlink");
-        }
-        throwErrno(err, "cannot open " + gp + "/tasks for writing");
-    }
-    return UniqueFd(fd);
-}
-
-void Resctrl::moveTask(const MonGroupRef& g, pid_t tid) {
-    validateRef(g);
-    const std::string gp = groupPath(g);
-    if (tid <= 0) {
-        throw Error(ErrorKind::InvalidArgument, "invalid task id " + std::to_string(tid));
-    }
-    UniqueFd gd = openGroupDir(root_.get(), path_, g, gp);
-    UniqueFd tf = openTasksForWrite(gd.get(), gp);
-    int err = writeTid(tf.get(), tid);
-    if (err == 0) {
-        return;
-    }
-    std::string what = "cannot move task " + std::to_string(tid) + " into " + gp;
-    switch (err) {
-    case ESRCH:
-        throw Error(ErrorKind::NoSuchProcess, what + ": no such task");
-    case ENODEV:
-    case ENOENT:
-        throw Error(ErrorKind::NoSuchGroup, what + ": the group was removed");
-    case EINVAL:
-        throw Error(ErrorKind::Failed,
-                    withStatus(what + ": the task is not in the group's CTRL_MON group (" +
-                                   (g.ctrl.empty() ? std::string("root") : g.ctrl) +
-                                   "); a MON group only takes tasks of its parent CTRL_MON group",
-                               lastCmdStatus()));
-    default:
-        throw Error(kindFromErrno(err),
-                    withStatus(what + ": write: " + errnoText(err), lastCmdStatus()));
-    }
-}
-
-void Resctrl::moveProcess(const MonGroupRef& g, pid_t pid) {
-    validateRef(g);
-    const std::string gp = groupPath(g);
-    const std::string ps = std::to_string(pid);
-    if (pid <= 0) {
-        throw Error(ErrorKind::InvalidArgument, "invalid pid " + ps);
-    }
-    UniqueFd gd = openGroupDir(root_.get(), path_, g, gp);
-    UniqueFd tf = openTasksForWrite(gd.get(), gp);
-
-    std::set<pid_t> done;
-    for (int pass = 0; pass < kMaxMovePasses; ++pass) {
-        auto tids = threadsOf(pid);
-        if (!tids) {
-            throw Error(ErrorKind::NoSuchProcess,
-                        "cannot move process " + ps + " into " + gp + ": it does not exist");
-        }
-        bool any = false;
-        for (pid_t t : *tids) {
-            if (done.count(t) != 0) {
-                continue;
-            }
-            any = true;
-            int err = writeTid(tf.get(), t);
-            if (err == 0) {
-                done.insert(t);
-                continue;
-            }
-            std::string what =
-                "cannot move thread " + std::to_string(t) + " of process " + ps + " into " + gp;
-            if (err == ESRCH) {
-                if (t == pid && !procExists(pid)) {
-                    throw Error(ErrorKind::NoSuchProcess, "cannot move process " + ps + " into " +
-                                                              gp + ": it exited meanwhile");
-                }
-                done.insert(t); // a thread that exited: nothing left to move
-                continue;
-            }
-            if (err == ENODEV || err == ENOENT) {
-                throw Error(ErrorKind::NoSuchGroup, what + ": the group was removed");
-            }
-            if (err == EINVAL) {
-                throw Error(ErrorKind::Failed,
-                            withStatus(what +
-                                           ": the thread is not in the group's CTRL_MON group (" +
-                                           (g.ctrl.empty() ? std::string("root") : g.ctrl) +
-                                           "); a MON group only takes tasks of its parent "
-                                           "CTRL_MON group",
-                                       lastCmdStatus()));
-            }
-            throw Error(kindFromErrno(err),
-                        withStatus(what + ": write: " + errnoText(err), lastCmdStatus()));
-        }
-        if (!any) {
-            if (done.count(pid) == 0 && !procExists(pid)) {
-                throw Error(ErrorKind::NoSuchProcess,
-                            "cannot move process " + ps + " into " + gp + ": it does not exist");
-            }
-            return;
-        }
-    }
-    throw Error(ErrorKind::Failed, "cannot move process " + ps + " into " + gp +
-                                       ": it kept creating threads through " +
-                                       std::to_string(kMaxMovePasses) + " passes");
-}
-
-std::vector<pid_t> Resctrl::tasks(const MonGroupRef& g) const {
-    validateRef(g);
-    const std::string gp = groupPath(g);
-    UniqueFd gd = openGroupDir(root_.get(), path_, g, gp);
-    ReadResult r = readFileAt(gd.get(), "tasks");
-    if (r.err == ENOENT || r.err == ENODEV) {
-        throw Error(ErrorKind::NoSuchGroup, "cannot read " + gp + "/tasks: the group was removed");
-    }
-    if (r.err != 0) {
-        throwErrno(r.err, "cannot read " + gp + "/tasks");
-    }
-    return parseTaskList(r.text);
-}
-
-Counters Resctrl::readCounters(const MonGroupRef& g) const {
-    validateRef(g);
-    const std::string gp = groupPath(g);
-    UniqueFd gd = openGroupDir(root_.get(), path_, g, gp);
-    // ENOENT/ENODEV below mon_data means either the group was removed (NoSuchGroup) or a
-    // domain went away (CPU hotplug), which only leaves that domain out.
-    auto checkGone = [&](const std::string& what) {
-        if (!monGroupExists(g)) {
-            throw Error(ErrorKind::NoSuchGroup, "cannot read counters of " + gp +
-                                                    ": the group was removed (" + what +
-                                                    " vanished)");
-        }
-    };
-    auto isGoneErr = [](int err) { return err == ENOENT || err == ENODEV; };
-    int md = openDirComponent(gd.get(), "mon_data");
-    if (md < 0) {
-        int err = -md;
-        if (isGoneErr(err)) {
-            checkGone("mon_data");
-        }
-        throwErrno(err, "cannot read counters of " + gp + ": cannot open mon_data");
-    }
-    UniqueFd mdFd(md);
-
-    Counters out;
-    // Reads the event files of one (sub-)domain dir; collects the names of sub-domain dirs.
-    auto readDomain = [&](int dirFd, const std::string& key, std::vector<std::string>* subdirs) {
-        std::vector<std::string> files;
-        int err = forEachEntry(dirFd, [&](const std::string& n, unsigned char t) {
-            unsigned char type = entryType(dirFd, n, t);
-            if (type == DT_REG) {
-                files.push_back(n);
-            } else if (type == DT_DIR && subdirs != nullptr && n.rfind("mon_sub_", 0) == 0) {
-                subdirs->push_back(n);
-            }
-        });
-        if (isGoneErr(err)) {
-            checkGone("mon_data/" + key);
-            return;
-        }
-        if (err != 0) {
-            throwErrno(err, "cannot read counters of " + gp + ": cannot list mon_data/" + key);
-        }
-        std::map<std::string, uint64_t> events;
-        for (const auto& f : files) {
-            ReadResult r = readFileAt(dirFd, f);
-            if (r.err != 0) {
-                if (isGoneErr(r.err)) {
-                    checkGone("mon_data/" + key + "/" + f);
-                }
-                log::debug("resctrl: " + gp + "/mon_data/" + key + "/" + f + ": " +
-                           errnoText(r.err) + "; left out");
-                continue;
-            }
-            if (auto v = parseCounterValue(r.text)) {
-                events[f] = *v;
-            }
-        }
-        if (!events.empty()) {
-            out[key] = std::move(events);
-        }
-    };
-
-    std::vector<std::string> domains;
-    int err = forEachEntry(mdFd.get(), [&](const std::string& n, unsigned char t) {
-        if (n.rfind("mon_", 0) == 0 && entryType(mdFd.get(), n, t) == DT_DIR) {
-            domains.push_back(n);
-        }
-    });
-    if (err != 0) {
-        if (isGoneErr(err)) {
-            checkGone("mon_data");
-        }
-        throwErrno(err, "cannot read counters of " + gp + ": cannot list mon_data");
-    }
-    for (const auto& d : domains) {
-        int dfd = openDirComponent(mdFd.get(), d);
-        if (dfd < 0) {
-            if (isGoneErr(-dfd)) {
-                checkGone("mon_data/" + d);
-                continue;
-            }
-            throwErrno(-dfd, "cannot read counters of " + gp + ": cannot open mon_data/" + d);
-        }
-        UniqueFd df(dfd);
-        std::vector<std::string> subs;
-        readDomain(df.get(), d, &subs);
-        for (const auto& s : subs) {
-            int sfd = openDirComponent(df.get(), s);
-            if (sfd < 0) {
-                if (isGoneErr(-sfd)) {
-                    checkGone("mon_data/" + d + "/" + s);
-                    continue;
-                }
-                throwErrno(-sfd, "cannot read counters of " + gp + ": cannot open mon_data/" + d +
-                                     "/" + s);
-            }
-            UniqueFd sf(sfd);
-            readDomain(sf.get(), d + "/" + s, nullptr);
-        }
     }
     return out;
 }

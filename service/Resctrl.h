@@ -1,5 +1,6 @@
 #pragma once
 
+#include "ResctrlParsers.h"
 #include "UniqueFd.h"
 
 #include <cstdint>
@@ -23,24 +24,12 @@ struct MonGroupRef {
     bool operator==(const MonGroupRef&) const = default;
 };
 
-// Parsing helpers, exposed for unit tests and fuzzing.
-// A counter file's text: a decimal value, or nullopt for Unavailable / Error / Unassigned /
-// anything that is not a number.
-std::optional<uint64_t> parseCounterValue(std::string_view text);
-// A tasks file's text: one id per line; malformed lines are skipped.
-std::vector<pid_t> parseTaskList(std::string_view text);
-// /proc/PID/resctrl's text ("res:/clos1\nmon:..."): the CTRL_MON group name, "" for the root
-// group ("res:/"), nullopt when there is no res: line.
-std::optional<std::string> parseProcResctrl(std::string_view text);
-// Its "mon:" line: the MON group's name, "" when the task is in the CTRL_MON group itself,
-// nullopt when there is no such line or it is not one directory name.
-std::optional<std::string> parseProcResctrlMon(std::string_view text);
-
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
 // state; every write goes through *at() calls relative to the root dirfd with
 // O_NOFOLLOW, so a symlink planted inside the tree is never followed for a write.
 class Resctrl {
 public:
+    // Mount discovery and mounting (ResctrlMount.cpp).
     // Finds the mount point of a filesystem of type "resctrl" in a mountinfo file.
     static std::optional<std::string>
     findMount(const std::string& mountinfo = "/proc/self/mountinfo");
@@ -58,10 +47,11 @@ public:
     // describes it.
     bool isKernelMount() const { return kernel_; }
 
-    bool monitoringSupported() const;             // info/L3_MON exists
-    std::vector<std::string> monFeatures() const; // info/L3_MON/mon_features
-    unsigned numRmids() const;                    // info/L3_MON/num_rmids, 0 if unknown
-    std::string lastCmdStatus() const;            // info/last_cmd_status, trimmed
+    bool monitoringSupported() const; // info/L3_MON exists
+    // info/L3_MON/mon_features and num_rmids (0 if unknown), read once when opened.
+    const std::vector<std::string>& monFeatures() const { return monFeatures_; }
+    unsigned numRmids() const { return numRmids_; }
+    std::string lastCmdStatus() const; // info/last_cmd_status, trimmed
 
     // The CTRL_MON group holding task pid: "" for the root group. Uses /proc/PID/resctrl on a
     // kernel mount, else scans the tasks files. Throws Error(NoSuchProcess).
@@ -99,6 +89,8 @@ private:
     std::string path_;
     UniqueFd root_;
     bool kernel_ = false;
+    std::vector<std::string> monFeatures_;
+    unsigned numRmids_ = 0;
 };
 
 } // namespace rdtmon

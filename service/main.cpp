@@ -1,36 +1,15 @@
 // rdtmond: owns per-container resctrl monitoring groups and serves them on the system bus.
-//
-// One thread runs the event loop (bus, signals, the collector's timer); the only other
-// thread is a short-lived worker that lists the container sources for a collection, so a
-// slow `crictl` never holds up a CreateGroup.
+// This file only reads the command line and the configuration; Daemon does the rest.
 
 #include "Config.h"
-#include "ContainerSource.h"
-#include "DbusObjects.h"
-#include "Errors.h"
-#include "GarbageCollector.h"
-#include "GroupManager.h"
-#include "GroupRegistry.h"
+#include "Daemon.h"
 #include "Log.h"
-#include "Resctrl.h"
-#include "UniqueFd.h"
 #include "rdtmon/version.h"
 
-#include <atomic>
-#include <cerrno>
-#include <csignal>
-#include <cstring>
-#include <ctime>
 #include <iostream>
 #include <optional>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <systemd/sd-daemon.h>
-#include <thread>
-#include <unistd.h>
+#include <sdbus-c++/sdbus-c++.h>
+#include <string>
 
 using namespace rdtmon;
 
@@ -60,19 +39,21 @@ void usage(std::ostream& out) {
 std::optional<int> parseArgs(int argc, char** argv, Options& o) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        auto value = [&](const char* name) -> std::optional<std::string> {
-            std::string prefix = std::string(name) + "=";
-            if (a.rfind(prefix, 0) == 0) {
-                return a.substr(prefix.size());
-            }
-            if (i + 1 < argc) {
-                return std::string(argv[++i]);
-            }
-            std::cerr << "rdtmond: " << name << " needs a value\n";
-            return std::nullopt;
-        };
         auto is = [&](const char* name) {
             return a == name || a.rfind(std::string(name) + "=", 0) == 0;
+        };
+        // The value of --name=VALUE or --name VALUE; false (reported) when there is none.
+        auto value = [&](const char* name, std::string& out) {
+            std::string prefix = std::string(name) + "=";
+            if (a.rfind(prefix, 0) == 0) {
+                out = a.substr(prefix.size());
+            } else if (i + 1 < argc) {
+                out = argv[++i];
+            } else {
+                std::cerr << "rdtmond: " << name << " needs a value\n";
+                return false;
+            }
+            return true;
         };
         if (a == "--help" || a == "-h") {
             usage(std::cout);
@@ -85,23 +66,17 @@ std::optional<int> parseArgs(int argc, char** argv, Options& o) {
         } else if (a == "--mount-only") {
             o.mountOnly = true;
         } else if (is("--config")) {
-            auto v = value("--config");
-            if (!v) {
+            if (!value("--config", o.configPath)) {
                 return 2;
             }
-            o.configPath = *v;
         } else if (is("--resctrl")) {
-            auto v = value("--resctrl");
-            if (!v) {
+            if (!value("--resctrl", o.resctrlPath.emplace())) {
                 return 2;
             }
-            o.resctrlPath = *v;
         } else if (is("--state-dir")) {
-            auto v = value("--state-dir");
-            if (!v) {
+            if (!value("--state-dir", o.stateDir)) {
                 return 2;
             }
-            o.stateDir = *v;
         } else {
             std::cerr << "rdtmond: unknown argument '" << a << "'\n";
             usage(std::cerr);
@@ -109,312 +84,6 @@ std::optional<int> parseArgs(int argc, char** argv, Options& o) {
         }
     }
     return std::nullopt;
-}
-
-bool hasInfoDir(const std::string& path) {
-    struct stat st {};
-    return ::stat((path + "/info").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// Where resctrl is, mounting it when allowed and needed.
-class ResctrlLocator {
-public:
-    ResctrlLocator(const Config& cfg, bool mayMount) : cfg_(cfg), mayMount_(mayMount) {}
-
-    // The path to use, or nullopt with why set.
-    std::optional<std::string> locate(std::string& why) {
-        if (cfg_.resctrlPathExplicit) {
-            if (hasInfoDir(cfg_.resctrlPath)) {
-                return cfg_.resctrlPath;
-            }
-        } else if (std::optional<std::string> m = Resctrl::findMount()) {
-            return m;
-        }
-        if (!mayMount_) {
-            why = cfg_.resctrlPathExplicit
-                      ? cfg_.resctrlPath + " is not a resctrl mount (no info/) and mounting is off"
-                      : "resctrl is not mounted and mounting is off";
-            return std::nullopt;
-        }
-        if (mountTried_) {
-            why = mountError_;
-            return std::nullopt;
-        }
-        mountTried_ = true;
-        try {
-            Resctrl::mount(cfg_.resctrlPath, cfg_.mountOptions);
-            log::info("mounted resctrl at " + cfg_.resctrlPath);
-        } catch (const Error& e) {
-            mountError_ = e.what();
-            mountKind_ = e.kind();
-            why = mountError_;
-            return std::nullopt;
-        }
-        return cfg_.resctrlPath;
-    }
-
-    std::optional<ErrorKind> mountFailure() const { return mountKind_; }
-
-private:
-    const Config& cfg_;
-    bool mayMount_;
-    bool mountTried_ = false;
-    std::string mountError_;
-    std::optional<ErrorKind> mountKind_;
-};
-
-// Runs collections: the sources are listed by a worker thread on a snapshot; the result is
-// applied on the event loop thread. Requests arriving during a run wait for the next run,
-// so every caller gets a collection that started after its call.
-class CollectionRunner {
-public:
-    using Reply = std::function<void(unsigned, const std::string*)>;
-
-    CollectionRunner(GroupManager& mgr, GarbageCollector& gc)
-        : mgr_(mgr), gc_(gc), done_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-        if (!done_) {
-            throwErrno(errno, "eventfd");
-        }
-    }
-    ~CollectionRunner() {
-        if (worker_.joinable()) {
-            worker_.join();
-        }
-    }
-
-    int fd() const { return done_.get(); }
-    bool running() const { return worker_.joinable(); }
-
-    void request(Reply reply) {
-        next_.push_back(std::move(reply));
-        if (!running()) {
-            startNext();
-        }
-    }
-
-    // Called when fd() is readable.
-    void finish() {
-        uint64_t v = 0;
-        while (::read(done_.get(), &v, sizeof v) < 0 && errno == EINTR) {
-        }
-        if (!worker_.joinable()) {
-            return;
-        }
-        worker_.join();
-        std::vector<Reply> replies = std::move(current_);
-        current_.clear();
-        unsigned removed = 0;
-        std::optional<std::string> error;
-        if (workerError_) {
-            error = *workerError_;
-            log::error("garbage collection failed: " + *error);
-        } else {
-            try {
-                removed = mgr_.applyCollection(snapshot_, decision_);
-                if (removed > 0 || !decision_.stale.empty()) {
-                    log::info("garbage collection removed " + std::to_string(removed) +
-                              " group(s); " + std::to_string(decision_.liveContainers) +
-                              " container(s) listed");
-                }
-            } catch (const std::exception& e) {
-                error = e.what();
-                log::error(std::string("garbage collection failed: ") + e.what());
-            }
-        }
-        for (Reply& r : replies) {
-            if (r) {
-                r(removed, error ? &*error : nullptr);
-            }
-        }
-        if (!next_.empty()) {
-            startNext();
-        }
-    }
-
-private:
-    void startNext() {
-        current_ = std::move(next_);
-        next_.clear();
-        workerError_.reset();
-        // Touch resctrl first: this is also how a service whose resctrl went away notices
-        // that it is back.
-        mgr_.resctrl();
-        snapshot_ = mgr_.collectionSnapshot();
-        const uint64_t now = mgr_.now();
-        worker_ = std::thread([this, now] {
-            try {
-                decision_ = gc_.decide(snapshot_, now);
-            } catch (const std::exception& e) {
-                workerError_ = e.what();
-            } catch (...) {
-                workerError_ = "unexpected error";
-            }
-            uint64_t one = 1;
-            (void)!::write(done_.get(), &one, sizeof one);
-        });
-    }
-
-    GroupManager& mgr_;
-    GarbageCollector& gc_;
-    UniqueFd done_;
-    std::thread worker_;
-    std::vector<GroupRecord> snapshot_;
-    GarbageCollector::Decision decision_;
-    std::optional<std::string> workerError_;
-    std::vector<Reply> current_;
-    std::vector<Reply> next_;
-};
-
-int mountOnly(const Config& cfg) {
-    ResctrlLocator loc(cfg, true);
-    std::string why;
-    if (std::optional<std::string> p = loc.locate(why)) {
-        log::info("resctrl is mounted at " + *p);
-        return 0;
-    }
-    if (loc.mountFailure() == ErrorKind::NotSupported) {
-        // No kernel support: the service still starts and reports Supported=false.
-        log::warning("resctrl not mounted: " + why);
-        return 0;
-    }
-    log::error("cannot mount resctrl: " + why);
-    return 1;
-}
-
-int run(const Options& opt, Config cfg) {
-    // Signals are handled through a signalfd; block them before any thread starts.
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    if (pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) {
-        log::error("cannot block signals");
-        return 1;
-    }
-    UniqueFd sigfd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
-    UniqueFd timerfd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-    if (!sigfd || !timerfd) {
-        log::error(std::string("cannot create signalfd/timerfd: ") + std::strerror(errno));
-        return 1;
-    }
-
-    GroupRegistry registry(opt.stateDir);
-    GroupRegistry::LoadResult lr = registry.load();
-    if (lr.movedAsideTo) {
-        log::error("state file in " + opt.stateDir + " was unreadable (" + lr.problem +
-                   "); moved aside to " + *lr.movedAsideTo +
-                   "; starting with no records: groups it listed are left alone");
-    }
-
-    GarbageCollector gc(makeSources(cfg.sources), cfg.gcGrace);
-    ResctrlLocator locator(cfg, cfg.mount && !opt.noMount);
-
-    std::unique_ptr<sdbus::IConnection> conn = sdbus::createSystemBusConnection();
-    ManagerObject* managerObj = nullptr;
-    GroupManager::Events events;
-    events.created = [&](const GroupRecord& r) {
-        if (managerObj != nullptr) {
-            managerObj->onCreated(r);
-        }
-    };
-    events.removed = [&](const GroupRecord& r, RemoveReason why) {
-        if (managerObj != nullptr) {
-            managerObj->onRemoved(r, why);
-        }
-    };
-    events.availabilityChanged = [&] {
-        if (managerObj != nullptr) {
-            managerObj->onAvailabilityChanged();
-        }
-    };
-    GroupManager mgr(
-        [&](std::string& why) -> std::unique_ptr<Resctrl> {
-            std::optional<std::string> path = locator.locate(why);
-            if (!path) {
-                return nullptr;
-            }
-            return std::make_unique<Resctrl>(*path);
-        },
-        registry, events);
-
-    CollectionRunner collector(mgr, gc);
-    ManagerObject manager(
-        *conn, mgr, [&](CollectionRunner::Reply reply) { collector.request(std::move(reply)); });
-    managerObj = &manager;
-
-    // Objects first, then the name: a client that sees the name finds everything in place.
-    manager.holdSignals();
-    mgr.start();
-    manager.publishExisting();
-    conn->requestName(kBusName);
-    manager.releaseSignals();
-    log::info(std::string("rdtmond ") + RDTMON_VERSION + " ready on the system bus as " + kBusName +
-              "; " + std::to_string(mgr.groups().size()) + " group(s) owned; " +
-              (mgr.supported() ? "monitoring supported" : "monitoring NOT supported"));
-    sd_notify(0, "READY=1\nSTATUS=serving org.rdtmon1");
-
-    itimerspec its{};
-    its.it_value.tv_sec = cfg.gcInterval.count();
-    its.it_interval.tv_sec = cfg.gcInterval.count();
-    timerfd_settime(timerfd.get(), 0, &its, nullptr);
-    collector.request(nullptr); // the start-up collection
-
-    int exitCode = 0;
-    bool stop = false;
-    while (!stop) {
-        while (conn->processPendingRequest()) {
-            manager.reapObjects();
-        }
-        manager.reapObjects();
-        sdbus::IConnection::PollData pd = conn->getEventLoopPollData();
-        pollfd fds[4] = {
-            {pd.fd, pd.events, 0},
-            {sigfd.get(), POLLIN, 0},
-            {timerfd.get(), POLLIN, 0},
-            {collector.fd(), POLLIN, 0},
-        };
-        int r = ::poll(fds, 4, pd.getPollTimeout());
-        if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            log::error(std::string("poll: ") + std::strerror(errno));
-            exitCode = 1;
-            break;
-        }
-        if (fds[1].revents & POLLIN) {
-            signalfd_siginfo si{};
-            if (::read(sigfd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-                if (si.ssi_signo == SIGHUP) {
-                    log::info("SIGHUP ignored: restart the service to reload its configuration");
-                } else {
-                    log::info(std::string("stopping on ") +
-                              strsignal(static_cast<int>(si.ssi_signo)) +
-                              "; groups stay in resctrl, they belong to running containers");
-                    stop = true;
-                }
-            }
-        }
-        if (fds[2].revents & POLLIN) {
-            uint64_t ticks = 0;
-            (void)!::read(timerfd.get(), &ticks, sizeof ticks);
-            if (!collector.running()) {
-                collector.request(nullptr);
-            }
-        }
-        if (fds[3].revents & POLLIN) {
-            collector.finish();
-        }
-    }
-    sd_notify(0, "STOPPING=1");
-    try {
-        conn->releaseName(kBusName);
-    } catch (const std::exception&) {
-        // The bus may already be gone; nothing to undo.
-    }
-    managerObj = nullptr;
-    return exitCode;
 }
 
 } // namespace
@@ -435,14 +104,13 @@ int main(int argc, char** argv) {
         cfg.resctrlPath = *opt.resctrlPath;
         cfg.resctrlPathExplicit = true;
     }
-    if (opt.noMount) {
-        cfg.mount = false;
-    }
+    cfg.mount = cfg.mount && !opt.noMount;
     try {
         if (opt.mountOnly) {
-            return mountOnly(cfg);
+            return Daemon::mountOnly(cfg);
         }
-        return run(opt, std::move(cfg));
+        Daemon daemon(std::move(cfg), opt.stateDir);
+        return daemon.run();
     } catch (const sdbus::Error& e) {
         log::error("D-Bus: " + e.getName() + ": " + e.getMessage());
     } catch (const std::exception& e) {

@@ -10,10 +10,11 @@
 // 1 an error (printed), 2 usage, 77 cannot run here (not root, no FUSE, no dbus-daemon, no
 // jq).
 
-#include "BusFixture.h"
 #include "EmulatorMount.h"
+#include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
+#include "RdtmondProcess.h"
 #include "TempDir.h"
 
 #include <nlohmann/json.hpp>

@@ -6,7 +6,7 @@
 
 #include "FuzzCommon.h"
 #include "ProcFs.h"
-#include "Resctrl.h"
+#include "ResctrlParsers.h"
 
 #include <string>
 

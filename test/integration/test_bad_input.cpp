@@ -5,13 +5,15 @@
 // one file or directory created or removed (the emulator tree, the state dir and the
 // bundle are snapshotted before and after).
 
-#include "BusFixture.h"
 #include "Config.h"
 #include "EmulatorMount.h"
 #include "Errors.h"
+#include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
+#include "RdtmondProcess.h"
 #include "Resctrl.h"
+#include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 

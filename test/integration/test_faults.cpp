@@ -8,10 +8,12 @@
 // After each: the service is up (or restarted), no half-made group, every group on disk is
 // owned (has a record) and every record has its directory.
 
-#include "BusFixture.h"
 #include "EmulatorMount.h"
+#include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 
@@ -191,7 +193,7 @@ TEST_F(FaultTest, ResctrlBouncingRepeatedlyNeverLeavesALie) {
     RdtmonClient c(bus_.address());
     for (int round = 0; round < 5; ++round) {
         SCOPED_TRACE("round " + std::to_string(round));
-        ASSERT_TRUE(c.createGroup("g" + std::to_string(round), pid).ok());
+        ASSERT_TRUE(c.createGroup(concat("g", round), pid).ok());
         emu_.stop();
         EXPECT_EQ(c.createGroup("x", pid).error, "org.rdtmon1.Error.NotSupported");
         emu_.restart();
@@ -412,7 +414,7 @@ TEST_F(KillTest, SigkillDuringA200HookBurstTwentyRoundsLeavesNoOrphanAndNoLie) {
         for (int w = 0; w < kWorkers; ++w) {
             workers.emplace_back([&] {
                 for (int i; (i = next++) < kHooks;) {
-                    const std::string id = "r" + std::to_string(round) + "-" + std::to_string(i);
+                    const std::string id = concat("r", round, "-", i);
                     CommandResult r = hook("create", id, inits.pid(static_cast<std::size_t>(i)));
                     failures += !r.err.empty();
                     if (r.exitCode != 0) {

@@ -1,10 +1,12 @@
 // Garbage collection against the runtime's container list, crash-safe ownership and restart
 // recovery, with the real rdtmond on a private bus and the emulator.
 
-#include "BusFixture.h"
 #include "EmulatorMount.h"
+#include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 
@@ -217,8 +219,7 @@ TEST_F(GcTest, KillNineMidBurstLeavesNoOrphanAndNoLie) {
                 try {
                     RdtmonClient c(bus_.address());
                     for (int i = 0; go && i < 200; ++i) {
-                        std::string id = "r" + std::to_string(round) + "-" + std::to_string(t) +
-                                         "-" + std::to_string(i);
+                        std::string id = concat("r", round, "-", t, "-", i);
                         inits.emplace_back(spawnSleeper());
                         c.createGroup(id, static_cast<uint32_t>(inits.back().pid()));
                         if (i % 3 == 0) {

@@ -2,10 +2,12 @@
 // pid 1, a kernel thread, rdtmond itself, a zombie, and a process already in the group of
 // another running container (Busy). Each refusal leaves no directory, record or signal.
 
-#include "BusFixture.h"
 #include "EmulatorMount.h"
+#include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 

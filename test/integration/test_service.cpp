@@ -1,10 +1,12 @@
 // rdtmond and rdtmon-hook end to end: a private dbus-daemon with the real policy file,
 // the resctrl emulator, and the real binaries.
 
-#include "BusFixture.h"
 #include "EmulatorMount.h"
+#include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 

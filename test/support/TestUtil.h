@@ -14,8 +14,25 @@
 #include <string>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <type_traits>
 
 namespace rdtmon::test {
+
+// A string made by appending each part, numbers through std::to_string. Use it instead of
+// "literal" + std::to_string(n) where GCC 12 at -O3 reports a false -Wrestrict (GCC bug
+// 105651) for the inlined operator+.
+template <class... Parts> std::string concat(const Parts&... parts) {
+    std::string out;
+    auto add = [&out](const auto& p) {
+        if constexpr (std::is_arithmetic_v<std::decay_t<decltype(p)>>) {
+            out += std::to_string(p);
+        } else {
+            out += p;
+        }
+    };
+    (add(parts), ...);
+    return out;
+}
 
 // Heavy tests scale by this: rounds divided, deadlines multiplied, assertions unchanged.
 // 1 for a plain build, more under the sanitizers (test/support/CMakeLists.txt sets it).

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 
 namespace rdtmon {
@@ -51,6 +52,28 @@ TEST(ThrowErrno, CarriesKindAndMessage) {
     } catch (const Error& e) {
         EXPECT_EQ(e.kind(), ErrorKind::Failed);
         EXPECT_EQ(std::string(e.what()), std::string("read: ") + std::strerror(EIO));
+    }
+}
+
+TEST(ErrorKindFromName, IsTheInverseOfErrorName) {
+    for (ErrorKind k : {ErrorKind::InvalidArgument, ErrorKind::NotSupported, ErrorKind::NoSuchGroup,
+                        ErrorKind::NoSuchProcess, ErrorKind::AlreadyExists, ErrorKind::OutOfRmids,
+                        ErrorKind::Busy, ErrorKind::AccessDenied, ErrorKind::Failed}) {
+        EXPECT_EQ(errorKindFromName(errorName(k)), k) << errorName(k);
+    }
+}
+
+TEST(ErrorKindFromName, OtherNamesAreNoKind) {
+    for (const char* name :
+         {"", "org.rdtmon1.Error.", "org.rdtmon1.Error.Nope", "org.rdtmon1.error.Failed",
+          "org.freedesktop.DBus.Error.NoReply", "org.rdtmon1.Error.Failed "}) {
+        EXPECT_EQ(errorKindFromName(name), std::nullopt) << "'" << name << "'";
+    }
+}
+
+TEST(ErrnoText, IsStrerror) {
+    for (int e : {ENOENT, EACCES, ENOSPC, 0}) {
+        EXPECT_EQ(errnoText(e), std::string(std::strerror(e)));
     }
 }
 

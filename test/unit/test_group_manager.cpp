@@ -193,12 +193,11 @@ TEST_F(GroupManagerTest, ProcessGoneIsNoSuchProcessAndLeavesNothing) {
 }
 
 TEST_F(GroupManagerTest, CollectionRemovesOnlyStaleOwnedGroupsPastTheGrace) {
-    ChildProcess p(spawnSleeper());
-    const auto pid = static_cast<uint32_t>(p.pid());
-    mgr_->createGroup("old-dead", pid);
-    mgr_->createGroup("old-live", pid);
+    const Sleepers inits(3); // one container init per id
+    mgr_->createGroup("old-dead", inits.upid(0));
+    mgr_->createGroup("old-live", inits.upid(1));
     now_ += 60'000'000; // one minute later
-    mgr_->createGroup("young-dead", pid);
+    mgr_->createGroup("young-dead", inits.upid(2));
     now_ += 10'000'000;
     std::vector<std::unique_ptr<ContainerSource>> sources;
     sources.push_back(std::make_unique<ListSource>(std::set<std::string>{"old-live"}));

@@ -97,7 +97,7 @@ TEST(GroupRegistry, AtomicWriteLeavesOnlyTheFileWithMode0600) {
     GroupRegistry reg(t.path());
     reg.load();
     for (int i = 0; i < 20; ++i) {
-        reg.put(rec("c" + std::to_string(i)));
+        reg.put(rec(rdtmon::test::concat("c", i)));
     }
     EXPECT_EQ(sortedEntries(t.path()), std::vector<std::string>{"groups.json"});
     struct stat st {};

@@ -3,6 +3,7 @@
 #include "FileIo.h"
 #include "Proc.h"
 #include "Resctrl.h"
+#include "TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -189,6 +190,18 @@ TEST(ParseProcResctrl, ResLine) {
     EXPECT_EQ(parseProcResctrl("res:\nmon:\n"), std::optional<std::string>(""));
     EXPECT_EQ(parseProcResctrl(""), std::nullopt);
     EXPECT_EQ(parseProcResctrl("mon:/x\n"), std::nullopt);
+}
+
+// The kernel prints the MON group as a bare name, or nothing (proc_resctrl_show).
+TEST(ParseProcResctrl, MonLine) {
+    EXPECT_EQ(parseProcResctrlMon("res:/\nmon:\n"), std::optional<std::string>(""));
+    EXPECT_EQ(parseProcResctrlMon("res:clos1\nmon:c0ffee\n"), std::optional<std::string>("c0ffee"));
+    EXPECT_EQ(parseProcResctrlMon("mon:web-1"), std::optional<std::string>("web-1"));
+    EXPECT_EQ(parseProcResctrlMon("res:/\n"), std::nullopt);
+    EXPECT_EQ(parseProcResctrlMon(""), std::nullopt);
+    // Anything but one directory name is not trusted: the caller reads tasks files instead.
+    EXPECT_EQ(parseProcResctrlMon("mon:/clos1/mon_groups/c1\n"), std::nullopt);
+    EXPECT_EQ(parseProcResctrlMon("mon:..\n"), std::nullopt);
 }
 
 // ---------------------------------------------------------------------------
@@ -811,7 +824,7 @@ TEST_F(ResctrlEmu, ListsManyGroupsCheaply) {
     ASSERT_EQ(::mkdir(at("clos1").c_str(), 0755), 0) << std::strerror(errno);
     std::vector<MonGroupRef> want;
     for (int i = 0; i < kGroups; ++i) {
-        MonGroupRef g{i % 2 ? "clos1" : "", "g" + std::to_string(i)};
+        MonGroupRef g{i % 2 ? "clos1" : "", rdtmon::test::concat("g", i)};
         r_->createMonGroup(g);
         want.push_back(g);
     }

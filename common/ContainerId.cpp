@@ -1,6 +1,7 @@
 #include "ContainerId.h"
 
 #include "Errors.h"
+#include "ResctrlNames.h"
 
 #include <string>
 
@@ -55,7 +56,7 @@ std::string problem(std::string_view id) {
     if (id == "." || id == "..") {
         return "is a relative directory name";
     }
-    if (id == "info" || id == "mon_groups" || id == "mon_data") {
+    if (isReservedResctrlName(id)) {
         return "is a name reserved by resctrl";
     }
     return {};

@@ -1,94 +1,14 @@
-#include "DbusObjects.h"
+#include "ManagerObject.h"
 
 #include "Errors.h"
+#include "HandlerErrors.h"
 #include "Log.h"
+#include "Names.h"
 #include "rdtmon/version.h"
 
-#include <cstdlib>
-#include <systemd/sd-bus.h>
+#include <memory>
 
 namespace rdtmon {
-
-namespace {
-
-constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
-constexpr const char* kManagerIface = "org.rdtmon1.Manager";
-
-// Runs a handler body and turns whatever it throws into a named D-Bus error. sdbus-c++ 1.2.0
-// lets anything but sdbus::Error escape through sd-bus's C callback, so nothing else may
-// leave a handler.
-template <class F> auto translated(const char* method, const std::string& id, F&& body) {
-    auto fail = [&](const std::string& name, const std::string& msg) -> sdbus::Error {
-        std::string line = std::string(method) + " failed: " + name + ": " + msg;
-        if (!id.empty()) {
-            line = log::forContainer(id, line);
-        }
-        if (name == errorName(ErrorKind::Failed)) {
-            log::error(line);
-        } else {
-            log::warning(line);
-        }
-        return sdbus::Error(name, msg);
-    };
-    try {
-        return body();
-    } catch (const sdbus::Error& e) {
-        throw fail(e.getName(), e.getMessage());
-    } catch (const Error& e) {
-        throw fail(errorName(e.kind()), e.what());
-    } catch (const std::exception& e) {
-        throw fail(errorName(ErrorKind::Failed), e.what());
-    } catch (...) {
-        throw fail(errorName(ErrorKind::Failed), "unexpected error");
-    }
-}
-
-// Property getters must not throw at all: an unusable value is better than a dead call.
-template <class T, class F> T safely(F&& body, T fallback) {
-    try {
-        return body();
-    } catch (const std::exception& e) {
-        log::error(std::string("property read failed: ") + e.what());
-        return fallback;
-    }
-}
-
-} // namespace
-
-std::string groupObjectPath(const std::string& containerId) {
-    char* out = nullptr;
-    int r = sd_bus_path_encode("/org/rdtmon1/group", containerId.c_str(), &out);
-    if (r < 0 || out == nullptr) {
-        throw Error(ErrorKind::Failed, "cannot encode object path for " + containerId);
-    }
-    std::string path(out);
-    std::free(out);
-    return path;
-}
-
-GroupObject::GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec)
-    : AdaptorInterfaces(conn, groupObjectPath(rec.id)), mgr_(mgr), rec_(std::move(rec)) {
-    registerAdaptor();
-    emitInterfacesAddedSignal({org::rdtmon1::Group_adaptor::INTERFACE_NAME});
-}
-
-GroupObject::~GroupObject() {
-    try {
-        emitInterfacesRemovedSignal({org::rdtmon1::Group_adaptor::INTERFACE_NAME});
-    } catch (const std::exception& e) {
-        log::warning(log::forContainer(rec_.id, std::string("InterfacesRemoved: ") + e.what()));
-    }
-    unregisterAdaptor();
-}
-
-std::string GroupObject::ResctrlPath() {
-    return safely<std::string>([&] { return mgr_.groupPath(rec_); }, std::string());
-}
-
-std::map<std::string, std::map<std::string, uint64_t>> GroupObject::GetCounters() {
-    const std::string id = rec_.id; // the object may be retired while this call runs
-    return translated("GetCounters", id, [&] { return mgr_.counters(id); });
-}
 
 ManagerObject::ManagerObject(sdbus::IConnection& conn, GroupManager& mgr, CollectionRequest collect)
     : AdaptorInterfaces(conn, kManagerPath), conn_(conn), mgr_(mgr), collect_(std::move(collect)) {
@@ -126,7 +46,8 @@ void ManagerObject::requireRoot(const char* method) {
             std::string(method) + " refused: caller " + sender + " (uid " +
             (uid == static_cast<uid_t>(-1) ? std::string("unknown") : std::to_string(uid)) +
             ") is not root");
-        throw sdbus::Error(kAccessDenied, std::string(method) + " is allowed to root only");
+        throw sdbus::Error(errorName(ErrorKind::AccessDenied),
+                           std::string(method) + " is allowed to root only");
     }
 }
 
@@ -139,7 +60,7 @@ void ManagerObject::onCreated(const GroupRecord& rec) {
     }
     try {
         emitGroupCreated(rec.id, sdbus::ObjectPath(groupObjectPath(rec.id)));
-        getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+        getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
     } catch (const std::exception& e) {
         log::warning(log::forContainer(rec.id, std::string("GroupCreated signal: ") + e.what()));
     }
@@ -157,7 +78,7 @@ void ManagerObject::onRemoved(const GroupRecord& rec, RemoveReason reason) {
     }
     try {
         emitGroupRemoved(rec.id, reasonName(reason));
-        getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+        getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
     } catch (const std::exception& e) {
         log::warning(log::forContainer(rec.id, std::string("GroupRemoved signal: ") + e.what()));
     }
@@ -174,7 +95,7 @@ void ManagerObject::releaseSignals() {
     }
     if (!held_.empty()) {
         try {
-            getObject().emitPropertiesChangedSignal(kManagerIface, {"GroupCount"});
+            getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
         } catch (const std::exception& e) {
             log::warning(std::string("PropertiesChanged: ") + e.what());
         }
@@ -185,7 +106,7 @@ void ManagerObject::releaseSignals() {
 void ManagerObject::onAvailabilityChanged() {
     try {
         getObject().emitPropertiesChangedSignal(
-            kManagerIface, {"ResctrlPath", "Supported", "MonFeatures", "NumRmids"});
+            kManagerInterface, {"ResctrlPath", "Supported", "MonFeatures", "NumRmids"});
     } catch (const std::exception& e) {
         log::warning(std::string("PropertiesChanged: ") + e.what());
     }

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace rdtmon {
 
@@ -22,6 +24,10 @@ enum class ErrorKind {
 // The D-Bus error name for a kind, e.g. "org.rdtmon1.Error.OutOfRmids".
 std::string errorName(ErrorKind kind);
 
+// The kind whose errorName() is name; nullopt for any other name (the client side of the
+// contract: rdtmon-hook reading an error reply).
+std::optional<ErrorKind> errorKindFromName(std::string_view name);
+
 class Error : public std::runtime_error {
 public:
     Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
@@ -35,6 +41,9 @@ private:
 // ENOSPC -> OutOfRmids, EBUSY -> Busy, ESRCH -> NoSuchProcess, ENOENT -> NoSuchGroup,
 // EEXIST -> AlreadyExists, ENODEV -> NotSupported, everything else -> Failed.
 ErrorKind kindFromErrno(int err);
+
+// strerror(err) as a string, for messages.
+std::string errnoText(int err);
 
 // Throws Error(kindFromErrno(err), what + ": " + strerror(err)).
 [[noreturn]] void throwErrno(int err, const std::string& what);

@@ -1,45 +1,22 @@
 #pragma once
 
-// The D-Bus face of rdtmond: thin adaptors over GroupManager. Every handler translates
-// every exception into a named D-Bus error (sdbus-c++ 1.2.0 only catches sdbus::Error).
+// The D-Bus face of rdtmond: /org/rdtmon1, interfaces org.rdtmon1.Manager and the standard
+// ObjectManager. A thin adaptor over GroupManager that also owns one GroupObject per group.
 
 #include "GroupManager.h"
-#include "rdtmon/dbus/GroupAdaptor.h"
+#include "GroupObject.h"
 #include "rdtmon/dbus/ManagerAdaptor.h"
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <sdbus-c++/sdbus-c++.h>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rdtmon {
-
-inline constexpr const char* kBusName = "org.rdtmon1";
-inline constexpr const char* kManagerPath = "/org/rdtmon1";
-
-// /org/rdtmon1/group/<id escaped with sd_bus_path_encode>
-std::string groupObjectPath(const std::string& containerId);
-
-class GroupObject final
-    : public sdbus::AdaptorInterfaces<org::rdtmon1::Group_adaptor, sdbus::ManagedObject_adaptor> {
-public:
-    GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec);
-    ~GroupObject();
-    void update(const GroupRecord& rec) { rec_ = rec; }
-
-private:
-    std::string ContainerId() override { return rec_.id; }
-    uint32_t Pid() override { return rec_.pid; }
-    std::string ResctrlPath() override;
-    std::string ControlGroup() override { return rec_.ctrl.empty() ? "/" : rec_.ctrl; }
-    uint64_t CreatedUsec() override { return rec_.createdUsec; }
-    std::map<std::string, std::map<std::string, uint64_t>> GetCounters() override;
-
-    GroupManager& mgr_;
-    GroupRecord rec_;
-};
 
 class ManagerObject final
     : public sdbus::AdaptorInterfaces<org::rdtmon1::Manager_adaptor, sdbus::ObjectManager_adaptor> {

@@ -1,0 +1,212 @@
+#include "Daemon.h"
+
+#include "CollectionRunner.h"
+#include "ContainerSource.h"
+#include "Errors.h"
+#include "GarbageCollector.h"
+#include "GroupManager.h"
+#include "GroupRegistry.h"
+#include "Log.h"
+#include "ManagerObject.h"
+#include "Names.h"
+#include "Resctrl.h"
+#include "ResctrlLocator.h"
+#include "rdtmon/version.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <poll.h>
+#include <pthread.h>
+#include <sdbus-c++/sdbus-c++.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+namespace rdtmon {
+
+Daemon::Daemon(Config cfg, std::string stateDir)
+    : cfg_(std::move(cfg)), stateDir_(std::move(stateDir)) {}
+
+Daemon::~Daemon() {
+    // Whatever is torn down below must not reach the D-Bus objects any more.
+    events_ = nullptr;
+}
+
+int Daemon::mountOnly(const Config& cfg) {
+    ResctrlLocator loc(cfg, true);
+    std::string why;
+    if (std::optional<std::string> p = loc.locate(why)) {
+        log::info("resctrl is mounted at " + *p);
+        return 0;
+    }
+    if (loc.mountFailure() == ErrorKind::NotSupported) {
+        // No kernel support: the service still starts and reports Supported=false.
+        log::warning("resctrl not mounted: " + why);
+        return 0;
+    }
+    log::error("cannot mount resctrl: " + why);
+    return 1;
+}
+
+bool Daemon::setup() {
+    // Signals are handled through a signalfd; block them before any thread starts.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) {
+        log::error("cannot block signals");
+        return false;
+    }
+    sigfd_.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    timerfd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!sigfd_ || !timerfd_) {
+        log::error(std::string("cannot create signalfd/timerfd: ") + std::strerror(errno));
+        return false;
+    }
+
+    registry_ = std::make_unique<GroupRegistry>(stateDir_);
+    GroupRegistry::LoadResult lr = registry_->load();
+    if (lr.movedAsideTo) {
+        log::error("state file in " + stateDir_ + " was unreadable (" + lr.problem +
+                   "); moved aside to " + *lr.movedAsideTo +
+                   "; starting with no records: groups it listed are left alone");
+    }
+
+    gc_ = std::make_unique<GarbageCollector>(makeSources(cfg_.sources), cfg_.gcGrace);
+    locator_ = std::make_unique<ResctrlLocator>(cfg_, cfg_.mount);
+
+    conn_ = sdbus::createSystemBusConnection();
+    GroupManager::Events events;
+    events.created = [this](const GroupRecord& r) {
+        if (events_ != nullptr) {
+            events_->onCreated(r);
+        }
+    };
+    events.removed = [this](const GroupRecord& r, RemoveReason why) {
+        if (events_ != nullptr) {
+            events_->onRemoved(r, why);
+        }
+    };
+    events.availabilityChanged = [this] {
+        if (events_ != nullptr) {
+            events_->onAvailabilityChanged();
+        }
+    };
+    mgr_ = std::make_unique<GroupManager>(
+        [this](std::string& why) -> std::unique_ptr<Resctrl> {
+            std::optional<std::string> path = locator_->locate(why);
+            if (!path) {
+                return nullptr;
+            }
+            return std::make_unique<Resctrl>(*path);
+        },
+        *registry_, std::move(events));
+
+    collector_ = std::make_unique<CollectionRunner>(*mgr_, *gc_);
+    manager_ =
+        std::make_unique<ManagerObject>(*conn_, *mgr_, [this](CollectionRunner::Reply reply) {
+            collector_->request(std::move(reply));
+        });
+    events_ = manager_.get();
+    return true;
+}
+
+void Daemon::start() {
+    // Objects first, then the name: a client that sees the name finds everything in place.
+    manager_->holdSignals();
+    mgr_->start();
+    manager_->publishExisting();
+    conn_->requestName(kBusName);
+    manager_->releaseSignals();
+    log::info(std::string("rdtmond ") + RDTMON_VERSION + " ready on the system bus as " + kBusName +
+              "; " + std::to_string(mgr_->groups().size()) + " group(s) owned; " +
+              (mgr_->supported() ? "monitoring supported" : "monitoring NOT supported"));
+    sd_notify(0, (std::string("READY=1\nSTATUS=serving ") + kBusName).c_str());
+
+    itimerspec its{};
+    its.it_value.tv_sec = cfg_.gcInterval.count();
+    its.it_interval.tv_sec = cfg_.gcInterval.count();
+    timerfd_settime(timerfd_.get(), 0, &its, nullptr);
+    collector_->request(nullptr); // the start-up collection
+}
+
+bool Daemon::onSignal() {
+    signalfd_siginfo si{};
+    if (::read(sigfd_.get(), &si, sizeof si) != static_cast<ssize_t>(sizeof si)) {
+        return false;
+    }
+    if (si.ssi_signo == SIGHUP) {
+        log::info("SIGHUP ignored: restart the service to reload its configuration");
+        return false;
+    }
+    log::info(std::string("stopping on ") + strsignal(static_cast<int>(si.ssi_signo)) +
+              "; groups stay in resctrl, they belong to running containers");
+    return true;
+}
+
+int Daemon::loop() {
+    bool stopping = false;
+    while (!stopping) {
+        while (conn_->processPendingRequest()) {
+            manager_->reapObjects();
+        }
+        manager_->reapObjects();
+        sdbus::IConnection::PollData pd = conn_->getEventLoopPollData();
+        pollfd fds[4] = {
+            {pd.fd, pd.events, 0},
+            {sigfd_.get(), POLLIN, 0},
+            {timerfd_.get(), POLLIN, 0},
+            {collector_->fd(), POLLIN, 0},
+        };
+        int r = ::poll(fds, 4, pd.getPollTimeout());
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            log::error(std::string("poll: ") + std::strerror(errno));
+            return 1;
+        }
+        if (fds[1].revents & POLLIN) {
+            stopping = onSignal();
+        }
+        if (fds[2].revents & POLLIN) {
+            uint64_t ticks = 0;
+            (void)!::read(timerfd_.get(), &ticks, sizeof ticks);
+            if (!collector_->running()) {
+                collector_->request(nullptr);
+            }
+        }
+        if (fds[3].revents & POLLIN) {
+            collector_->finish();
+        }
+    }
+    return 0;
+}
+
+void Daemon::stop() {
+    sd_notify(0, "STOPPING=1");
+    try {
+        conn_->releaseName(kBusName);
+    } catch (const std::exception&) {
+        // The bus may already be gone; nothing to undo.
+    }
+    events_ = nullptr;
+}
+
+int Daemon::run() {
+    if (!setup()) {
+        return 1;
+    }
+    start();
+    const int exitCode = loop();
+    stop();
+    return exitCode;
+}
+
+} // namespace rdtmon

@@ -1,0 +1,48 @@
+#include "GroupObject.h"
+
+#include "Errors.h"
+#include "HandlerErrors.h"
+#include "Log.h"
+#include "Names.h"
+
+#include <cstdlib>
+#include <systemd/sd-bus.h>
+
+namespace rdtmon {
+
+std::string groupObjectPath(const std::string& containerId) {
+    char* out = nullptr;
+    int r = sd_bus_path_encode(kGroupPathPrefix, containerId.c_str(), &out);
+    if (r < 0 || out == nullptr) {
+        throw Error(ErrorKind::Failed, "cannot encode object path for " + containerId);
+    }
+    std::string path(out);
+    std::free(out);
+    return path;
+}
+
+GroupObject::GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec)
+    : AdaptorInterfaces(conn, groupObjectPath(rec.id)), mgr_(mgr), rec_(std::move(rec)) {
+    registerAdaptor();
+    emitInterfacesAddedSignal({org::rdtmon1::Group_adaptor::INTERFACE_NAME});
+}
+
+GroupObject::~GroupObject() {
+    try {
+        emitInterfacesRemovedSignal({org::rdtmon1::Group_adaptor::INTERFACE_NAME});
+    } catch (const std::exception& e) {
+        log::warning(log::forContainer(rec_.id, std::string("InterfacesRemoved: ") + e.what()));
+    }
+    unregisterAdaptor();
+}
+
+std::string GroupObject::ResctrlPath() {
+    return safely<std::string>([&] { return mgr_.groupPath(rec_); }, std::string());
+}
+
+std::map<std::string, std::map<std::string, uint64_t>> GroupObject::GetCounters() {
+    const std::string id = rec_.id; // the object may be retired while this call runs
+    return translated("GetCounters", id, [&] { return mgr_.counters(id); });
+}
+
+} // namespace rdtmon

@@ -1,0 +1,38 @@
+#pragma once
+
+// One D-Bus object per owned group: /org/rdtmon1/group/<id>, interface org.rdtmon1.Group.
+// A thin adaptor over GroupManager; ManagerObject creates and retires these.
+
+#include "GroupManager.h"
+#include "rdtmon/dbus/GroupAdaptor.h"
+
+#include <cstdint>
+#include <map>
+#include <sdbus-c++/sdbus-c++.h>
+#include <string>
+
+namespace rdtmon {
+
+// kGroupPathPrefix + "/" + the id escaped with sd_bus_path_encode.
+std::string groupObjectPath(const std::string& containerId);
+
+class GroupObject final
+    : public sdbus::AdaptorInterfaces<org::rdtmon1::Group_adaptor, sdbus::ManagedObject_adaptor> {
+public:
+    GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec);
+    ~GroupObject();
+    void update(const GroupRecord& rec) { rec_ = rec; }
+
+private:
+    std::string ContainerId() override { return rec_.id; }
+    uint32_t Pid() override { return rec_.pid; }
+    std::string ResctrlPath() override;
+    std::string ControlGroup() override { return rec_.ctrl.empty() ? "/" : rec_.ctrl; }
+    uint64_t CreatedUsec() override { return rec_.createdUsec; }
+    std::map<std::string, std::map<std::string, uint64_t>> GetCounters() override;
+
+    GroupManager& mgr_;
+    GroupRecord rec_;
+};
+
+} // namespace rdtmon
