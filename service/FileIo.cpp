@@ -18,28 +18,28 @@ namespace {
 std::atomic<bool> g_haveOpenat2{true};
 } // namespace
 
-int openDirComponent(int dirfd, const std::string& name) {
+OpenResult openDirComponent(int dirfd, const std::string& name) {
     if (g_haveOpenat2.load(std::memory_order_relaxed)) {
         struct open_how how {};
         how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
         how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
         long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof(how));
         if (fd >= 0) {
-            return static_cast<int>(fd);
+            return {UniqueFd(static_cast<int>(fd)), 0};
         }
         int err = errno;
         if (err != ENOSYS && err != E2BIG) {
-            return -err;
+            return {UniqueFd(), err};
         }
         g_haveOpenat2.store(false, std::memory_order_relaxed);
     }
     int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    return fd >= 0 ? fd : -errno;
+    return fd >= 0 ? OpenResult{UniqueFd(fd), 0} : OpenResult{UniqueFd(), errno};
 }
 
-int openFileComponent(int dirfd, const std::string& name, int flags) {
+OpenResult openFileComponent(int dirfd, const std::string& name, int flags) {
     int fd = ::openat(dirfd, name.c_str(), flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    return fd >= 0 ? fd : -errno;
+    return fd >= 0 ? OpenResult{UniqueFd(fd), 0} : OpenResult{UniqueFd(), errno};
 }
 
 ReadResult readAll(int fd) {
@@ -62,12 +62,11 @@ ReadResult readAll(int fd) {
 }
 
 ReadResult readFileAt(int dirfd, const std::string& name) {
-    int fd = openFileComponent(dirfd, name, O_RDONLY);
-    if (fd < 0) {
-        return ReadResult{-fd, {}};
+    OpenResult o = openFileComponent(dirfd, name, O_RDONLY);
+    if (o.err != 0) {
+        return ReadResult{o.err, {}};
     }
-    UniqueFd f(fd);
-    return readAll(f.get());
+    return readAll(o.fd.get());
 }
 
 ReadResult readPath(const std::string& path) {

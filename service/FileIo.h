@@ -1,20 +1,26 @@
 #pragma once
 
+#include "UniqueFd.h"
+
 #include <functional>
 #include <string>
 
 // The fd-relative file layer under Resctrl: every open is relative to a directory fd and
 // never follows a symlink, so a link planted inside resctrl is never written through.
-// Convention: functions that open return an fd >= 0 or -errno; the others return 0 or an
-// errno value (ReadResult carries it in err).
+// One error convention: a failure is a positive errno value, in `err` of the result
+// (OpenResult, ReadResult) or as the return value (0 for success) of the others.
 namespace rdtmon {
 
+struct OpenResult {
+    UniqueFd fd; // open when err == 0
+    int err = 0;
+};
 // Opens one directory component below dirfd (openat2 RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH,
-// or openat O_NOFOLLOW where openat2 is missing). fd or -errno; ELOOP / ENOTDIR mean "a
-// symlink or not a directory".
-int openDirComponent(int dirfd, const std::string& name);
-// Opens a regular file below dirfd without following a symlink. fd or -errno.
-int openFileComponent(int dirfd, const std::string& name, int flags);
+// or openat O_NOFOLLOW where openat2 is missing). ELOOP / ENOTDIR mean "a symlink or not a
+// directory".
+OpenResult openDirComponent(int dirfd, const std::string& name);
+// Opens a regular file below dirfd without following a symlink.
+OpenResult openFileComponent(int dirfd, const std::string& name, int flags);
 
 struct ReadResult {
     int err = 0;

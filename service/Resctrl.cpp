@@ -35,17 +35,15 @@ constexpr long kResctrlSuperMagic = 0x7655821;
 namespace {
 
 ReadResult readInfoL3Mon(int root, const std::string& file) {
-    int info = openDirComponent(root, "info");
-    if (info < 0) {
-        return ReadResult{-info, {}};
+    OpenResult info = openDirComponent(root, "info");
+    if (info.err != 0) {
+        return ReadResult{info.err, {}};
     }
-    UniqueFd infoFd(info);
-    int mon = openDirComponent(infoFd.get(), "L3_MON");
-    if (mon < 0) {
-        return ReadResult{-mon, {}};
+    OpenResult mon = openDirComponent(info.fd.get(), "L3_MON");
+    if (mon.err != 0) {
+        return ReadResult{mon.err, {}};
     }
-    UniqueFd monFd(mon);
-    return readFileAt(monFd.get(), file);
+    return readFileAt(mon.fd.get(), file);
 }
 
 std::vector<std::string> readMonFeatures(int root) {
@@ -99,12 +97,10 @@ Resctrl::Resctrl(std::string path) : path_(std::move(path)) {
                     "cannot open resctrl root " + path_ + ": " + errnoText(err));
     }
     root_.reset(fd);
-    int info = openDirComponent(root_.get(), "info");
-    if (info < 0) {
+    if (OpenResult info = openDirComponent(root_.get(), "info"); info.err != 0) {
         throw Error(ErrorKind::NotSupported, path_ + " is not a resctrl filesystem: cannot open " +
-                                                 path_ + "/info: " + errnoText(-info));
+                                                 path_ + "/info: " + errnoText(info.err));
     }
-    UniqueFd infoFd(info);
     struct statfs sfs {};
     if (::fstatfs(root_.get(), &sfs) == 0) {
         kernel_ = static_cast<long>(sfs.f_type) == kResctrlSuperMagic;
@@ -125,12 +121,11 @@ std::string Resctrl::groupPath(const MonGroupRef& g) const {
 }
 
 std::string Resctrl::lastCmdStatus() const {
-    int info = openDirComponent(root_.get(), "info");
-    if (info < 0) {
+    OpenResult info = openDirComponent(root_.get(), "info");
+    if (info.err != 0) {
         return {};
     }
-    UniqueFd infoFd(info);
-    ReadResult r = readFileAt(infoFd.get(), "last_cmd_status");
+    ReadResult r = readFileAt(info.fd.get(), "last_cmd_status");
     if (r.err != 0) {
         return {};
     }
@@ -138,17 +133,8 @@ std::string Resctrl::lastCmdStatus() const {
 }
 
 bool Resctrl::monitoringSupported() const {
-    int info = openDirComponent(root_.get(), "info");
-    if (info < 0) {
-        return false;
-    }
-    UniqueFd infoFd(info);
-    int mon = openDirComponent(infoFd.get(), "L3_MON");
-    if (mon < 0) {
-        return false;
-    }
-    UniqueFd monFd(mon);
-    return true;
+    OpenResult info = openDirComponent(root_.get(), "info");
+    return info.err == 0 && openDirComponent(info.fd.get(), "L3_MON").err == 0;
 }
 
 void Resctrl::createMonGroup(const MonGroupRef& g) {
@@ -203,26 +189,26 @@ bool Resctrl::monGroupExists(const MonGroupRef& g) const {
     UniqueFd ctrl;
     int base = root_.get();
     if (!g.ctrl.empty()) {
-        int fd = openDirComponent(root_.get(), g.ctrl);
-        if (fd < 0) {
-            if (absent(-fd)) {
+        OpenResult o = openDirComponent(root_.get(), g.ctrl);
+        if (o.err != 0) {
+            if (absent(o.err)) {
                 return false;
             }
-            throwErrno(-fd, "cannot check MON group " + groupPath(g));
+            throwErrno(o.err, "cannot check MON group " + groupPath(g));
         }
-        ctrl.reset(fd);
-        base = fd;
+        ctrl = std::move(o.fd);
+        base = ctrl.get();
     }
     for (const std::string& comp : {std::string("mon_groups"), g.name}) {
-        int fd = openDirComponent(base, comp);
-        if (fd < 0) {
-            if (absent(-fd)) {
+        OpenResult o = openDirComponent(base, comp);
+        if (o.err != 0) {
+            if (absent(o.err)) {
                 return false;
             }
-            throwErrno(-fd, "cannot check MON group " + groupPath(g));
+            throwErrno(o.err, "cannot check MON group " + groupPath(g));
         }
-        ctrl.reset(fd);
-        base = fd;
+        ctrl = std::move(o.fd);
+        base = ctrl.get();
     }
     return true;
 }
@@ -254,28 +240,25 @@ std::vector<MonGroupRef> Resctrl::listMonGroups() const {
         throwErrno(err, "cannot list " + path_);
     }
 
-    int rootMg = openDirComponent(root_.get(), "mon_groups");
-    if (rootMg >= 0) {
-        UniqueFd f(rootMg);
-        listIn(f.get(), "");
-    } else if (-rootMg == ELOOP || -rootMg == ENOTDIR) {
+    OpenResult rootMg = openDirComponent(root_.get(), "mon_groups");
+    if (rootMg.err == 0) {
+        listIn(rootMg.fd.get(), "");
+    } else if (rootMg.err == ELOOP || rootMg.err == ENOTDIR) {
         log::warning("resctrl: " + joinPath(path_, "mon_groups") +
                      " is a symlink or not a directory; ignored");
-    } else if (-rootMg != ENOENT) {
-        throwErrno(-rootMg, "cannot open " + joinPath(path_, "mon_groups"));
+    } else if (rootMg.err != ENOENT) {
+        throwErrno(rootMg.err, "cannot open " + joinPath(path_, "mon_groups"));
     }
     for (const auto& c : ctrls) {
-        int cfd = openDirComponent(root_.get(), c);
-        if (cfd < 0) {
+        OpenResult cf = openDirComponent(root_.get(), c);
+        if (cf.err != 0) {
             continue; // removed meanwhile, or a symlink
         }
-        UniqueFd cf(cfd);
-        int mg = openDirComponent(cf.get(), "mon_groups");
-        if (mg < 0) {
+        OpenResult mf = openDirComponent(cf.fd.get(), "mon_groups");
+        if (mf.err != 0) {
             continue;
         }
-        UniqueFd mf(mg);
-        listIn(mf.get(), c);
+        listIn(mf.fd.get(), c);
     }
     return out;
 }

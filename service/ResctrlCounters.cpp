@@ -32,15 +32,14 @@ Counters Resctrl::readCounters(const MonGroupRef& g) const {
         }
     };
     auto isGoneErr = [](int err) { return err == ENOENT || err == ENODEV; };
-    int md = openDirComponent(gd.get(), "mon_data");
-    if (md < 0) {
-        int err = -md;
-        if (isGoneErr(err)) {
+    OpenResult md = openDirComponent(gd.get(), "mon_data");
+    if (md.err != 0) {
+        if (isGoneErr(md.err)) {
             checkGone("mon_data");
         }
-        throwErrno(err, "cannot read counters of " + gp + ": cannot open mon_data");
+        throwErrno(md.err, "cannot read counters of " + gp + ": cannot open mon_data");
     }
-    UniqueFd mdFd(md);
+    const UniqueFd mdFd = std::move(md.fd);
 
     Counters out;
     // Reads the event files of one (sub-)domain dir; collects the names of sub-domain dirs.
@@ -94,29 +93,27 @@ Counters Resctrl::readCounters(const MonGroupRef& g) const {
         throwErrno(err, "cannot read counters of " + gp + ": cannot list mon_data");
     }
     for (const auto& d : domains) {
-        int dfd = openDirComponent(mdFd.get(), d);
-        if (dfd < 0) {
-            if (isGoneErr(-dfd)) {
+        OpenResult df = openDirComponent(mdFd.get(), d);
+        if (df.err != 0) {
+            if (isGoneErr(df.err)) {
                 checkGone("mon_data/" + d);
                 continue;
             }
-            throwErrno(-dfd, "cannot read counters of " + gp + ": cannot open mon_data/" + d);
+            throwErrno(df.err, "cannot read counters of " + gp + ": cannot open mon_data/" + d);
         }
-        UniqueFd df(dfd);
         std::vector<std::string> subs;
-        readDomain(df.get(), d, &subs);
+        readDomain(df.fd.get(), d, &subs);
         for (const auto& s : subs) {
-            int sfd = openDirComponent(df.get(), s);
-            if (sfd < 0) {
-                if (isGoneErr(-sfd)) {
+            OpenResult sf = openDirComponent(df.fd.get(), s);
+            if (sf.err != 0) {
+                if (isGoneErr(sf.err)) {
                     checkGone("mon_data/" + d + "/" + s);
                     continue;
                 }
-                throwErrno(-sfd, "cannot read counters of " + gp + ": cannot open mon_data/" + d +
-                                     "/" + s);
+                throwErrno(sf.err, "cannot read counters of " + gp + ": cannot open mon_data/" + d +
+                                       "/" + s);
             }
-            UniqueFd sf(sfd);
-            readDomain(sf.get(), d + "/" + s, nullptr);
+            readDomain(sf.fd.get(), d + "/" + s, nullptr);
         }
     }
     return out;

@@ -63,11 +63,11 @@ std::string withStatus(std::string msg, const std::string& status) {
 // with "cannot open <what>".
 UniqueFd openDirOrThrow(int dirfd, const std::string& name, const std::string& shownPath,
                         const std::string& missing, const std::string& what) {
-    int fd = openDirComponent(dirfd, name);
-    if (fd >= 0) {
-        return UniqueFd(fd);
+    OpenResult o = openDirComponent(dirfd, name);
+    if (o.err == 0) {
+        return std::move(o.fd);
     }
-    int err = -fd;
+    const int err = o.err;
     if (err == ENOENT) {
         throw Error(ErrorKind::NoSuchGroup, missing);
     }

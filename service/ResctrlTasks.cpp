@@ -52,12 +52,11 @@ std::string Resctrl::ctrlGroupOf(pid_t pid) const {
         throwErrno(err, "cannot list " + path_ + " to find the group of process " + ps);
     }
     for (const auto& c : ctrls) {
-        int cfd = openDirComponent(root_.get(), c);
-        if (cfd < 0) {
+        OpenResult cf = openDirComponent(root_.get(), c);
+        if (cf.err != 0) {
             continue;
         }
-        UniqueFd cf(cfd);
-        ReadResult r = readFileAt(cf.get(), "tasks");
+        ReadResult r = readFileAt(cf.fd.get(), "tasks");
         if (r.err != 0) {
             continue; // not a group (no tasks file), or removed meanwhile
         }
@@ -86,9 +85,9 @@ std::optional<std::string> Resctrl::monGroupOfTask(pid_t tid) const {
 
 namespace {
 UniqueFd openTasksForWrite(int groupFd, const std::string& gp) {
-    int fd = openFileComponent(groupFd, "tasks", O_WRONLY);
-    if (fd < 0) {
-        int err = -fd;
+    OpenResult o = openFileComponent(groupFd, "tasks", O_WRONLY);
+    if (o.err != 0) {
+        const int err = o.err;
         if (err == ENOENT) {
             throw Error(ErrorKind::NoSuchGroup, "cannot open " + gp + "/tasks: it does not exist");
         }
@@ -97,7 +96,7 @@ UniqueFd openTasksForWrite(int groupFd, const std::string& gp) {
         }
         throwErrno(err, "cannot open " + gp + "/tasks for writing");
     }
-    return UniqueFd(fd);
+    return std::move(o.fd);
 }
 } // namespace
 
