@@ -12,6 +12,7 @@
 #include <set>
 
 namespace rdtmon {
+
 std::optional<GroupRecord> GroupManager::ownerOfProcess(Resctrl& r, const std::string& ctrl,
                                                         pid_t pid, const std::string& exceptId) {
     std::optional<std::vector<pid_t>> tids = threadsOf(pid);
@@ -44,8 +45,9 @@ std::optional<GroupRecord> GroupManager::ownerOfProcess(Resctrl& r, const std::s
     // init is pid or one of its ancestors (a process started inside that container), and
     // those whose init is gone (leftovers). A process moved by hand into another running
     // container's group is not found this way; docs/architecture.md says so.
+    const std::set<pid_t> mine(tids->begin(), tids->end());
     // Its own threads (pid may name a thread, whose leader is the init), then its ancestors.
-    std::set<pid_t> lineage(tids->begin(), tids->end());
+    std::set<pid_t> lineage = mine;
     for (pid_t p = pid; p > 1 && lineage.size() < 1024;) {
         std::optional<ProcStat> st = readProcStat(p);
         if (!st || !lineage.insert(st->ppid).second) {
@@ -53,7 +55,6 @@ std::optional<GroupRecord> GroupManager::ownerOfProcess(Resctrl& r, const std::s
         }
         p = st->ppid;
     }
-    const std::set<pid_t> mine(tids->begin(), tids->end());
     for (const GroupRecord& rec : registry_.all()) {
         if (!ownedHere(rec)) {
             continue;
