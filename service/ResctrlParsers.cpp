@@ -84,9 +84,10 @@ std::vector<pid_t> parseTaskList(std::string_view text) {
     return out;
 }
 
-// The kernel prints the task's MON group as a bare name after "mon:", or nothing when the
-// task is in its CTRL_MON group itself (fs/resctrl/rdtgroup.c, proc_resctrl_show).
-std::optional<std::string> parseProcResctrlMon(std::string_view text) {
+namespace {
+
+// The value after `key` on the first line of /proc/PID/resctrl that starts with it, trimmed.
+std::optional<std::string> procResctrlField(std::string_view text, std::string_view key) {
     std::size_t i = 0;
     while (i < text.size()) {
         std::size_t nl = text.find('\n', i);
@@ -94,47 +95,42 @@ std::optional<std::string> parseProcResctrlMon(std::string_view text) {
             nl = text.size();
         }
         std::string_view line = text.substr(i, nl - i);
-        if (line.substr(0, 4) == "mon:") {
-            std::string v = trimmed(line.substr(4));
-            // Only one directory name is trusted, as for res:.
-            if (v.find('/') != std::string::npos || v.find('\0') != std::string::npos || v == "." ||
-                v == "..") {
-                return std::nullopt;
-            }
-            return v;
+        if (line.substr(0, key.size()) == key) {
+            return trimmed(line.substr(key.size()));
         }
         i = nl + 1;
     }
     return std::nullopt;
 }
 
+// The kernel names one directory on each line; anything else (a nested path, "..", a NUL)
+// is not trusted as a group name (a fuzzer finding for res:).
+bool isOneDirectoryName(const std::string& v) {
+    return v.find('/') == std::string::npos && v.find('\0') == std::string::npos && v != "." &&
+           v != "..";
+}
+
+} // namespace
+
+// fs/resctrl/rdtgroup.c, proc_resctrl_show: "res:/" for the default group, "res:NAME" (some
+// readers print "res:/NAME") for another; "mon:NAME" for a MON group, "mon:" for none.
 std::optional<std::string> parseProcResctrl(std::string_view text) {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        std::size_t nl = text.find('\n', i);
-        if (nl == std::string_view::npos) {
-            nl = text.size();
-        }
-        std::string_view line = text.substr(i, nl - i);
-        if (line.substr(0, 4) == "res:") {
-            std::string v = trimmed(line.substr(4));
-            while (!v.empty() && v.front() == '/') {
-                v.erase(v.begin());
-            }
-            while (!v.empty() && v.back() == '/') {
-                v.pop_back();
-            }
-            // The kernel names one directory here; anything else (a nested path, "..", a
-            // NUL) is not trusted as a group name (fuzzer finding): treat it as no line.
-            if (v.find('/') != std::string::npos || v.find('\0') != std::string::npos || v == "." ||
-                v == "..") {
-                return std::nullopt;
-            }
-            return v;
-        }
-        i = nl + 1;
+    std::optional<std::string> v = procResctrlField(text, "res:");
+    if (!v) {
+        return std::nullopt;
     }
-    return std::nullopt;
+    while (!v->empty() && v->front() == '/') {
+        v->erase(v->begin());
+    }
+    while (!v->empty() && v->back() == '/') {
+        v->pop_back();
+    }
+    return isOneDirectoryName(*v) ? v : std::nullopt;
+}
+
+std::optional<std::string> parseProcResctrlMon(std::string_view text) {
+    std::optional<std::string> v = procResctrlField(text, "mon:");
+    return v && isOneDirectoryName(*v) ? v : std::nullopt;
 }
 
 } // namespace rdtmon

@@ -23,15 +23,12 @@
 
 namespace rdtmon::test {
 
-pid_t spawnSleeper(int threads) {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) {
-        throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
-    }
-    UniqueFd readEnd(p[0]);
-    UniqueFd writeEnd(p[1]);
-    pid_t parent = ::getpid();
-    pid_t pid = ::fork();
+namespace {
+// fork(2) for a helper child that dies with this process: in the child, PDEATHSIG is set
+// and it exits at once if this process is already gone. Returns what fork returns.
+pid_t forkTiedChild() {
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
     if (pid < 0) {
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     }
@@ -40,6 +37,20 @@ pid_t spawnSleeper(int threads) {
         if (::getppid() != parent) {
             ::_exit(1);
         }
+    }
+    return pid;
+}
+} // namespace
+
+pid_t spawnSleeper(int threads) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+        throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+    }
+    UniqueFd readEnd(p[0]);
+    UniqueFd writeEnd(p[1]);
+    const pid_t pid = forkTiedChild();
+    if (pid == 0) {
         for (int i = 0; i < threads; ++i) {
             std::thread([] {
                 for (;;) {
@@ -127,16 +138,8 @@ Forker::Forker() {
     if (::pipe2(req, O_CLOEXEC) != 0 || ::pipe2(rep, O_CLOEXEC) != 0) {
         throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
     }
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    }
+    const pid_t pid = forkTiedChild();
     if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) {
-            ::_exit(1);
-        }
         char c = 0;
         while (::read(req[0], &c, 1) == 1) {
             const pid_t kid = ::fork();
