@@ -166,12 +166,14 @@ for _ in $(seq 1 200); do
 done
 [ -n "$guest" ] || fail "no PID 1 found under systemd-nspawn ($nspawn_pid)"
 g() { nsenter -t "$guest" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
-# Until the guest's systemd listens, systemctl cannot connect: retry, for 120 s in all.
+# Until the guest's systemd listens, systemctl cannot connect: retry, for 180 s in all.
+# "offline" is retried too: it is what systemctl says before systemd has created
+# /run/systemd/system, which on a loaded machine comes well after PID 1 exists.
 state=""
-deadline=$(( $(date +%s) + 120 ))
+deadline=$(( $(date +%s) + 180 ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
     state=$(timeout 60 nsenter -t "$guest" -a systemctl is-system-running --wait 2>&1 || true)
-    case "$state" in running|degraded|maintenance|stopping|offline) break ;; esac
+    case "$state" in running|degraded|maintenance|stopping) break ;; esac
     kill -0 "$nspawn_pid" 2>/dev/null || break
     sleep 1
 done
