@@ -216,6 +216,26 @@ std::optional<std::string> skipReason(const OciState& state) {
     return std::nullopt;
 }
 
+Labels criLabels(const OciState& state) {
+    Labels labels;
+    for (const CriLabelSource& src : kCriLabelSources) {
+        for (std::string_view name : {src.containerd, src.crio}) {
+            auto it = state.annotations.find(std::string(name));
+            if (it == state.annotations.end() || it->second.empty()) {
+                continue;
+            }
+            std::string problem = labelValueProblem(it->second);
+            if (!problem.empty()) {
+                invalid("annotation " + std::string(name) + " (label " + std::string(src.label) +
+                        ") " + problem);
+            }
+            labels.emplace(src.label, it->second);
+            break;
+        }
+    }
+    return labels;
+}
+
 bool bundleEnablesMonitoring(const std::string& bundle) {
     if (bundle.empty() || bundle[0] != '/') {
         invalid("OCI state: bundle \"" + printable(bundle) + "\" is not an absolute path");

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "Labels.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -54,6 +56,25 @@ std::string peekContainerId(std::string_view json) noexcept;
 // total. Throws Error(InvalidArgument) when there are more than cap bytes and
 // Error(Failed) on a read error. Memory use is bounded by cap, whatever the writer sends.
 std::string readCapped(int fd, std::size_t cap);
+
+// Where the labels come from: the CRI annotations, containerd's name and CRI-O's name of each.
+struct CriLabelSource {
+    std::string_view label;
+    std::string_view containerd;
+    std::string_view crio;
+};
+inline constexpr CriLabelSource kCriLabelSources[] = {
+    {kLabelPod, "io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"},
+    {kLabelNamespace, "io.kubernetes.cri.sandbox-namespace", "io.kubernetes.pod.namespace"},
+    {kLabelContainer, "io.kubernetes.cri.container-name", "io.kubernetes.container.name"},
+    {kLabelPodUid, "io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"},
+};
+
+// The labels pod, namespace, container and pod_uid from the CRI annotations; containerd's
+// annotation wins when a container carries both names. An absent or empty annotation gives
+// no label (a container outside Kubernetes has none). Throws Error(InvalidArgument) naming
+// the annotation when its value breaks the label rules (Labels.h).
+Labels criLabels(const OciState& state);
 
 // Why the container is skipped because of its annotations (org.rdtmon.monitoring equal to
 // "false"), or nullopt.
