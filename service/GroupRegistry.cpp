@@ -55,6 +55,11 @@ void validateRecord(const GroupRecord& r, ErrorKind kind) {
         throw Error(kind,
                     "group record for container " + r.id + " has an invalid control group name");
     }
+    try {
+        validateLabels(r.labels);
+    } catch (const Error& e) {
+        throw Error(kind, "group record for container " + r.id + ": " + e.what());
+    }
 }
 
 // mkdir -p with mode 0700 for every component it creates.
@@ -292,6 +297,20 @@ std::string GroupRegistry::serialize(const std::map<std::string, GroupRecord>& r
         out += std::to_string(r.createdUsec);
         out += ",\"pending\":";
         out += r.pending ? "true" : "false";
+        if (!r.labels.empty()) {
+            out += ",\"labels\":{";
+            bool firstLabel = true;
+            for (const auto& [key, value] : r.labels) {
+                if (!firstLabel) {
+                    out += ',';
+                }
+                firstLabel = false;
+                appendJsonString(out, key);
+                out += ':';
+                appendJsonString(out, value);
+            }
+            out += '}';
+        }
         out += '}';
     }
     out += "\n]}\n";
@@ -329,7 +348,7 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
         }
         for (const auto& [key, value] : g.items()) {
             if (key != "id" && key != "ctrl" && key != "pid" && key != "createdUsec" &&
-                key != "pending") {
+                key != "pending" && key != "labels") {
                 fail(where + ": unknown key " + key);
             }
         }
@@ -365,6 +384,23 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
         }
         if (!isValidCtrl(r.ctrl)) {
             fail(where + ".ctrl: invalid control group name");
+        }
+        // Optional: records written before labels existed have none.
+        if (auto labels = g.find("labels"); labels != g.end()) {
+            if (!labels->is_object()) {
+                fail(where + ".labels: expected an object of strings");
+            }
+            for (const auto& [key, value] : labels->items()) {
+                if (!value.is_string()) {
+                    fail(where + ".labels: expected an object of strings");
+                }
+                r.labels.emplace(key, value.get<std::string>());
+            }
+            try {
+                validateLabels(r.labels);
+            } catch (const Error& e) {
+                fail(where + ".labels: " + e.what());
+            }
         }
         if (!out.emplace(r.id, r).second) {
             fail(where + ".id: duplicate container id " + r.id);

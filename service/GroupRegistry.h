@@ -1,5 +1,7 @@
 #pragma once
 
+#include "Labels.h"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -18,6 +20,8 @@ struct GroupRecord {
     // a crash in between leaves a pending record, which start-up resolves by removing the
     // group, so no group ever exists without a record.
     bool pending = false;
+    // pod, namespace, container, pod_uid (or none): what the caller said the group belongs to.
+    Labels labels;
     bool operator==(const GroupRecord&) const = default;
 };
 
@@ -49,7 +53,9 @@ public:
     void erase(const std::string& id); // no-op if absent, else persist
 
     // Serialisation, exposed for tests and fuzzing. parse throws Error(Failed) on any
-    // malformed input (wrong shape, bad id, duplicate id).
+    // malformed input (wrong shape, bad id, duplicate id, labels that break the rules of
+    // Labels.h). A record's "labels" is written only when it has some, and a record without
+    // it (every file written before labels existed) loads with none.
     static std::string serialize(const std::map<std::string, GroupRecord>& records);
     static std::map<std::string, GroupRecord> parse(const std::string& text);
 

@@ -1,10 +1,12 @@
 // The state file loader (groups.json). Invariants: only rdtmon::Error(Failed) escapes;
-// every accepted record has a valid id that is also its key and a ctrl that is "" or a
-// plain name; serialize() of what was accepted parses back to the same records.
+// every accepted record has a valid id that is also its key, a ctrl that is "" or a plain
+// name and labels that keep the label rules; serialize() of what was accepted parses back to
+// the same records.
 
 #include "ContainerId.h"
 #include "FuzzCommon.h"
 #include "GroupRegistry.h"
+#include "Labels.h"
 
 using namespace rdtmon;
 
@@ -28,6 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         if (rec.ctrl.find('/') != std::string::npos || rec.ctrl == "." || rec.ctrl == "..") {
             fuzz::finding("accepted a record whose ctrl is a path");
+        }
+        try {
+            validateLabels(rec.labels);
+        } catch (const Error&) {
+            fuzz::finding("accepted a record whose labels break the label rules");
         }
     }
     fuzz::expectOnlyRdtmonErrors("serialize round trip", [&] {

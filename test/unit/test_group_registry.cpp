@@ -92,6 +92,57 @@ TEST(GroupRegistry, SerializeParseRoundTrip) {
     EXPECT_TRUE(GroupRegistry::parse(GroupRegistry::serialize({})).empty());
 }
 
+TEST(GroupRegistry, LabelsSurviveTheFileAndAnOlderFileWithoutThemLoads) {
+    TempDir t("rdtmon-registry");
+    GroupRecord labelled = rec("web-1", "clos1", 42, 7);
+    labelled.labels = {{"pod", "web-7d9f"},
+                       {"namespace", "shop"},
+                       {"container", "nginx"},
+                       {"pod_uid", "3f1c2a9e-0b1d"},
+                       {"note", "caf\xc3\xa9 \"quoted\" back\\slash"}};
+    {
+        GroupRegistry reg(t.path());
+        reg.load();
+        reg.put(labelled);
+        reg.put(rec("plain"));
+    }
+    // A record without labels is written as before labels existed.
+    const std::string text = readFile(t.file("groups.json"));
+    EXPECT_NE(text.find(R"({"id":"plain","ctrl":"","pid":100,"createdUsec":5,"pending":false})"),
+              std::string::npos)
+        << text;
+    GroupRegistry again(t.path());
+    EXPECT_FALSE(again.load().movedAsideTo.has_value());
+    ASSERT_TRUE(again.find("web-1"));
+    EXPECT_EQ(*again.find("web-1"), labelled);
+    EXPECT_TRUE(again.find("plain")->labels.empty());
+
+    // A state file written by a version without labels.
+    writeFile(t.file("groups.json"),
+              R"({"version":1,"groups":[)"
+              "\n"
+              R"({"id":"old-1","ctrl":"","pid":9,"createdUsec":3,"pending":false})"
+              "\n]}\n");
+    GroupRegistry old(t.path());
+    auto res = old.load();
+    EXPECT_FALSE(res.movedAsideTo.has_value()) << res.problem;
+    ASSERT_TRUE(old.find("old-1"));
+    EXPECT_TRUE(old.find("old-1")->labels.empty());
+}
+
+TEST(GroupRegistry, PutRejectsBadLabelsWithoutWriting) {
+    TempDir t("rdtmon-registry");
+    GroupRegistry reg(t.path());
+    reg.load();
+    GroupRecord r = rec("ok");
+    r.labels = {{"Bad", "v"}};
+    expectError(ErrorKind::InvalidArgument, [&] { reg.put(r); });
+    r.labels = {{"pod", "a\nb"}};
+    expectError(ErrorKind::InvalidArgument, [&] { reg.put(r); });
+    EXPECT_EQ(reg.size(), 0u);
+    EXPECT_FALSE(fs::exists(t.file("groups.json")));
+}
+
 TEST(GroupRegistry, AtomicWriteLeavesOnlyTheFileWithMode0600) {
     TempDir t("rdtmon-registry");
     GroupRegistry reg(t.path());
@@ -375,6 +426,17 @@ TEST(GroupRegistry, ParseRejectsEveryMalformedShape) {
         doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":0})"),
         doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"x":1})"),
         doc(good + "," + good), // duplicate id
+        // labels: not an object of strings, or breaking the label rules
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"labels":[]})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"labels":"x"})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"labels":null})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"labels":{"a":1}})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"labels":{"A":"v"}})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"labels":{"":"v"}})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,)"
+            R"("labels":{"pod":"a\nb"}})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"labels":{"pod":")" +
+            std::string(254, 'v') + "\"}}"),
     };
     for (const auto& text : bad) {
         SCOPED_TRACE(text);
