@@ -85,6 +85,21 @@ std::string runCommand(Model& model, const std::string& line) {
         model.failTasksWriteAfter(*n, *e);
         return "ok";
     }
+    if (cmd == "hold-tasks-write-after" && w.size() == 2) {
+        auto n = parseNumber(w[1]);
+        if (!n || *n < 0) {
+            return "error usage: hold-tasks-write-after N";
+        }
+        model.holdTasksWriteAfter(*n);
+        return "ok";
+    }
+    if (cmd == "tasks-write-held" && w.size() == 1) {
+        return model.tasksWriteHeld() ? "ok 1" : "ok 0";
+    }
+    if (cmd == "release-tasks-write" && w.size() == 1) {
+        model.releaseTasksWrite();
+        return "ok";
+    }
     if (cmd == "counter" && w.size() == 4) {
         auto node = model.resolve(w[1] == "/" ? "/" : ("/" + w[1]).c_str());
         if (!node || node->kind != Model::Kind::GroupDir) {

@@ -137,10 +137,17 @@ int opRead(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
 }
 
 int opWrite(const char*, const char* buf, size_t size, off_t, fuse_file_info* fi) {
-    std::lock_guard lk(gModel->mu);
+    std::unique_lock lk(gModel->mu);
     auto it = gOpen.find(fi->fh);
     if (it == gOpen.end()) {
         return -EBADF;
+    }
+    if (it->second.node.kind == Model::Kind::GroupFile && it->second.node.name == "tasks") {
+        gModel->maybeHoldTasksWrite(lk); // releases mu while it waits
+        it = gOpen.find(fi->fh);
+        if (it == gOpen.end()) {
+            return -EBADF;
+        }
     }
     const fuse_context* ctx = fuse_get_context();
     int r = gModel->writeFile(it->second.node, std::string(buf, size), ctx->pid, ctx->uid);

@@ -7,6 +7,7 @@
 #include "Options.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -150,6 +151,19 @@ public:
         failTasksAfter_ = n;
         failTasksErrno_ = err;
     }
+    // The write(2) to a tasks file after the next n waits until releaseTasksWrite() (at most
+    // kMaxTasksWriteHold); one-shot. One thread serves the tree, so every other file
+    // operation waits with it: a test can act while a caller is inside a move.
+    static constexpr std::chrono::seconds kMaxTasksWriteHold{10};
+    void holdTasksWriteAfter(long n) { holdTasksAfter_ = n; }
+    bool tasksWriteHeld() const { return tasksWriteHeld_; }
+    void releaseTasksWrite() {
+        holdTasksAfter_ = -1;
+        tasksWriteHeld_ = false;
+        holdCv_.notify_all();
+    }
+    // Called for every write(2) to a tasks file, with mu held through lk.
+    void maybeHoldTasksWrite(std::unique_lock<std::mutex>& lk);
     // word: what reads of the event return instead of a number, "" for the number.
     void overrideCounter(GroupId g, int event, const std::string& word) {
         groups_.at(g).override[event] = word;
@@ -206,6 +220,9 @@ private:
     int failNextMkdir_ = 0;
     long failTasksAfter_ = -1;
     int failTasksErrno_ = 0;
+    long holdTasksAfter_ = -1;
+    bool tasksWriteHeld_ = false;
+    std::condition_variable holdCv_;
     ino_t selfNs_ = 0;
 
     std::unordered_map<TaskKey, std::vector<Record>, TaskKeyHash> history_;

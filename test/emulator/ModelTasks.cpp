@@ -311,6 +311,20 @@ int Model::moveTask(GroupId gid, pid_t id, pid_t callerPid, uid_t callerUid, con
     return 0;
 }
 
+void Model::maybeHoldTasksWrite(std::unique_lock<std::mutex>& lk) {
+    if (holdTasksAfter_ < 0) {
+        return;
+    }
+    if (holdTasksAfter_ > 0) {
+        --holdTasksAfter_;
+        return;
+    }
+    holdTasksAfter_ = -1;
+    tasksWriteHeld_ = true;
+    holdCv_.wait_for(lk, kMaxTasksWriteHold, [this] { return !tasksWriteHeld_; });
+    tasksWriteHeld_ = false;
+}
+
 // Kernel semantics of a write to tasks: ids separated by commas, stop at first error.
 int Model::writeTasks(GroupId gid, const std::string& data, pid_t callerPid, uid_t callerUid) {
     lastCmd_.clear();

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -459,6 +460,31 @@ TEST_F(Emu, FailTasksWriteAfter) {
     EXPECT_EQ(tasksIn(p("c1/tasks")), (std::set<pid_t>{a.pid(), c.pid()}));
     emu->control("fail-tasks-write-after 0 ESRCH");
     EXPECT_EQ(writeFile(p("c1/tasks"), std::to_string(b.pid())), ESRCH);
+}
+
+TEST_F(Emu, HoldTasksWriteAfter) {
+    ChildProcess a(spawnSleeper()), b(spawnSleeper());
+    ASSERT_EQ(mkdirErr(p("c1")), 0);
+    emu->control("hold-tasks-write-after 1");
+    EXPECT_EQ(emu->control("tasks-write-held"), "0");
+    EXPECT_EQ(writeFile(p("c1/tasks"), std::to_string(a.pid())), 0);
+    std::atomic<int> held{-1};
+    std::thread writer([&] { held = writeFile(p("c1/tasks"), std::to_string(b.pid())); });
+    for (int i = 0; i < 1000 && emu->control("tasks-write-held") != "1"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(emu->control("tasks-write-held"), "1");
+    EXPECT_EQ(held.load(), -1) << "the held write returned";
+    emu->control("release-tasks-write");
+    writer.join();
+    EXPECT_EQ(held.load(), 0);
+    EXPECT_EQ(emu->control("tasks-write-held"), "0");
+    EXPECT_EQ(tasksIn(p("c1/tasks")), (std::set<pid_t>{a.pid(), b.pid()}));
+    // One-shot, and a hold not reached yet can be cancelled.
+    emu->control("hold-tasks-write-after 5");
+    emu->control("release-tasks-write");
+    EXPECT_EQ(writeFile(p("c1/tasks"), std::to_string(a.pid())), 0);
+    EXPECT_THROW(emu->control("hold-tasks-write-after x"), std::runtime_error);
 }
 
 class EmuSnc : public Emu {
