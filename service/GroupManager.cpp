@@ -3,6 +3,7 @@
 #include "Clock.h"
 #include "ContainerId.h"
 #include "Errors.h"
+#include "Labels.h"
 #include "Log.h"
 #include "ProcFs.h"
 
@@ -177,8 +178,23 @@ void GroupManager::undoCreate(const GroupRecord& r, bool madeDir) {
     }
 }
 
-GroupRecord GroupManager::createGroup(const std::string& id, uint32_t pid) {
+GroupRecord GroupManager::createGroup(const std::string& id, uint32_t pid, const Labels& labels) {
+    return create(id, pid, labels, {});
+}
+
+GroupRecord GroupManager::createGroupForPidfd(const std::string& id, int pidfd,
+                                              const Labels& labels) {
+    // The cheap argument checks first: a bad id or label touches nothing, not even /proc.
     validateContainerId(id);
+    validateLabels(labels);
+    const pid_t pid = pidOfPidfd(pidfd);
+    return create(id, static_cast<uint32_t>(pid), labels, [pidfd] { return !pidfdExited(pidfd); });
+}
+
+GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labels& labels,
+                                 const std::function<bool()>& stillAlive) {
+    validateContainerId(id);
+    validateLabels(labels);
     if (pid == 0 || pid > static_cast<uint32_t>(INT_MAX)) {
         throw Error(ErrorKind::InvalidArgument,
                     "pid " + std::to_string(pid) + " is not a valid process id");
@@ -198,6 +214,12 @@ GroupRecord GroupManager::createGroup(const std::string& id, uint32_t pid) {
         } else if (r.monGroupExists(refOf(*existing))) {
             // Idempotent: move the threads again (a runtime may retry) and answer the same.
             r.moveProcess(refOf(*existing), spid);
+            if (stillAlive && !stillAlive()) {
+                // The group was there before this call: it stays, its record unchanged.
+                throw Error(ErrorKind::NoSuchProcess,
+                            "process " + std::to_string(pid) +
+                                " exited while its threads were being moved");
+            }
             if (existing->pid != pid) {
                 GroupRecord updated = *existing;
                 updated.pid = pid;
@@ -221,6 +243,7 @@ GroupRecord GroupManager::createGroup(const std::string& id, uint32_t pid) {
     rec.pid = pid;
     rec.createdUsec = clock_();
     rec.pending = true;
+    rec.labels = labels;
     const MonGroupRef ref = refOf(rec);
 
     if (r.monGroupExists(ref)) {
@@ -245,14 +268,26 @@ GroupRecord GroupManager::createGroup(const std::string& id, uint32_t pid) {
     }
     try {
         r.moveProcess(ref, spid);
+        if (stillAlive && !stillAlive()) {
+            // Its pid may already name another process, whose threads were just moved:
+            // the rmdir of the undo puts them back in the CTRL_MON group.
+            throw Error(ErrorKind::NoSuchProcess,
+                        "process " + std::to_string(pid) +
+                            " exited while its threads were being moved; the group is undone");
+        }
         rec.pending = false;
         registry_.put(rec);
     } catch (...) {
         undoCreate(rec, true);
         throw;
     }
+    std::string labelText;
+    for (const auto& [key, value] : rec.labels) {
+        labelText += (labelText.empty() ? " (" : ", ") + key + "=" + value;
+    }
     log::info(log::forContainer(id, "created group " + r.groupPath(ref) + " for pid " +
-                                        std::to_string(pid)));
+                                        std::to_string(pid) +
+                                        (labelText.empty() ? "" : labelText + ")")));
     if (events_.created) {
         events_.created(rec);
     }

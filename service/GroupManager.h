@@ -55,7 +55,16 @@ public:
     Resctrl* resctrl();
     bool supported(); // resctrl present with L3 monitoring
 
-    GroupRecord createGroup(const std::string& id, uint32_t pid);
+    // CreateGroup: the group of container id under the CTRL_MON group that holds pid, with
+    // every thread of pid moved into it; labels (Labels.h rules) are kept with the record.
+    // Idempotent for the same id (the threads are moved again; the labels stay those the
+    // group was made with).
+    GroupRecord createGroup(const std::string& id, uint32_t pid, const Labels& labels = {});
+    // CreateContainerGroup: the same for the process a pidfd refers to. The pid comes from
+    // the pidfd; after the threads have moved the pidfd must still show the process alive,
+    // else the create is undone and NoSuchProcess thrown: the pid may have been reused, and
+    // the threads moved would then be another process's.
+    GroupRecord createGroupForPidfd(const std::string& id, int pidfd, const Labels& labels);
     void removeGroup(const std::string& id);
     std::vector<GroupRecord> groups() const; // owned, final records
     std::optional<GroupRecord> find(const std::string& id) const;
@@ -77,6 +86,9 @@ public:
     unsigned dropVanished();
 
 private:
+    // Both creates; stillAlive (may be empty) is asked after the threads have moved.
+    GroupRecord create(const std::string& id, uint32_t pid, const Labels& labels,
+                       const std::function<bool()>& stillAlive);
     Resctrl& requireResctrl();
     void reconcile();
     void forget(const GroupRecord& r, RemoveReason reason);

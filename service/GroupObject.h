@@ -29,6 +29,7 @@ private:
     std::string ResctrlPath() override;
     std::string ControlGroup() override { return rec_.ctrl.empty() ? "/" : rec_.ctrl; }
     uint64_t CreatedUsec() override { return rec_.createdUsec; }
+    std::map<std::string, std::string> Labels() override { return rec_.labels; }
     std::map<std::string, std::map<std::string, uint64_t>> GetCounters() override;
 
     GroupManager& mgr_;

@@ -112,15 +112,27 @@ void ManagerObject::onAvailabilityChanged() {
     }
 }
 
+sdbus::ObjectPath ManagerObject::replyFor(const GroupRecord& rec) {
+    auto it = objects_.find(rec.id);
+    if (it != objects_.end()) {
+        it->second->update(rec);
+    }
+    return sdbus::ObjectPath(groupObjectPath(rec.id));
+}
+
 sdbus::ObjectPath ManagerObject::CreateGroup(const std::string& container_id, const uint32_t& pid) {
     return translated("CreateGroup", container_id, [&] {
         requireRoot("CreateGroup");
-        GroupRecord rec = mgr_.createGroup(container_id, pid);
-        auto it = objects_.find(rec.id);
-        if (it != objects_.end()) {
-            it->second->update(rec);
-        }
-        return sdbus::ObjectPath(groupObjectPath(rec.id));
+        return replyFor(mgr_.createGroup(container_id, pid));
+    });
+}
+
+sdbus::ObjectPath
+ManagerObject::CreateContainerGroup(const std::string& container_id, const sdbus::UnixFd& pidfd,
+                                    const std::map<std::string, std::string>& labels) {
+    return translated("CreateContainerGroup", container_id, [&] {
+        requireRoot("CreateContainerGroup");
+        return replyFor(mgr_.createGroupForPidfd(container_id, pidfd.get(), labels));
     });
 }
 

@@ -45,6 +45,9 @@ public:
 
 private:
     sdbus::ObjectPath CreateGroup(const std::string& container_id, const uint32_t& pid) override;
+    sdbus::ObjectPath
+    CreateContainerGroup(const std::string& container_id, const sdbus::UnixFd& pidfd,
+                         const std::map<std::string, std::string>& labels) override;
     void RemoveGroup(const std::string& container_id) override;
     std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>>
     ListGroups() override;
@@ -59,6 +62,7 @@ private:
     uint32_t GroupCount() override;
 
     void requireRoot(const char* method);
+    sdbus::ObjectPath replyFor(const GroupRecord& rec);
 
     sdbus::IConnection& conn_;
     GroupManager& mgr_;

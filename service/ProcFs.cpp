@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,70 @@ std::optional<std::vector<pid_t>> threadsOf(pid_t pid) {
                    "cannot list the threads of process " + std::to_string(pid) + " in " + path);
     }
     return tids;
+}
+
+std::optional<PidfdInfo> parsePidfdInfo(std::string_view text) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) {
+            end = text.size();
+        }
+        std::string_view line = text.substr(pos, end - pos);
+        pos = end + 1;
+        if (!line.starts_with("Pid:")) {
+            continue;
+        }
+        line.remove_prefix(4);
+        while (!line.empty() && (line.front() == '\t' || line.front() == ' ')) {
+            line.remove_prefix(1);
+        }
+        PidfdInfo info;
+        auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), info.pid);
+        if (ec != std::errc() || p != line.data() + line.size() || info.pid < -1) {
+            return std::nullopt;
+        }
+        return info;
+    }
+    return std::nullopt;
+}
+
+bool pidfdExited(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    int r = 0;
+    do {
+        r = ::poll(&p, 1, 0);
+    } while (r < 0 && errno == EINTR);
+    return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
+pid_t pidOfPidfd(int fd) {
+    if (fd < 0) {
+        throw Error(ErrorKind::InvalidArgument, "no file descriptor was passed");
+    }
+    ReadResult r = readPath("/proc/self/fdinfo/" + std::to_string(fd));
+    if (r.err != 0) {
+        throw Error(ErrorKind::Failed, "cannot read /proc/self/fdinfo/" + std::to_string(fd) +
+                                           ": " + errnoText(r.err));
+    }
+    std::optional<PidfdInfo> info = parsePidfdInfo(r.text);
+    if (!info) {
+        throw Error(ErrorKind::InvalidArgument,
+                    "the file descriptor passed is not a pidfd (pidfd_open of the process)");
+    }
+    if (info->pid == -1) {
+        throw Error(ErrorKind::NoSuchProcess, "the pidfd's process has exited");
+    }
+    if (info->pid == 0) {
+        throw Error(ErrorKind::InvalidArgument,
+                    "the pidfd's process is not in rdtmond's pid namespace");
+    }
+    const auto pid = static_cast<pid_t>(info->pid);
+    if (pidfdExited(fd)) {
+        throw Error(ErrorKind::NoSuchProcess,
+                    "the pidfd's process " + std::to_string(pid) + " has exited");
+    }
+    return pid;
 }
 
 void requireContainerCandidate(pid_t pid) {

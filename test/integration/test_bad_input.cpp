@@ -16,6 +16,7 @@
 #include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
+#include "UniqueFd.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -657,6 +658,118 @@ TEST_F(BadInput, DbusPidArgumentsAreNamedErrorsAndTouchNothing) {
     EXPECT_TRUE(daemon_.running());
 }
 
+TEST_F(BadInput, DbusLabelsThatBreakARuleAreInvalidArgumentAndTouchNothing) {
+    RdtmonClient client(bus_.address());
+    Pidfd pidfd(proc_.pid());
+    const World before = world();
+    using LabelMap = std::map<std::string, std::string>;
+    LabelMap seventeen;
+    for (int i = 0; i < 17; ++i) {
+        seventeen[concat("k", i)] = "v";
+    }
+    std::string multibyte; // 127 two-byte characters: 254 bytes
+    for (int i = 0; i < 127; ++i) {
+        multibyte += "\xc3\xa9";
+    }
+    const std::vector<LabelMap> cases = {
+        seventeen,
+        {{"", "v"}},
+        {{"Pod", "v"}},
+        {{"POD", "v"}},
+        {{"pod-name", "v"}},
+        {{"pod.name", "v"}},
+        {{"pod name", "v"}},
+        {{"pod/x", "v"}},
+        {{"../pod", "v"}},
+        {{"pod\n", "v"}},
+        {{std::string("p\xc3\xb6") + "d", "v"}}, // "pöd"
+        {{std::string(64, 'k'), "v"}},
+        {{std::string(1000, 'k'), "v"}},
+        {{"pod", std::string(254, 'v')}},
+        {{"pod", std::string(100000, 'v')}},
+        {{"pod", multibyte}},
+        {{"pod", "a\nb"}},
+        {{"pod", "a\rb"}},
+        {{"pod", "\t"}},
+        {{"pod", "\x1b[31mred"}},
+        {{"pod", "\x7f"}},
+        {{"pod", "\xc2\x85"}}, // U+0085, a C1 control
+        {{"pod", "\xc2\x9b"}}, // U+009B, CSI
+        {{"namespace", "ok"}, {"pod", "bad\x01"}},
+    };
+    for (const LabelMap& labels : cases) {
+        SCOPED_TRACE("labels " + shortName(labels.begin()->first) + "=" +
+                     shortName(labels.begin()->second) + concat(" (", labels.size(), ")"));
+        CallResult r = client.createContainerGroup("labelled", pidfd.get(), labels);
+        EXPECT_EQ(r.error, "org.rdtmon1.Error.InvalidArgument") << r.message;
+        EXPECT_THAT(r.message, HasSubstr("label"));
+        ++matrixCounts()["D-Bus arguments"];
+    }
+    // Invalid UTF-8 cannot cross the bus at all (DbusBytesTheWireCannotCarry... below).
+    EXPECT_TRUE(world() == before);
+    EXPECT_TRUE(daemon_.running());
+    EXPECT_TRUE(client.createContainerGroup("labelled", pidfd.get(), {{"pod", "fine"}}).ok());
+}
+
+TEST_F(BadInput, DbusPidfdArgumentsAreNamedErrorsAndTouchNothing) {
+    RdtmonClient client(bus_.address());
+    Zombie zombie;
+    ChildProcess holder(spawnSleeper());
+    Pidfd holderFd(holder.pid());
+    ASSERT_TRUE(client.createContainerGroup("holder", holderFd.get()).ok());
+    ChildProcess reaped(spawnSleeper());
+    Pidfd reapedFd(reaped.pid());
+    reaped.reset();
+    Pidfd zombieFd(zombie.pid());
+    Pidfd initFd(1);
+    Pidfd daemonFd(daemon_.pid());
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    rdtmon::UniqueFd pipeR(p[0]), pipeW(p[1]);
+    rdtmon::UniqueFd file(::open(bundle_.file("config.json").c_str(), O_RDONLY | O_CLOEXEC));
+    rdtmon::UniqueFd dir(::open(bundle_.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    rdtmon::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    rdtmon::UniqueFd procFile(
+        ::open(concat("/proc/", proc_.pid(), "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+    const World before = world();
+    struct Case {
+        std::string name;
+        int fd;
+        std::string error;
+    };
+    std::vector<Case> cases = {
+        {"a pipe", pipeR.get(), "org.rdtmon1.Error.InvalidArgument"},
+        {"a regular file", file.get(), "org.rdtmon1.Error.InvalidArgument"},
+        {"a directory", dir.get(), "org.rdtmon1.Error.InvalidArgument"},
+        {"/dev/null", devnull.get(), "org.rdtmon1.Error.InvalidArgument"},
+        {"the process's /proc stat file", procFile.get(), "org.rdtmon1.Error.InvalidArgument"},
+        {"pid 1", initFd.get(), "org.rdtmon1.Error.InvalidArgument"},
+        {"rdtmond itself", daemonFd.get(), "org.rdtmon1.Error.InvalidArgument"},
+        {"a reaped process", reapedFd.get(), "org.rdtmon1.Error.NoSuchProcess"},
+        {"a zombie", zombieFd.get(), "org.rdtmon1.Error.NoSuchProcess"},
+        {"a process in another container's group", holderFd.get(), "org.rdtmon1.Error.Busy"},
+    };
+    std::unique_ptr<Pidfd> kthreadFd;
+    if (pid_t k = someKernelThread(); k > 0) {
+        try {
+            kthreadFd = std::make_unique<Pidfd>(k);
+            cases.push_back(
+                {"a kernel thread", kthreadFd->get(), "org.rdtmon1.Error.InvalidArgument"});
+        } catch (const std::exception&) {
+            // pidfd_open refuses kernel threads on some kernels: nothing to send then.
+        }
+    }
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        CallResult r = client.createContainerGroup("pidfd-case", c.fd, {{"pod", "p"}});
+        EXPECT_EQ(r.error, c.error) << r.message;
+        EXPECT_FALSE(r.message.empty());
+        ++matrixCounts()["D-Bus arguments"];
+    }
+    EXPECT_TRUE(world() == before);
+    EXPECT_TRUE(daemon_.running());
+}
+
 TEST_F(BadInput, DbusWrongSignaturesUnknownMembersAndPathsAreRefused) {
     RawCaller raw(bus_.address());
     const std::string mgr = "org.rdtmon1.Manager";
@@ -689,6 +802,25 @@ TEST_F(BadInput, DbusWrongSignaturesUnknownMembersAndPathsAreRefused) {
          [&](sdbus::MethodCall& m) { m << sdbus::Variant(std::string("x")) << pid; }},
         {"CreateGroup(as u)", mgr, "CreateGroup",
          [&](sdbus::MethodCall& m) { m << std::vector<std::string>{"x"} << pid; }},
+        {"CreateContainerGroup()", mgr, "CreateContainerGroup", [](sdbus::MethodCall&) {}},
+        {"CreateContainerGroup(su)", mgr, "CreateContainerGroup",
+         [&](sdbus::MethodCall& m) { m << std::string("x") << pid; }},
+        {"CreateContainerGroup(sua{ss})", mgr, "CreateContainerGroup",
+         [&](sdbus::MethodCall& m) {
+             m << std::string("x") << pid << std::map<std::string, std::string>{};
+         }},
+        {"CreateContainerGroup(sh)", mgr, "CreateContainerGroup",
+         [&](sdbus::MethodCall& m) { m << std::string("x") << sdbus::UnixFd(0); }},
+        {"CreateContainerGroup(sha{sv})", mgr, "CreateContainerGroup",
+         [&](sdbus::MethodCall& m) {
+             m << std::string("x") << sdbus::UnixFd(0)
+               << std::map<std::string, sdbus::Variant>{{"pod", sdbus::Variant(1)}};
+         }},
+        {"CreateContainerGroup(sha{ss}s)", mgr, "CreateContainerGroup",
+         [&](sdbus::MethodCall& m) {
+             m << std::string("x") << sdbus::UnixFd(0) << std::map<std::string, std::string>{}
+               << std::string("extra");
+         }},
         {"RemoveGroup()", mgr, "RemoveGroup", [](sdbus::MethodCall&) {}},
         {"RemoveGroup(u)", mgr, "RemoveGroup", [](sdbus::MethodCall& m) { m << uint32_t{5}; }},
         {"RemoveGroup(ss)", mgr, "RemoveGroup",

@@ -1,6 +1,13 @@
 #include "RdtmonClient.h"
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <sys/syscall.h>
+#include <systemd/sd-bus.h>
 #include <thread>
+#include <unistd.h>
 
 namespace rdtmon::test {
 
@@ -34,6 +41,45 @@ CallResult RdtmonClient::createGroup(const std::string& id, uint32_t pid, sdbus:
             *out = p;
         }
     });
+}
+
+CallResult RdtmonClient::createContainerGroup(const std::string& id, int pidfd,
+                                              const std::map<std::string, std::string>& labels,
+                                              sdbus::ObjectPath* out) {
+    return capture([&] {
+        sdbus::ObjectPath p;
+        proxy_->callMethod("CreateContainerGroup")
+            .onInterface(kIface)
+            .withArguments(id, sdbus::UnixFd(pidfd), labels)
+            .storeResultsTo(p);
+        if (out != nullptr) {
+            *out = p;
+        }
+    });
+}
+
+std::map<std::string, std::string> RdtmonClient::labelsOf(const std::string& id) {
+    char* path = nullptr;
+    if (sd_bus_path_encode("/org/rdtmon1/group", id.c_str(), &path) < 0) {
+        throw std::runtime_error("sd_bus_path_encode failed");
+    }
+    std::string p(path);
+    std::free(path);
+    auto group = sdbus::createProxy(*conn_, "org.rdtmon1", p);
+    return group->getProperty("Labels")
+        .onInterface("org.rdtmon1.Group")
+        .get<std::map<std::string, std::string>>();
+}
+
+Pidfd::Pidfd(pid_t pid) : fd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {
+    if (fd_ < 0) {
+        throw std::runtime_error("pidfd_open(" + std::to_string(pid) +
+                                 "): " + std::strerror(errno));
+    }
+}
+
+Pidfd::~Pidfd() {
+    ::close(fd_);
 }
 
 CallResult RdtmonClient::removeGroup(const std::string& id) {

@@ -30,6 +30,12 @@ public:
     explicit RdtmonClient(const std::string& busAddress);
 
     CallResult createGroup(const std::string& id, uint32_t pid, sdbus::ObjectPath* out = nullptr);
+    // CreateContainerGroup with the pidfd fd (sent as a copy; fd stays the caller's).
+    CallResult createContainerGroup(const std::string& id, int pidfd,
+                                    const std::map<std::string, std::string>& labels = {},
+                                    sdbus::ObjectPath* out = nullptr);
+    // The Labels property of the group object of container id.
+    std::map<std::string, std::string> labelsOf(const std::string& id);
     CallResult removeGroup(const std::string& id);
     std::vector<GroupRow> listGroups();
     std::set<std::string> listedIds(); // the container ids of listGroups()
@@ -42,6 +48,20 @@ public:
 private:
     std::unique_ptr<sdbus::IConnection> conn_;
     std::unique_ptr<sdbus::IProxy> proxy_;
+};
+
+// A pidfd of pid (pidfd_open), owned: closed by the destructor. Throws when it cannot be
+// opened.
+class Pidfd {
+public:
+    explicit Pidfd(pid_t pid);
+    ~Pidfd();
+    Pidfd(const Pidfd&) = delete;
+    Pidfd& operator=(const Pidfd&) = delete;
+    int get() const { return fd_; }
+
+private:
+    int fd_ = -1;
 };
 
 // Records GroupCreated / GroupRemoved on its own connection and thread.

@@ -10,12 +10,16 @@
 #include "Proc.h"
 #include "TempDir.h"
 #include "TestUtil.h"
+#include "UniqueFd.h"
 
+#include <fcntl.h>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 using namespace rdtmon;
 using namespace rdtmon::test;
@@ -105,6 +109,39 @@ TEST_F(GroupManagerTest, CreateMovesEveryThreadAndRecordsTheGroup) {
     EXPECT_FALSE(registry_->find("c1"));
     ASSERT_EQ(rec_.removed.size(), 1u);
     EXPECT_EQ(rec_.removed[0].second, "requested");
+}
+
+TEST_F(GroupManagerTest, APidfdCreateTakesThePidFromTheFdAndKeepsTheLabels) {
+    ChildProcess p(spawnSleeper(1));
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, p.pid(), 0)));
+    ASSERT_TRUE(pidfd);
+    const Labels labels = {{"pod", "web"}, {"namespace", "shop"}};
+    GroupRecord r = mgr_->createGroupForPidfd("c1", pidfd.get(), labels);
+    EXPECT_EQ(r.pid, static_cast<uint32_t>(p.pid()));
+    EXPECT_EQ(r.labels, labels);
+    EXPECT_EQ(registry_->find("c1")->labels, labels);
+    const std::vector<pid_t> threads = threadsOf(p.pid());
+    EXPECT_EQ(tasksOf(dir("c1")), std::set<pid_t>(threads.begin(), threads.end()));
+
+    // Bad labels and a fd that is no pidfd touch nothing.
+    expectError(ErrorKind::InvalidArgument, [&] {
+        mgr_->createGroupForPidfd("c2", pidfd.get(), {{"Bad", "v"}});
+    });
+    UniqueFd notPidfd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    expectError(ErrorKind::InvalidArgument,
+                [&] { mgr_->createGroupForPidfd("c2", notPidfd.get(), labels); });
+    expectError(ErrorKind::InvalidArgument, [&] {
+        mgr_->createGroup("c2", static_cast<uint32_t>(p.pid()), {{"", "v"}});
+    });
+    EXPECT_FALSE(isDir(dir("c2")));
+    EXPECT_FALSE(registry_->find("c2"));
+    // Exited: NoSuchProcess, nothing made.
+    p.reset();
+    expectError(ErrorKind::NoSuchProcess,
+                [&] { mgr_->createGroupForPidfd("c3", pidfd.get(), labels); });
+    EXPECT_FALSE(isDir(dir("c3")));
+    EXPECT_FALSE(registry_->find("c3"));
+    EXPECT_EQ(rec_.created, std::vector<std::string>{"c1"});
 }
 
 TEST_F(GroupManagerTest, AHalfMadeGroupFromACrashIsRemovedAtStartUp) {

@@ -1,9 +1,15 @@
 #include "Errors.h"
 #include "Proc.h"
 #include "ProcFs.h"
+#include "UniqueFd.h"
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
@@ -78,4 +84,81 @@ TEST(ContainerCandidate, AZombieIsNoSuchProcess) {
     std::string msg;
     EXPECT_EQ(kindOf(zombie.pid(), &msg), ErrorKind::NoSuchProcess);
     EXPECT_NE(msg.find("zombie"), std::string::npos) << msg;
+}
+
+namespace {
+
+int openPidfd(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+ErrorKind pidfdKind(int fd, std::string* message = nullptr) {
+    try {
+        (void)pidOfPidfd(fd);
+    } catch (const Error& e) {
+        if (message != nullptr) {
+            *message = e.what();
+        }
+        return e.kind();
+    }
+    return ErrorKind::Failed; // accepted
+}
+
+} // namespace
+
+TEST(PidfdInfo, ThePidLineOfFdinfo) {
+    auto info = parsePidfdInfo("pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\nPid:\t4242\n"
+                               "NSpid:\t4242\t1\n");
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->pid, 4242);
+    EXPECT_EQ(parsePidfdInfo("Pid:\t-1\n")->pid, -1);
+    EXPECT_EQ(parsePidfdInfo("Pid:\t0\nNSpid:\t0")->pid, 0);
+    EXPECT_EQ(parsePidfdInfo("pos:\t0\nPid: 7")->pid, 7);
+    for (const char* bad :
+         {"", "pos:\t0\nflags:\t02\n", "Pid:\n", "Pid:\tx\n", "Pid:\t-2\n", "Pid:\t12a\n",
+          "Pid:\t99999999999999999999\n", "NSpid:\t5\n", " Pid:\t5\n"}) {
+        EXPECT_FALSE(parsePidfdInfo(bad)) << bad;
+    }
+}
+
+TEST(Pidfd, ALiveProcessGivesItsPid) {
+    rdtmon::test::ChildProcess p(rdtmon::test::spawnSleeper());
+    UniqueFd fd(openPidfd(p.pid()));
+    ASSERT_TRUE(fd) << std::strerror(errno);
+    EXPECT_EQ(pidOfPidfd(fd.get()), p.pid());
+    EXPECT_FALSE(pidfdExited(fd.get()));
+    // It exits: the pidfd polls readable at once, before anyone reaps it.
+    ::kill(p.pid(), SIGKILL);
+    for (int i = 0; i < 500 && !pidfdExited(fd.get()); ++i) {
+        ::usleep(2000);
+    }
+    EXPECT_TRUE(pidfdExited(fd.get()));
+    std::string msg;
+    EXPECT_EQ(pidfdKind(fd.get(), &msg), ErrorKind::NoSuchProcess);
+    EXPECT_NE(msg.find("has exited"), std::string::npos) << msg;
+    p.reset();
+    // Reaped: fdinfo says -1.
+    EXPECT_EQ(pidfdKind(fd.get(), &msg), ErrorKind::NoSuchProcess);
+    EXPECT_NE(msg.find("has exited"), std::string::npos) << msg;
+}
+
+TEST(Pidfd, AZombieHasExited) {
+    rdtmon::test::Zombie zombie;
+    UniqueFd fd(openPidfd(zombie.pid()));
+    ASSERT_TRUE(fd) << std::strerror(errno);
+    EXPECT_TRUE(pidfdExited(fd.get()));
+    EXPECT_EQ(pidfdKind(fd.get()), ErrorKind::NoSuchProcess);
+}
+
+TEST(Pidfd, AnFdThatIsNotAPidfdIsInvalidArgument) {
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    UniqueFd r(p[0]), w(p[1]);
+    UniqueFd file(::open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
+    std::string msg;
+    for (int fd : {r.get(), w.get(), file.get()}) {
+        EXPECT_EQ(pidfdKind(fd, &msg), ErrorKind::InvalidArgument);
+        EXPECT_NE(msg.find("not a pidfd"), std::string::npos) << msg;
+    }
+    EXPECT_EQ(pidfdKind(-1), ErrorKind::InvalidArgument);
 }

@@ -1,0 +1,262 @@
+// Pod identity and the pidfd handoff, with the real rdtmond on a private bus and the
+// emulator: CreateContainerGroup takes the container's init as a pidfd, keeps the labels
+// with the ownership record (through a restart) and shows them as the group's Labels; a
+// process that exits before or while its threads move leaves no group and no record.
+
+#include "EmulatorMount.h"
+#include "PrivateBus.h"
+#include "Proc.h"
+#include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
+#include "TempDir.h"
+#include "TestUtil.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <future>
+#include <grp.h>
+#include <map>
+#include <set>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace rdtmon::test;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+using LabelMap = std::map<std::string, std::string>;
+
+const LabelMap kPodLabels = {{"pod", "web-7d9f"},
+                             {"namespace", "shop"},
+                             {"container", "nginx"},
+                             {"pod_uid", "3f1c2a9e-0b1d-4c7e-9a55-1d2e3f4a5b6c"}};
+
+// A process that has exited and not been reaped.
+bool isZombie(pid_t pid) {
+    const std::string stat = readFile(concat("/proc/", pid, "/stat"));
+    const std::size_t close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+}
+
+class PodIdentity : public ::testing::Test {
+protected:
+    PodIdentity()
+        : emu_(EmulatorOptions{.numRmids = 32}), bus_(),
+          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}) {}
+
+    std::string groupDir(const std::string& id) { return emu_.path() + "/mon_groups/" + id; }
+    std::set<std::string> groupsOnDisk() { return entries(emu_.path() + "/mon_groups"); }
+    // The records in the state file: id -> record as JSON.
+    std::map<std::string, nlohmann::json> records() {
+        std::map<std::string, nlohmann::json> out;
+        const std::string text = readFile(daemon_.stateDir() + "/groups.json");
+        if (text.empty()) {
+            return out;
+        }
+        const nlohmann::json doc = nlohmann::json::parse(text);
+        for (const auto& g : doc["groups"]) {
+            out[g["id"].get<std::string>()] = g;
+        }
+        return out;
+    }
+    // Waits until the emulator holds a tasks write (the service is inside its move).
+    bool waitForHeldWrite() {
+        for (int i = 0; i < 2000; ++i) {
+            if (emu_.control("tasks-write-held") == "1") {
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return false;
+    }
+
+    EmulatorMount emu_;
+    PrivateBus bus_;
+    Rdtmond daemon_;
+};
+
+TEST_F(PodIdentity, APidfdMakesTheGroupWithItsLabelsAndTheyOutliveARestart) {
+    ChildProcess init(spawnSleeper(2));
+    Pidfd pidfd(init.pid());
+    RdtmonClient client(bus_.address());
+    SignalRecorder signals(bus_.address());
+    sdbus::ObjectPath path;
+    CallResult r = client.createContainerGroup("web-1", pidfd.get(), kPodLabels, &path);
+    ASSERT_TRUE(r.ok()) << r.error << ": " << r.message;
+    EXPECT_EQ(path, "/org/rdtmon1/group/web_2d1");
+    EXPECT_TRUE(signals.waitFor("GroupCreated", "web-1"));
+    const std::vector<pid_t> threads = threadsOf(init.pid());
+    EXPECT_EQ(tasksOf(groupDir("web-1")), std::set<pid_t>(threads.begin(), threads.end()));
+    EXPECT_EQ(client.labelsOf("web-1"), kPodLabels);
+    // The pid the service learnt from the pidfd is the group's Pid.
+    ASSERT_EQ(client.listGroups().size(), 1u);
+    EXPECT_EQ(std::get<2>(client.listGroups()[0]), static_cast<uint32_t>(init.pid()));
+    // busctl shows them too.
+    CommandResult prop =
+        runCommand(bus_.busctl({"--json=short", "get-property", "org.rdtmon1",
+                                "/org/rdtmon1/group/web_2d1", "org.rdtmon1.Group", "Labels"}));
+    ASSERT_EQ(prop.exitCode, 0) << prop.err;
+    EXPECT_EQ(nlohmann::json::parse(prop.out)["data"], nlohmann::json(kPodLabels));
+    EXPECT_THAT(daemon_.log(), HasSubstr("container web-1: created group"));
+    EXPECT_THAT(daemon_.log(), HasSubstr("pod=web-7d9f"));
+
+    // Idempotent: the same answer, the labels those the group was made with.
+    CallResult again = client.createContainerGroup("web-1", pidfd.get(), {{"pod", "other"}});
+    EXPECT_TRUE(again.ok()) << again.error << ": " << again.message;
+    EXPECT_EQ(client.labelsOf("web-1"), kPodLabels);
+
+    // The labels are in the ownership record: a SIGKILLed and restarted service has them.
+    EXPECT_EQ(records().at("web-1")["labels"], nlohmann::json(kPodLabels));
+    daemon_.kill9();
+    daemon_.start();
+    RdtmonClient after(bus_.address());
+    EXPECT_EQ(after.labelsOf("web-1"), kPodLabels);
+    EXPECT_TRUE(isDir(groupDir("web-1")));
+    EXPECT_TRUE(after.removeGroup("web-1").ok());
+}
+
+TEST_F(PodIdentity, CreateGroupStaysAndMakesAGroupWithoutLabels) {
+    ChildProcess init(spawnSleeper());
+    RdtmonClient client(bus_.address());
+    ASSERT_TRUE(client.createGroup("old-1", static_cast<uint32_t>(init.pid())).ok());
+    EXPECT_TRUE(client.labelsOf("old-1").empty());
+    EXPECT_FALSE(records().at("old-1").contains("labels"));
+}
+
+TEST_F(PodIdentity, AnExitedProcessIsNoSuchProcessAndNothingIsMade) {
+    RdtmonClient client(bus_.address());
+    const auto before = groupsOnDisk();
+    {
+        // Exited and reaped: fdinfo says Pid -1.
+        ChildProcess gone(spawnSleeper());
+        Pidfd pidfd(gone.pid());
+        gone.reset();
+        CallResult r = client.createContainerGroup("gone", pidfd.get(), kPodLabels);
+        EXPECT_EQ(r.error, "org.rdtmon1.Error.NoSuchProcess") << r.message;
+        EXPECT_THAT(r.message, HasSubstr("exited"));
+    }
+    {
+        // Exited, not yet reaped.
+        Zombie zombie;
+        Pidfd pidfd(zombie.pid());
+        CallResult r = client.createContainerGroup("zombie", pidfd.get(), kPodLabels);
+        EXPECT_EQ(r.error, "org.rdtmon1.Error.NoSuchProcess") << r.message;
+    }
+    EXPECT_EQ(groupsOnDisk(), before);
+    EXPECT_TRUE(records().empty());
+    EXPECT_TRUE(client.listGroups().empty());
+}
+
+// The process dies between the service learning its pid and the reply: while the service
+// writes its threads into the group (the emulator holds the second write), the test kills
+// it. As a zombie its last thread still takes the move, and only the pidfd, polled after
+// the move, tells that it is dead; reaped, the move itself finds it gone. Either way the
+// group is undone and the answer is NoSuchProcess: no group, no record, no GroupCreated.
+TEST_F(PodIdentity, AProcessKilledWhileItsThreadsMoveLeavesNoGroupAndNoRecord) {
+    RdtmonClient client(bus_.address());
+    SignalRecorder signals(bus_.address());
+    for (bool reap : {false, true}) {
+        SCOPED_TRACE(reap ? "killed and reaped" : "killed, a zombie");
+        const std::string id = reap ? "killed-reaped" : "killed-zombie";
+        ChildProcess init(spawnSleeper(1)); // two threads: two tasks writes
+        Pidfd pidfd(init.pid());
+        emu_.control("hold-tasks-write-after 1");
+        auto call = std::async(std::launch::async, [&] {
+            RdtmonClient c(bus_.address());
+            return c.createContainerGroup(id, pidfd.get(), kPodLabels);
+        });
+        ASSERT_TRUE(waitForHeldWrite()) << daemon_.log();
+        ASSERT_EQ(::kill(init.pid(), SIGKILL), 0);
+        if (reap) {
+            init.reset();
+        } else {
+            // Dead (a zombie, not reaped): the pidfd polls readable.
+            for (int i = 0; i < 1000 && !isZombie(init.pid()); ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+        }
+        emu_.control("release-tasks-write");
+        CallResult r = call.get();
+        EXPECT_EQ(r.error, "org.rdtmon1.Error.NoSuchProcess") << r.message;
+        if (!reap) {
+            // Every thread still listed was moved: only the pidfd tells that it is dead.
+            EXPECT_THAT(r.message, HasSubstr("exited while its threads were being moved"));
+        }
+        EXPECT_FALSE(isDir(groupDir(id)));
+        EXPECT_EQ(records().count(id), 0u);
+        EXPECT_TRUE(client.listGroups().empty());
+        EXPECT_THAT(daemon_.log(), HasSubstr("container " + id + ": CreateContainerGroup failed"));
+    }
+    // The service is fine and no GroupCreated was sent for either.
+    ChildProcess next(spawnSleeper());
+    Pidfd pidfd(next.pid());
+    ASSERT_TRUE(client.createContainerGroup("next", pidfd.get(), kPodLabels).ok());
+    ASSERT_TRUE(signals.waitFor("GroupCreated", "next"));
+    for (const auto& e : signals.events()) {
+        EXPECT_EQ(e.id, "next") << e.signal;
+    }
+}
+
+// CreateContainerGroup(id, pidfd of pid) from a child running as nobody (busctl cannot
+// send a file descriptor). Returns the D-Bus error name, "" on success.
+std::string createContainerGroupAsNobody(const std::string& address, pid_t pid) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+        return "pipe failed";
+    }
+    pid_t child = ::fork();
+    if (child == 0) {
+        std::string error = "setup failed";
+        if (::setgroups(0, nullptr) == 0 && ::setresgid(65534, 65534, 65534) == 0 &&
+            ::setresuid(65534, 65534, 65534) == 0) {
+            Pidfd pidfd(pid);
+            RdtmonClient client(address);
+            error = client.createContainerGroup("x", pidfd.get(), {{"pod", "p"}}).error;
+        }
+        [[maybe_unused]] ssize_t n = ::write(out[1], error.data(), error.size());
+        ::_exit(0);
+    }
+    ::close(out[1]);
+    std::string error;
+    char buf[256];
+    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) {
+        error.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    ::waitpid(child, nullptr, 0);
+    return error;
+}
+
+TEST_F(PodIdentity, OnlyRootMayCallIt) {
+    ChildProcess init(spawnSleeper());
+    EXPECT_EQ(createContainerGroupAsNobody(bus_.address(), init.pid()),
+              "org.freedesktop.DBus.Error.AccessDenied");
+    // The policy refused it: the call never reached the service.
+    EXPECT_THAT(bus_.log(), HasSubstr("member=\"CreateContainerGroup\""));
+    EXPECT_THAT(daemon_.log(), Not(HasSubstr("refused")));
+    EXPECT_FALSE(isDir(groupDir("x")));
+}
+
+TEST(PodIdentityAccess, TheCodeRefusesNonRootEvenWhenThePolicyLetsItThrough) {
+    EmulatorMount emu;
+    PrivateBus bus(PrivateBus::Policy::Permissive);
+    Rdtmond daemon(bus, Rdtmond::Options{.resctrl = emu.path()});
+    ChildProcess init(spawnSleeper());
+    EXPECT_EQ(createContainerGroupAsNobody(bus.address(), init.pid()),
+              "org.freedesktop.DBus.Error.AccessDenied");
+    EXPECT_THAT(daemon.log(), HasSubstr("CreateContainerGroup refused"));
+    EXPECT_FALSE(isDir(emu.path() + "/mon_groups/x"));
+}
+
+} // namespace
