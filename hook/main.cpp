@@ -16,31 +16,51 @@
 // hooks, crun "created"; poststop gets "stopped"). A whole-process deadline of
 // timeout + 1 s guards everything, including reading stdin and connecting to the bus, so
 // the hook can never hang a container start.
+//
+// create hands the container's init over as a pidfd with its pod labels
+// (CreateContainerGroup); it falls back to CreateGroup with the pid number when the service
+// does not know that method or the kernel has no pidfd_open. The hook runs on every
+// container start, so it speaks sd-bus directly: the generated proxy would load and start
+// sdbus-c++ each time. Its names come from the XML all the same (ManagerNames.h, generated
+// from dbus/org.rdtmon1.Manager.xml at build time).
 
 #include "OciState.h"
 
 #include "Errors.h"
 #include "Names.h"
-#include "rdtmon/dbus/ManagerProxy.h"
+#include "UniqueFd.h"
+#include "rdtmon/dbus/ManagerNames.h"
 
-#include <sdbus-c++/sdbus-c++.h>
+#include <systemd/sd-bus.h>
 
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
 namespace {
+
+namespace mgr = rdtmon::xml::Manager;
+// The calls below append their arguments by hand: the XML must still say what they append,
+// and name the interface the service serves.
+static_assert(std::string_view(mgr::CreateContainerGroup.in) == "sha{ss}");
+static_assert(std::string_view(mgr::CreateGroup.in) == "su");
+static_assert(std::string_view(mgr::RemoveGroup.in) == "s");
+static_assert(std::string_view(mgr::kInterface) == rdtmon::kManagerInterface);
+
+// What a service older than CreateContainerGroup answers it.
+constexpr std::string_view kUnknownMethod = "org.freedesktop.DBus.Error.UnknownMethod";
 
 constexpr int kExitUsage = 2;
 constexpr double kMaxTimeoutSeconds = 600.0;
@@ -165,47 +185,136 @@ private:
         gDeadlineLine.store(next);
     }
 
-    int callService(const rdtmon::OciState& st);
+    int callService(const rdtmon::OciState& st, const rdtmon::Labels& labels);
 
     Options opts_;
     std::string id_; // printable; empty until known
 };
 
-// The generated proxy declares the Manager's signals as pure virtual handlers. The hook
-// never listens to them: registerProxy() is deliberately not called, so no match rules are
-// installed (that would cost an extra round trip to the bus on every container start).
-class ManagerClient final : public sdbus::ProxyInterfaces<org::rdtmon1::Manager_proxy> {
-public:
-    explicit ManagerClient(sdbus::IConnection& connection)
-        : ProxyInterfaces(connection, rdtmon::kBusName, rdtmon::kManagerPath) {}
-    ~ManagerClient() = default;
-
-private:
-    void onGroupCreated(const std::string&, const sdbus::ObjectPath&) override {}
-    void onGroupRemoved(const std::string&, const std::string&) override {}
+// A failed call: the D-Bus error name and message, as the fail-open line shows them.
+struct CallError {
+    std::string name;
+    std::string message;
 };
 
-int Hook::callService(const rdtmon::OciState& st) {
+// An sd-bus error for a negative errno r, named as sd-bus names it (e.g. ENOENT is
+// org.freedesktop.DBus.Error.FileNotFound), as a proxy on sd-bus would report it.
+CallError errnoError(int r, const std::string& what) {
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_error_set_errno(&e, r < 0 ? -r : r);
+    CallError out{e.name != nullptr ? e.name : rdtmon::errorName(rdtmon::ErrorKind::Failed),
+                  what + ": " + rdtmon::errnoText(r < 0 ? -r : r)};
+    sd_bus_error_free(&e);
+    return out;
+}
+
+// One connection to the system bus and the Manager's methods on it. It never subscribes to
+// signals: match rules would cost a round trip to the bus on every container start.
+class ManagerBus {
+public:
+    ManagerBus() = default;
+    ~ManagerBus() { sd_bus_close_unref(bus_); }
+    ManagerBus(const ManagerBus&) = delete;
+    ManagerBus& operator=(const ManagerBus&) = delete;
+
+    // Honours DBUS_SYSTEM_BUS_ADDRESS, which is how tests use a private bus.
+    std::optional<CallError> connect() {
+        int r = sd_bus_open_system(&bus_);
+        if (r < 0) {
+            return errnoError(r, "cannot connect to the system bus");
+        }
+        return std::nullopt;
+    }
+
+    // Calls method with the arguments append() adds; nullopt on success.
+    template <class Append>
+    std::optional<CallError> call(const mgr::Method& method, std::uint64_t timeoutUsec,
+                                  Append&& append) {
+        sd_bus_message* m = nullptr;
+        int r = sd_bus_message_new_method_call(bus_, &m, rdtmon::kBusName, rdtmon::kManagerPath,
+                                               mgr::kInterface, method.name);
+        Message msg{m};
+        if (r >= 0) {
+            r = append(m);
+        }
+        if (r < 0) {
+            return errnoError(r, std::string("cannot build the ") + method.name + " call");
+        }
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        r = sd_bus_call(bus_, m, timeoutUsec, &error, nullptr);
+        std::optional<CallError> out;
+        if (r < 0) {
+            out = sd_bus_error_is_set(&error)
+                      ? CallError{error.name, error.message != nullptr ? error.message : ""}
+                      : errnoError(r, std::string(method.name) + " failed");
+        }
+        sd_bus_error_free(&error);
+        return out;
+    }
+
+private:
+    struct Message {
+        sd_bus_message* m;
+        ~Message() { sd_bus_message_unref(m); }
+    };
+    sd_bus* bus_ = nullptr;
+};
+
+int appendLabels(sd_bus_message* m, const rdtmon::Labels& labels) {
+    int r = sd_bus_message_open_container(m, 'a', "{ss}");
+    for (auto it = labels.begin(); r >= 0 && it != labels.end(); ++it) {
+        r = sd_bus_message_append(m, "{ss}", it->first.c_str(), it->second.c_str());
+    }
+    return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+int Hook::callService(const rdtmon::OciState& st, const rdtmon::Labels& labels) {
     updateDeadline(std::string("waiting for ") + rdtmon::kBusName + " on the system bus");
-    try {
-        // Honours DBUS_SYSTEM_BUS_ADDRESS, which is how tests use a private bus.
-        auto connection = sdbus::createSystemBusConnection();
-        connection->setMethodCallTimeout(
-            std::chrono::microseconds(static_cast<std::uint64_t>(opts_.timeoutSeconds * 1e6)));
-        ManagerClient manager(*connection);
-        if (opts_.action == "create") {
-            manager.CreateGroup(st.id, static_cast<std::uint32_t>(*st.pid));
-        } else {
-            manager.RemoveGroup(st.id);
+    ManagerBus bus;
+    if (std::optional<CallError> e = bus.connect()) {
+        return fail(e->name, e->message);
+    }
+    const auto timeout = static_cast<std::uint64_t>(opts_.timeoutSeconds * 1e6);
+    const char* id = st.id.c_str();
+    if (opts_.action == "delete") {
+        std::optional<CallError> e = bus.call(mgr::RemoveGroup, timeout, [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "s", id);
+        });
+        if (!e || rdtmon::errorKindFromName(e->name) == rdtmon::ErrorKind::NoSuchGroup) {
+            return 0; // removed, or nothing to remove (never made, skipped, collected)
         }
-    } catch (const sdbus::Error& e) {
-        if (opts_.action == "delete" &&
-            rdtmon::errorKindFromName(e.getName()) == rdtmon::ErrorKind::NoSuchGroup) {
-            return 0; // nothing to remove (never created, skipped, or already collected)
+        return fail(e->name, e->message);
+    }
+
+    const std::int32_t pid = *st.pid;
+    auto byPid = [&] {
+        return bus.call(mgr::CreateGroup, timeout, [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "su", id, static_cast<std::uint32_t>(pid));
+        });
+    };
+    std::optional<CallError> e;
+    rdtmon::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    const int openErr = pidfd ? 0 : errno;
+    if (pidfd) {
+        e = bus.call(mgr::CreateContainerGroup, timeout, [&](sd_bus_message* m) {
+            int r = sd_bus_message_append(m, "sh", id, pidfd.get());
+            return r < 0 ? r : appendLabels(m, labels);
+        });
+        if (e && e->name == kUnknownMethod) {
+            e = byPid(); // a service older than CreateContainerGroup
         }
-        return fail(e.getName(), e.getMessage());
-    } catch (const std::exception& e) {
-        return fail(rdtmon::errorName(rdtmon::ErrorKind::Failed), e.what());
+    } else if (openErr == ENOSYS || openErr == EPERM) {
+        // No pidfd_open: a kernel before 5.3 (ENOSYS), or a seccomp filter that does not know
+        // the call (EPERM). The service checks the pid number as it always did.
+        e = byPid();
+    } else if (openErr == ESRCH) {
+        e = CallError{rdtmon::errorName(rdtmon::ErrorKind::NoSuchProcess),
+                      "process " + std::to_string(pid) + " does not exist"};
+    } else {
+        e = errnoError(openErr, "pidfd_open of process " + std::to_string(pid));
+    }
+    if (e) {
+        return fail(e->name, e->message);
     }
     return 0;
 }
@@ -236,17 +345,19 @@ int Hook::run() {
     if (auto why = rdtmon::skipReason(st)) {
         return skip(*why);
     }
+    rdtmon::Labels labels;
     if (opts_.action == "create") {
         try {
             if (rdtmon::bundleEnablesMonitoring(st.bundle)) {
                 return skip("the bundle's config.json sets linux.intelRdt.enableMonitoring, the "
                             "runtime makes the monitoring group itself");
             }
+            labels = rdtmon::criLabels(st);
         } catch (const rdtmon::Error& e) {
             return fail(rdtmon::errorName(e.kind()), e.what());
         }
     }
-    return callService(st);
+    return callService(st, labels);
 }
 
 bool parseSeconds(const char* s, double& out) {

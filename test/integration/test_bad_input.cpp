@@ -274,7 +274,8 @@ TEST_F(BadInput, HookStdinMissingNullAndWrongTypedPid) {
                                 bundle_.path() + "\"}",
                             inv);
     }
-    // A well-formed pid with no process behind it gets as far as the service, which names it.
+    // A well-formed pid with no process behind it: the hook's pidfd_open finds none and
+    // names it as the service would.
     expectRefusedCreate(state("ok-1", 2147483647, bundle_.path()),
                         "org.rdtmon1.Error.NoSuchProcess");
 }
@@ -323,6 +324,38 @@ TEST_F(BadInput, HookStdinHostileIds) {
                             ",\"bundle\":\"" + bundle_.path() +
                             "\",\"annotations\":{\"k\":\"\xff\"}}",
                         inv);
+}
+
+TEST_F(BadInput, HookStdinLabelAnnotationsThatBreakARule) {
+    const std::string inv = "org.rdtmon1.Error.InvalidArgument";
+    std::string multibyte; // 127 two-byte characters: 254 bytes
+    for (int i = 0; i < 127; ++i) {
+        multibyte += "\xc3\xa9";
+    }
+    const std::vector<std::string> values = {
+        std::string(254, 'v'),
+        std::string(100000, 'v'),
+        multibyte,
+        "a\nb",
+        "\r",
+        "\t",
+        "\x1b[2J",
+        "\x7f",
+        "\xc2\x85",
+        std::string("a\0b", 3),
+    };
+    for (const char* annotation :
+         {"io.kubernetes.cri.sandbox-name", "io.kubernetes.cri.sandbox-namespace",
+          "io.kubernetes.cri.container-name", "io.kubernetes.cri.sandbox-uid",
+          "io.kubernetes.pod.name", "io.kubernetes.pod.namespace", "io.kubernetes.container.name",
+          "io.kubernetes.pod.uid"}) {
+        for (const std::string& value : values) {
+            nlohmann::json j = nlohmann::json::parse(goodState("labelled"));
+            j["bundle"] = bundle_.path();
+            j["annotations"] = {{annotation, value}};
+            expectRefusedCreate(j.dump(), inv, std::string("annotation ") + annotation);
+        }
+    }
 }
 
 TEST_F(BadInput, HookStdinDeepNestingAndOversizedInputs) {

@@ -186,9 +186,10 @@ protected:
     void writeConfig(const std::string& text) {
         std::ofstream(bundle_ / "config.json", std::ios::trunc) << text;
     }
+    // The pid is the test's own: alive, so the hook gets as far as its call.
     std::string createState(const std::string& id = "ctr-1", const std::string& extra = "") {
-        return R"({"ociVersion":"1.0.2","id":")" + id +
-               R"(","status":"creating","pid":4242,"bundle":")" + bundle_.string() + "\"" + extra +
+        return R"({"ociVersion":"1.0.2","id":")" + id + R"(","status":"creating","pid":)" +
+               std::to_string(::getpid()) + R"(,"bundle":")" + bundle_.string() + "\"" + extra +
                "}";
     }
     std::string deleteState(const std::string& id = "ctr-1") {
@@ -298,6 +299,18 @@ TEST_F(HookCli, BadBundleFailsBeforeBusContact) {
     r = runHook({"create", "--fail-closed"}, createState("ctr-symlink"), bus.address());
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_ONE_LINE_WITH(r, "container ctr-symlink: create failed (fail-closed)");
+    EXPECT_FALSE(bus.connectionAttempted());
+}
+
+TEST_F(HookCli, ABadLabelAnnotationFailsBeforeBusContact) {
+    SilentBus bus(dir_.file("bus"));
+    Result r = runHook(
+        {"create"}, createState("ctr-label", R"(,"annotations":{"io.kubernetes.pod.name":"a\nb"})"),
+        bus.address());
+    EXPECT_EQ(r.exitCode, 0);
+    EXPECT_ONE_LINE_WITH(r, "container ctr-label: create failed (fail-open): "
+                            "org.rdtmon1.Error.InvalidArgument: annotation io.kubernetes.pod.name "
+                            "(label pod) contains a control character");
     EXPECT_FALSE(bus.connectionAttempted());
 }
 

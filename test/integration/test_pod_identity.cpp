@@ -22,6 +22,7 @@
 #include <future>
 #include <grp.h>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <sys/wait.h>
@@ -257,6 +258,182 @@ TEST(PodIdentityAccess, TheCodeRefusesNonRootEvenWhenThePolicyLetsItThrough) {
               "org.freedesktop.DBus.Error.AccessDenied");
     EXPECT_THAT(daemon.log(), HasSubstr("CreateContainerGroup refused"));
     EXPECT_FALSE(isDir(emu.path() + "/mon_groups/x"));
+}
+
+// ------------------------------------------------------------------- the hook
+
+std::string ociState(const std::string& id, pid_t pid, const std::string& bundle,
+                     const nlohmann::json& annotations) {
+    return nlohmann::json{{"ociVersion", "1.0.2"}, {"id", id},
+                          {"status", "creating"},  {"pid", pid},
+                          {"bundle", bundle},      {"annotations", annotations}}
+        .dump();
+}
+
+const nlohmann::json kContainerdAnnotations = {
+    {"io.kubernetes.cri.container-type", "container"},
+    {"io.kubernetes.cri.sandbox-name", "web-7d9f"},
+    {"io.kubernetes.cri.sandbox-namespace", "shop"},
+    {"io.kubernetes.cri.container-name", "nginx"},
+    {"io.kubernetes.cri.sandbox-uid", "3f1c2a9e-0b1d-4c7e-9a55-1d2e3f4a5b6c"}};
+const nlohmann::json kCrioAnnotations = {
+    {"io.kubernetes.cri-o.ContainerType", "container"},
+    {"io.kubernetes.pod.name", "web-7d9f"},
+    {"io.kubernetes.pod.namespace", "shop"},
+    {"io.kubernetes.container.name", "nginx"},
+    {"io.kubernetes.pod.uid", "3f1c2a9e-0b1d-4c7e-9a55-1d2e3f4a5b6c"}};
+
+class HookPodIdentity : public PodIdentity {
+protected:
+    HookPodIdentity() { writeFile(bundle_.file("config.json"), R"({"ociVersion":"1.0.2"})"); }
+    CommandResult hook(const std::string& action, const std::string& state,
+                       std::vector<std::string> prefix = {}) {
+        std::vector<std::string> argv = std::move(prefix);
+        argv.insert(argv.end(), {RDTMON_HOOK_BIN, action});
+        return runCommand(argv, CommandOptions{.stdinText = state, .env = {bus_.envEntry()}});
+    }
+    TempDir bundle_{"rdtmon-bundle"};
+};
+
+TEST_F(HookPodIdentity, ContainerdAndCrioAnnotationsBecomeTheGroupsLabels) {
+    RdtmonClient client(bus_.address());
+    ChildProcess a(spawnSleeper(1)), b(spawnSleeper(1));
+    CommandResult r =
+        hook("create", ociState("ctrd-1", a.pid(), bundle_.path(), kContainerdAnnotations));
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    r = hook("create", ociState("crio-1", b.pid(), bundle_.path(), kCrioAnnotations));
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(client.labelsOf("ctrd-1"), kPodLabels);
+    EXPECT_EQ(client.labelsOf("crio-1"), kPodLabels);
+    const std::vector<pid_t> threads = threadsOf(a.pid());
+    EXPECT_EQ(tasksOf(groupDir("ctrd-1")), std::set<pid_t>(threads.begin(), threads.end()));
+    // The hook used the pidfd call (CreateGroup makes no labels), and the labels outlive a
+    // SIGKILL of the service.
+    EXPECT_THAT(daemon_.log(), Not(HasSubstr("CreateGroup failed")));
+    daemon_.kill9();
+    daemon_.start();
+    RdtmonClient after(bus_.address());
+    EXPECT_EQ(after.labelsOf("ctrd-1"), kPodLabels);
+    EXPECT_EQ(after.labelsOf("crio-1"), kPodLabels);
+    // A container outside Kubernetes gets its group, without labels.
+    ChildProcess c(spawnSleeper());
+    r = hook("create", ociState("plain-1", c.pid(), bundle_.path(), nlohmann::json::object()));
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_TRUE(after.labelsOf("plain-1").empty());
+    for (const char* id : {"ctrd-1", "crio-1", "plain-1"}) {
+        r = hook("delete", nlohmann::json{{"id", id}, {"status", "stopped"}}.dump());
+        EXPECT_EQ(r.exitCode, 0) << r.err;
+        EXPECT_FALSE(isDir(groupDir(id)));
+    }
+}
+
+TEST_F(HookPodIdentity, ABadLabelAnnotationIsInvalidArgumentAndNothingIsMade) {
+    ChildProcess a(spawnSleeper());
+    nlohmann::json ann = kCrioAnnotations;
+    ann["io.kubernetes.pod.name"] = std::string(300, 'p');
+    for (const char* mode : {"", "--fail-closed"}) {
+        CommandResult r = runCommand(
+            *mode ? std::vector<std::string>{RDTMON_HOOK_BIN, "create", mode}
+                  : std::vector<std::string>{RDTMON_HOOK_BIN, "create"},
+            CommandOptions{.stdinText = ociState("bad-label", a.pid(), bundle_.path(), ann),
+                           .env = {bus_.envEntry()}});
+        EXPECT_EQ(r.exitCode, *mode ? 1 : 0);
+        EXPECT_THAT(r.err, HasSubstr("container bad-label: create failed"));
+        EXPECT_THAT(r.err, HasSubstr("org.rdtmon1.Error.InvalidArgument: annotation "
+                                     "io.kubernetes.pod.name (label pod)"));
+    }
+    EXPECT_FALSE(isDir(groupDir("bad-label")));
+    EXPECT_TRUE(records().empty());
+}
+
+// A service that knows CreateGroup and RemoveGroup only, as rdtmond did before
+// CreateContainerGroup: sd-bus answers anything else with UnknownMethod.
+class OldService {
+public:
+    explicit OldService(const std::string& address)
+        : conn_(sdbus::createSessionBusConnectionWithAddress(address)) {
+        conn_->requestName("org.rdtmon1");
+        obj_ = sdbus::createObject(*conn_, "/org/rdtmon1");
+        obj_->registerMethod("CreateGroup")
+            .onInterface("org.rdtmon1.Manager")
+            .implementedAs([this](const std::string& id, uint32_t pid) {
+                std::lock_guard lk(mu_);
+                calls_.push_back(concat("CreateGroup ", id, " ", pid));
+                return sdbus::ObjectPath("/org/rdtmon1/group/x");
+            });
+        obj_->registerMethod("RemoveGroup")
+            .onInterface("org.rdtmon1.Manager")
+            .implementedAs([this](const std::string& id) {
+                std::lock_guard lk(mu_);
+                calls_.push_back("RemoveGroup " + id);
+            });
+        obj_->finishRegistration();
+        conn_->enterEventLoopAsync();
+    }
+    ~OldService() {
+        obj_.reset();
+        conn_->leaveEventLoop();
+    }
+    std::vector<std::string> calls() {
+        std::lock_guard lk(mu_);
+        return calls_;
+    }
+
+private:
+    std::unique_ptr<sdbus::IConnection> conn_;
+    std::unique_ptr<sdbus::IObject> obj_;
+    std::mutex mu_;
+    std::vector<std::string> calls_;
+};
+
+TEST(HookFallback, AServiceWithoutCreateContainerGroupGetsCreateGroup) {
+    PrivateBus bus;
+    OldService old(bus.address());
+    TempDir bundle("rdtmon-bundle");
+    writeFile(bundle.file("config.json"), "{}");
+    ChildProcess init(spawnSleeper());
+    CommandResult r =
+        runCommand({RDTMON_HOOK_BIN, "create", "--fail-closed"},
+                   CommandOptions{.stdinText = ociState("old-svc", init.pid(), bundle.path(),
+                                                        kCrioAnnotations),
+                                  .env = {bus.envEntry()}});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    r = runCommand({RDTMON_HOOK_BIN, "delete", "--fail-closed"},
+                   CommandOptions{.stdinText = R"({"id":"old-svc","status":"stopped"})",
+                                  .env = {bus.envEntry()}});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(old.calls(), (std::vector<std::string>{concat("CreateGroup old-svc ", init.pid()),
+                                                     "RemoveGroup old-svc"}));
+}
+
+TEST_F(HookPodIdentity, AKernelWithoutPidfdOpenGetsCreateGroup) {
+    RdtmonClient client(bus_.address());
+    // ENOSYS: a kernel before 5.3; EPERM: a seccomp filter that does not know the call.
+    for (int err : {ENOSYS, EPERM}) {
+        SCOPED_TRACE(err);
+        const std::string id = concat("nopidfd-", err);
+        ChildProcess init(spawnSleeper(1));
+        CommandResult r = hook("create", ociState(id, init.pid(), bundle_.path(), kCrioAnnotations),
+                               {WITHOUT_PIDFD_OPEN_BIN, std::to_string(err)});
+        ASSERT_EQ(r.exitCode, 0) << r.err;
+        EXPECT_EQ(r.err, "");
+        const std::vector<pid_t> threads = threadsOf(init.pid());
+        EXPECT_EQ(tasksOf(groupDir(id)), std::set<pid_t>(threads.begin(), threads.end()));
+        // CreateGroup carries no labels.
+        EXPECT_TRUE(client.labelsOf(id).empty());
+    }
+    // Any other pidfd_open failure is the hook's failure line, and nothing is made.
+    ChildProcess init(spawnSleeper());
+    CommandResult r =
+        hook("create", ociState("nopidfd-emfile", init.pid(), bundle_.path(), kCrioAnnotations),
+             {WITHOUT_PIDFD_OPEN_BIN, std::to_string(EMFILE)});
+    EXPECT_EQ(r.exitCode, 0);
+    EXPECT_THAT(r.err, HasSubstr("container nopidfd-emfile: create failed (fail-open): "));
+    EXPECT_THAT(r.err, HasSubstr("pidfd_open"));
+    EXPECT_FALSE(isDir(groupDir("nopidfd-emfile")));
 }
 
 } // namespace
