@@ -2,6 +2,8 @@
 # podman (--runtime runc, --hooks-dir holding the two shipped JSON files) drives
 # rdtmon-hook: runc runs the createRuntime hook, podman itself runs poststop at cleanup.
 # A container annotated org.rdtmon.monitoring=false gets no group and runs normally.
+# A container with CRI-O's pod annotations gets a group whose Labels name its pod, and
+# they are still there after rdtmond is killed (-9) and started again.
 . "$(dirname "$0")/lib.sh"
 probe_runtime runc
 fixture -- "$PODMAN_DIR/runroot/runc"
@@ -31,6 +33,48 @@ wait_for 10 group_absent "mon_groups/$id" || fail "mon_groups/$id still there af
 ! listed "$id" || fail "ListGroups still shows $id after podman rm"
 wait_for 5 saw_removed "$id" requested || fail "no GroupRemoved($id, requested)"
 pass "after podman rm the group is gone and GroupRemoved($id, requested) was emitted"
+
+# CRI-O's annotations, as CRI-O puts them on a pod's container: the hook reads them.
+id=$(podman_start "${IDP}-pm-pod" \
+  --annotation io.kubernetes.pod.name=web-7d9f8c6b5-x2k4q \
+  --annotation io.kubernetes.pod.namespace=shop \
+  --annotation io.kubernetes.container.name=nginx \
+  --annotation io.kubernetes.pod.uid=3f1c2a9e-0b1d-4c7e-9a55-1d2e3f4a5b6c) ||
+  fail "podman run with CRI-O's pod annotations failed"
+wait_for 30 podman_ready "$id" || fail "the annotated container did not start"
+group_exists "mon_groups/$id" || fail "mon_groups/$id missing for the annotated container"
+want='{"container":"nginx","namespace":"shop","pod":"web-7d9f8c6b5-x2k4q","pod_uid":"3f1c2a9e-0b1d-4c7e-9a55-1d2e3f4a5b6c"}'
+# labels_of ID: the Labels of the container's group object, as sorted JSON.
+labels_of() {
+  local path
+  path=$(bus --json=short call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups |
+    jq -r --arg id "$1" '.data[0][] | select(.[0] == $id) | .[4]')
+  [ -n "$path" ] || return 1
+  bus --json=short get-property org.rdtmon1 "$path" org.rdtmon1.Group Labels | jq -cS .data
+}
+[ "$(labels_of "$id")" = "$want" ] || fail "Labels of $id are $(labels_of "$id"), want $want"
+pass "a container with CRI-O's pod annotations has Labels $want"
+kill -9 "$SVC_PID"
+wait "$SVC_PID" 2>/dev/null || true
+SVC_PID=""
+name_free() { ! name_owned; }
+wait_for 10 name_free || fail "org.rdtmon1 still owned after rdtmond was killed"
+# Started again with the source docs/configuration.md gives for podman (podman ps, on this
+# test's private storage): its start-up collection must find the container running. (runc
+# under podman keeps its state in /run/runc, not in the fixture's state dir.)
+start_rdtmond "$(jq -nc --arg root "$PODMAN_DIR/root" --arg runroot "$PODMAN_DIR/runroot" \
+  --arg tmp "$PODMAN_DIR/tmp" --arg net "$PODMAN_DIR/net" --arg vol "$PODMAN_DIR/volumes" '
+  { gc: { intervalSeconds: 3600, graceSeconds: 0 },
+    containerSources: [ { command: [ "podman", "--root", $root, "--runroot", $runroot,
+      "--tmpdir", $tmp, "--network-config-dir", $net, "--volumepath", $vol,
+      "--storage-driver", "overlay", "--runtime", "runc", "--cgroup-manager", "cgroupfs",
+      "--events-backend", "none", "ps", "-a", "-q", "--no-trunc" ] } ] }')"
+[ "$(labels_of "$id")" = "$want" ] ||
+  fail "after a restart the Labels of $id are $(labels_of "$id"), want $want"
+group_exists "mon_groups/$id" || fail "mon_groups/$id went with the restart"
+pass "rdtmond killed with -9 and started again: the group and its Labels are still there"
+podman_ rm -f -t 0 "$id" >/dev/null
+wait_for 10 group_absent "mon_groups/$id" || fail "mon_groups/$id still there after podman rm"
 
 id=$(podman_start "${IDP}-pm-optout" --annotation org.rdtmon.monitoring=false) ||
   fail "podman run with the opt-out annotation failed"
