@@ -162,7 +162,9 @@ private:
         double total = opts_.timeoutSeconds + 1.0;
         itimerval it{};
         it.it_value.tv_sec = static_cast<time_t>(total);
-        it.it_value.tv_usec = static_cast<suseconds_t>((total - std::floor(total)) * 1e6);
+        // Not std::floor: the hook links no libm (docs/performance.md).
+        it.it_value.tv_usec =
+            static_cast<suseconds_t>((total - static_cast<double>(it.it_value.tv_sec)) * 1e6);
         struct sigaction sa {};
         sa.sa_handler = onDeadline;
         sigemptyset(&sa.sa_mask);

@@ -334,12 +334,24 @@ struct Settings {
     int scaleHookRuns = 100;
 };
 
+// A Kubernetes container's labels, as containerd's annotations carry them: what the hook
+// sends, and what the floor client sends too.
+const std::vector<std::pair<std::string, std::string>> kPodLabels = {
+    {"pod", "web-7d9f8c6b5-x2k4q"},
+    {"namespace", "shop"},
+    {"container", "nginx"},
+    {"pod_uid", "3f1c2a9e-0b1d-4c7e-9a55-1d2e3f4a5b6c"}};
+
 std::string stateJson(const std::string& id, pid_t pid, const std::string& bundle,
                       bool optOut = false) {
     nlohmann::json j = {{"ociVersion", "1.0.2"}, {"id", id},
                         {"status", "creating"},  {"pid", pid},
                         {"bundle", bundle},      {"annotations", {}}};
     j["annotations"]["io.kubernetes.cri.container-type"] = "container";
+    j["annotations"]["io.kubernetes.cri.sandbox-name"] = kPodLabels[0].second;
+    j["annotations"]["io.kubernetes.cri.sandbox-namespace"] = kPodLabels[1].second;
+    j["annotations"]["io.kubernetes.cri.container-name"] = kPodLabels[2].second;
+    j["annotations"]["io.kubernetes.cri.sandbox-uid"] = kPodLabels[3].second;
     if (optOut) {
         j["annotations"]["org.rdtmon.monitoring"] = "false";
     }
@@ -456,7 +468,8 @@ private:
     std::vector<std::string> hook(const char* action) const { return {RDTMON_HOOK_BIN, action}; }
 
     void footprint(const char* label);
-    void hookLatency(const std::string& label, int runs, pid_t pid, const std::string& prefix);
+    void hookLatency(const std::string& label, int runs, pid_t pid, const std::string& prefix,
+                     bool withFloor = false);
     void floors(pid_t pid);
     void shellBaseline(pid_t pid);
     void warmCalls(pid_t pid);
@@ -529,12 +542,16 @@ void Bench::footprint(const char* label) {
                 "context switches, all threads, gc.intervalSeconds=3600");
 }
 
-// rdtmon-hook create then delete for fresh ids, the service warm, one live pid.
-void Bench::hookLatency(const std::string& label, int runs, pid_t pid, const std::string& prefix) {
+// rdtmon-hook create then delete for fresh ids, the service warm, one live pid. withFloor:
+// each round also runs the minimal C client's CreateContainerGroup (its group removed
+// in-process, untimed), so that hook and floor alternate on the same bus and machine load.
+void Bench::hookLatency(const std::string& label, int runs, pid_t pid, const std::string& prefix,
+                        bool withFloor) {
     Row create{"rdtmon-hook create" + label, {}, ""};
     Row del{"rdtmon-hook delete" + label, {}, ""};
+    Row floor{"floor: minimal C sd-bus client, CreateContainerGroup" + label, {}, ""};
     const int warm = std::min(10, runs);
-    CpuAcc cpuCreate, cpuDelete;
+    CpuAcc cpuCreate, cpuDelete, cpuFloor;
     for (int i = 0; i < warm + runs; ++i) {
         const std::string id = prefix + std::to_string(seq_++);
         const std::string st = stateJson(id, pid, bundle_);
@@ -562,11 +579,38 @@ void Bench::hookLatency(const std::string& label, int runs, pid_t pid, const std
             cpuCreate.add(m0, m1);
             cpuDelete.add(m2, m3);
         }
+        if (!withFloor) {
+            continue;
+        }
+        const std::string fid = "floor-" + std::to_string(seq_++);
+        std::vector<std::string> argv = {RDTMON_FLOOR_CLIENT_BIN, fid, std::to_string(pid)};
+        for (const auto& [key, value] : kPodLabels) {
+            argv.push_back(key);
+            argv.push_back(value);
+        }
+        const CpuMark f0 = cpuMark();
+        Spawned f = spawner_->run(argv, "");
+        const CpuMark f1 = cpuMark();
+        if (!exitedZero(f) || !f.err.empty() || !isDir(groupDir(fid))) {
+            error("rdtmon-floor-client " + fid + ": " + describe(f));
+        }
+        CallResult r = client_->removeGroup(fid);
+        if (!r.ok()) {
+            error("RemoveGroup " + fid + ": " + r.error + ": " + r.message);
+        }
+        if (i >= warm) {
+            floor.ms.push_back(msSince(f.start, f.end));
+            cpuFloor.add(f0, f1);
+        }
     }
     create.note = cpuCreate.note();
     del.note = cpuDelete.note();
     rep_.add(std::move(create));
     rep_.add(std::move(del));
+    if (withFloor) {
+        floor.note = cpuFloor.note() + "; run alternately with the hook";
+        rep_.add(std::move(floor));
+    }
 }
 
 void Bench::floors(pid_t pid) {
@@ -919,7 +963,7 @@ void Bench::run() {
 
     ChildProcess sleeper(spawnSleeper(0));
     const pid_t pid = sleeper.pid();
-    hookLatency("", s_.hookRuns, pid, "hook-");
+    hookLatency("", s_.hookRuns, pid, "hook-", /*withFloor=*/true);
     floors(pid);
     shellBaseline(pid);
     warmCalls(pid);
@@ -933,6 +977,11 @@ void Bench::run() {
     footprint((std::to_string(s_.groups) + " groups").c_str());
 
     const Row* hc = rep_.find("rdtmon-hook create");
+    const Row* fc = rep_.find("floor: minimal C sd-bus client, CreateContainerGroup");
+    if (hc && fc && fc->median() > 0) {
+        rep_.scalar("ratio: rdtmon-hook create / minimal C sd-bus client (medians)",
+                    hc->median() / fc->median(), "x", "target <= 1.15");
+    }
     const Row* sc = rep_.find("shell baseline create (sh+jq x5+grep+mkdir+echo)");
     const Row* hd = rep_.find("rdtmon-hook delete");
     const Row* sd = rep_.find("shell baseline delete (sh+jq+rmdir)");
