@@ -161,6 +161,18 @@ ManagerObject::GetCounters(const std::string& container_id) {
     return translated("GetCounters", container_id, [&] { return mgr_.counters(container_id); });
 }
 
+std::tuple<uint64_t, std::vector<ManagerObject::CountersEntry>> ManagerObject::GetAllCounters() {
+    return translated("GetAllCounters", std::string(), [&] {
+        AllCounters all = mgr_.allCounters();
+        std::vector<CountersEntry> groups;
+        groups.reserve(all.groups.size());
+        for (GroupCounters& g : all.groups) {
+            groups.emplace_back(std::move(g.id), std::move(g.labels), std::move(g.counters));
+        }
+        return std::make_tuple(all.monotonicUsec, std::move(groups));
+    });
+}
+
 void ManagerObject::GarbageCollect(sdbus::Result<uint32_t>&& result) {
     try {
         translated("GarbageCollect", std::string(), [&] { requireRoot("GarbageCollect"); });
@@ -223,6 +235,10 @@ uint32_t ManagerObject::NumRmids() {
 
 uint32_t ManagerObject::GroupCount() {
     return safely<uint32_t>([&] { return static_cast<uint32_t>(mgr_.groups().size()); }, 0u);
+}
+
+uint32_t ManagerObject::FreeRmids() {
+    return safely<uint32_t>([&] { return mgr_.freeRmids(); }, 0u);
 }
 
 } // namespace rdtmon

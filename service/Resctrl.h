@@ -3,6 +3,7 @@
 #include "ResctrlParsers.h"
 #include "UniqueFd.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -22,6 +23,44 @@ struct MonGroupRef {
     std::string ctrl;
     std::string name;
     bool operator==(const MonGroupRef&) const = default;
+};
+
+// The mon_data layout of the default group: every domain (and SNC sub-domain) with the
+// event files it holds.
+struct CountersLayout {
+    struct Domain {
+        std::string key;                 // "mon_L3_00" or "mon_L3_00/mon_sub_L3_01"
+        std::string dir;                 // "mon_L3_00"
+        std::string sub;                 // "" or "mon_sub_L3_01"
+        std::vector<std::string> events; // event file names
+    };
+    std::vector<Domain> domains; // a domain before its sub-domains
+};
+
+// What the bulk reads share from one pass to the next (Resctrl::beginCountersPass): the
+// layout, learnt again at each pass, the mon_groups directories opened during the pass,
+// and the counter files kept open between passes. A counter file is read again with
+// pread(fd, 0), as the kernel allows (every read at offset 0 regenerates it): one syscall
+// and, on FUSE, one round trip per counter instead of open, read and release. A file of a
+// group removed (or removed and made anew) reads ENODEV: it is closed and opened again
+// by name. At most budget() files stay open (half the fds left under RLIMIT_NOFILE).
+class CountersPass {
+public:
+    CountersPass();
+    const CountersLayout& layout() const { return layout_; }
+    std::size_t openFiles() const { return open_; }
+    std::size_t budget() const { return budget_; }
+    void setBudget(std::size_t n) { budget_ = n; } // for tests
+
+private:
+    friend class Resctrl;
+    CountersLayout layout_;
+    std::map<std::string, UniqueFd> monGroupsDirs_; // by CTRL_MON name; invalid fd: none
+    // "<ctrl>\n<mon>" -> one fd per (domain, event) of the layout, in its order.
+    std::map<std::string, std::vector<UniqueFd>> files_;
+    std::map<std::string, bool> seen_; // groups read in this pass
+    std::size_t open_ = 0;
+    std::size_t budget_ = 0;
 };
 
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
@@ -81,6 +120,25 @@ public:
     // Reads mon_data of every domain (and SNC sub-domain); events that read a word
     // are left out. Throws NoSuchGroup when the group is gone.
     Counters readCounters(const MonGroupRef& g) const;
+
+    // Bulk reading (ResctrlBulk.cpp).
+    // Lists the default group's mon_data (a changed layout closes every kept file). Throws
+    // when that cannot be listed.
+    void beginCountersPass(CountersPass& pass) const;
+    // Closes the kept files of every group not read since beginCountersPass.
+    void endCountersPass(CountersPass& pass) const;
+    // The counters of one group, by the pass's layout: a CTRL_MON group's own mon_data (mon
+    // empty; ctrl "" is the default group) or MON group mon of ctrl. Events that read a word
+    // are left out, as in readCounters. nullopt when the group is gone (also when it goes
+    // during the read). A domain or event missing while the group is there (CPU hotplug),
+    // or failing to read, is left out (logged at debug): never throws for one group.
+    std::optional<Counters> readCountersBulk(CountersPass& pass, const std::string& ctrl,
+                                             const std::string& mon) const;
+    // The names of the CTRL_MON groups other than the default one, sorted.
+    std::vector<std::string> listCtrlGroups() const;
+    // RMIDs held by the groups that exist now: the default group, every other CTRL_MON
+    // group and every MON group.
+    unsigned rmidsInUse() const;
 
     // "<path>/<ctrl>/mon_groups/<name>" (no double slash for the root group).
     std::string groupPath(const MonGroupRef& g) const;
