@@ -25,8 +25,8 @@ bool isGoneErr(int err) {
 
 // A counter file is one short line: one read(2) usually returns all of it, so the read
 // that would only confirm the end is skipped when the text ends in a newline.
-ReadResult readCounterFile(int dirfd, const std::string& name) {
-    OpenResult o = openFileComponent(dirfd, name, O_RDONLY);
+ReadResult readCounterFile(int dirfd, const std::string& relPath) {
+    OpenResult o = openBeneath(dirfd, relPath, O_RDONLY);
     if (o.err != 0) {
         return ReadResult{o.err, {}};
     }
@@ -118,68 +118,33 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
     auto fail = [&](const std::string& what, int err) {
         log::debug("resctrl: " + shown + ": " + what + ": " + errnoText(err) + "; left out");
     };
-    // Whether the group is still there, asked only after something below it was missing.
-    auto stillThere = [&]() {
-        if (!mon.empty()) {
-            return monGroupExists({ctrl, mon});
-        }
-        return ctrl.empty() || openDirComponent(root_.get(), ctrl).err == 0;
-    };
+    constexpr int kDirFlags = O_PATH | O_DIRECTORY;
 
-    // The group's directory: the root itself, <ctrl>, or <ctrl>/mon_groups/<mon> through a
-    // mon_groups dirfd kept for the pass.
-    UniqueFd groupFd;
-    int groupDir = root_.get();
+    // The group's mon_data: <root>/mon_data, <root>/<ctrl>/mon_data, or <mon>/mon_data
+    // below a mon_groups dir kept for the pass. Directories are opened O_PATH, only to open
+    // what is below them.
+    OpenResult md;
     if (!mon.empty()) {
         validateRef({ctrl, mon});
         auto it = pass.monGroupsDirs_.find(ctrl);
         if (it == pass.monGroupsDirs_.end()) {
-            UniqueFd ctrlFd;
-            int base = root_.get();
-            int err = 0;
-            if (!ctrl.empty()) {
-                OpenResult c = openDirComponent(root_.get(), ctrl);
-                err = c.err;
-                ctrlFd = std::move(c.fd);
-                base = ctrlFd.get();
+            OpenResult mg = openBeneath(
+                root_.get(), ctrl.empty() ? "mon_groups" : ctrl + "/mon_groups", kDirFlags);
+            if (mg.err != 0 && !isGoneErr(mg.err)) {
+                fail("cannot open its mon_groups", mg.err);
             }
-            UniqueFd mgFd;
-            if (err == 0) {
-                OpenResult m = openDirComponent(base, "mon_groups");
-                err = m.err;
-                mgFd = std::move(m.fd);
-            }
-            if (err != 0 && !isGoneErr(err)) {
-                fail("cannot open its mon_groups", err);
-            }
-            it = pass.monGroupsDirs_.emplace(ctrl, std::move(mgFd)).first;
+            it = pass.monGroupsDirs_.emplace(ctrl, std::move(mg.fd)).first;
         }
         if (!it->second) {
             return std::nullopt;
         }
-        OpenResult g = openDirComponent(it->second.get(), mon);
-        if (g.err != 0) {
-            if (!isGoneErr(g.err)) {
-                fail("cannot open it", g.err);
-            }
-            return std::nullopt;
-        }
-        groupFd = std::move(g.fd);
-        groupDir = groupFd.get();
+        md = openBeneath(it->second.get(), mon + "/mon_data", kDirFlags);
     } else if (!ctrl.empty()) {
         validateComponent(ctrl, "CTRL_MON group name");
-        OpenResult g = openDirComponent(root_.get(), ctrl);
-        if (g.err != 0) {
-            if (!isGoneErr(g.err)) {
-                fail("cannot open it", g.err);
-            }
-            return std::nullopt;
-        }
-        groupFd = std::move(g.fd);
-        groupDir = groupFd.get();
+        md = openBeneath(root_.get(), ctrl + "/mon_data", kDirFlags);
+    } else {
+        md = openBeneath(root_.get(), "mon_data", kDirFlags);
     }
-
-    OpenResult md = openDirComponent(groupDir, "mon_data");
     if (md.err != 0) {
         if (!isGoneErr(md.err)) {
             fail("cannot open mon_data", md.err);
@@ -187,50 +152,25 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
         return std::nullopt;
     }
 
-    Counters out;
-    UniqueFd domFd; // the current domain's dir, kept for its sub-domains
-    std::string domName;
-    bool checkedThere = false;
-    // A missing piece is a domain gone (left out) unless the whole group is gone.
+    // Whether the group is still there, asked once, after something below it was missing:
+    // a domain gone (CPU hotplug) is left out, the group gone leaves the group out.
+    bool checked = false;
     auto groupGone = [&]() {
-        if (!checkedThere) {
-            checkedThere = true;
-            return !stillThere();
+        if (checked) {
+            return false;
         }
-        return false;
+        checked = true;
+        if (!mon.empty()) {
+            return !monGroupExists({ctrl, mon});
+        }
+        return !ctrl.empty() && openDirComponent(root_.get(), ctrl).err != 0;
     };
+
+    Counters out;
     for (const CountersLayout::Domain& d : pass.layout_.domains) {
-        if (d.dir != domName) {
-            domName = d.dir;
-            OpenResult df = openDirComponent(md.fd.get(), d.dir);
-            domFd = std::move(df.fd);
-            if (df.err != 0) {
-                if (isGoneErr(df.err) && groupGone()) {
-                    return std::nullopt;
-                }
-                fail("cannot open mon_data/" + d.dir, df.err);
-            }
-        }
-        if (!domFd) {
-            continue;
-        }
-        UniqueFd subFd;
-        int dirFd = domFd.get();
-        if (!d.sub.empty()) {
-            OpenResult sf = openDirComponent(domFd.get(), d.sub);
-            if (sf.err != 0) {
-                if (isGoneErr(sf.err) && groupGone()) {
-                    return std::nullopt;
-                }
-                fail("cannot open mon_data/" + d.key, sf.err);
-                continue;
-            }
-            subFd = std::move(sf.fd);
-            dirFd = subFd.get();
-        }
         std::map<std::string, uint64_t> events;
         for (const std::string& e : d.events) {
-            ReadResult r = readCounterFile(dirFd, e);
+            ReadResult r = readCounterFile(md.fd.get(), d.key + "/" + e);
             if (r.err != 0) {
                 if (isGoneErr(r.err) && groupGone()) {
                     return std::nullopt;

@@ -239,6 +239,31 @@ void EmulatorMount::restart() {
     start();
 }
 
+void EmulatorMount::drive(const std::string& group, uint64_t totalBps, uint64_t localBps,
+                          uint64_t llcBytes) {
+    control("drive " + group + " " + std::to_string(totalBps) + " " + std::to_string(localBps) +
+            " " + std::to_string(llcBytes));
+}
+
+void EmulatorMount::driveDomain(const std::string& group, unsigned domain, uint64_t totalBps,
+                                uint64_t localBps, uint64_t llcBytes) {
+    control("drive " + group + " " + std::to_string(domain) + " " + std::to_string(totalBps) + " " +
+            std::to_string(localBps) + " " + std::to_string(llcBytes));
+}
+
+void EmulatorMount::driveOff(const std::string& group) {
+    control("drive " + group + " off");
+}
+
+void EmulatorMount::resetCounter(const std::string& group, const std::string& event) {
+    control("counter " + group + " " + event + " reset");
+}
+
+void EmulatorMount::counterWord(const std::string& group, const std::string& event,
+                                const std::string& word) {
+    control("counter " + group + " " + event + " " + word);
+}
+
 std::string EmulatorMount::control(const std::string& line) {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
@@ -301,7 +326,9 @@ void EmulatorMount::stopWatchdog() {
 }
 
 void EmulatorMount::watchdogLoop() {
-    const std::string probePath = mountPoint_ + "/info";
+    // open(2) and read(2) always reach the FUSE server; a stat(2) may be answered from the
+    // kernel's attribute cache (the emulator lets it cache), which would hide a hang.
+    const std::string probePath = mountPoint_ + "/info/last_cmd_status";
     const char* probe = probePath.c_str();
     for (;;) {
         {
@@ -315,8 +342,11 @@ void EmulatorMount::watchdogLoop() {
             continue;
         }
         if (child == 0) {
-            struct stat st;
-            ::stat(probe, &st);
+            int fd = ::open(probe, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                char buf[64];
+                [[maybe_unused]] ssize_t n = ::read(fd, buf, sizeof buf);
+            }
             ::_exit(0);
         }
         auto deadline = Clock::now() + std::chrono::seconds(kWatchdogSeconds);
