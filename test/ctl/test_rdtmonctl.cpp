@@ -235,6 +235,7 @@ TEST_F(RdtmonctlTest, TopShowsTheDrivenRatesWithinTenPercent) {
     makeGroup("web-1", kPodLabels);
     makeGroup("idle-1", {});
     drive("web-1", kTotalBps, kLocalBps, kLlcBytes);
+    drive("idle-1", 1e6, 1e6, 4096);
     const CommandResult j = ctl(bus_, {"top", "--json", "-n", "2", "-d", "1"});
     ASSERT_EQ(j.exitCode, 0) << j.err;
     const auto lines = linesOf(j.out);
