@@ -107,6 +107,9 @@ TEST(TopView, TheTableSumsDomainsOrSplitsThem) {
     EXPECT_EQ(split.containerCount, 3u);
     const std::string perDomain = topText(split, true);
     EXPECT_THAT(perDomain, HasSubstr("3 containers"));
+    TopFrame one = summed;
+    one.containerCount = 1;
+    EXPECT_THAT(topText(one, false), HasSubstr("1 container, interval"));
     EXPECT_THAT(perDomain, HasSubstr("NAME         DOMAIN"));
     EXPECT_THAT(perDomain, HasSubstr("ns/p/k       mon_L3_01  1.0 KiB         6.0         0.0\n"));
 }
