@@ -213,6 +213,13 @@ std::optional<std::string> skipReason(const OciState& state) {
     if (it != state.annotations.end() && it->second == "false") {
         return "annotation " + std::string(kMonitoringAnnotation) + "=false";
     }
+    for (std::string_view name : {kContainerdContainerType, kCrioContainerType}) {
+        it = state.annotations.find(std::string(name));
+        if (it != state.annotations.end() && it->second == kSandboxContainerType) {
+            return "a CRI sandbox container (annotation " + std::string(name) + "=" +
+                   std::string(kSandboxContainerType) + ")";
+        }
+    }
     return std::nullopt;
 }
 

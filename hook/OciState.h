@@ -28,6 +28,12 @@ inline constexpr double kDefaultHookTimeoutSeconds = 5.0;
 // The annotation a container sets to "false" to opt out of monitoring.
 inline constexpr std::string_view kMonitoringAnnotation = "org.rdtmon.monitoring";
 
+// How a CRI runtime marks a pod's sandbox (pause) container, which runs nothing worth an
+// RMID: containerd's annotation and CRI-O's, each with the value "sandbox".
+inline constexpr std::string_view kContainerdContainerType = "io.kubernetes.cri.container-type";
+inline constexpr std::string_view kCrioContainerType = "io.kubernetes.cri-o.ContainerType";
+inline constexpr std::string_view kSandboxContainerType = "sandbox";
+
 // The OCI runtime state (runtime-spec runtime.md, "State") as handed to hooks on stdin.
 struct OciState {
     std::string ociVersion; // "" when absent
@@ -77,7 +83,7 @@ inline constexpr CriLabelSource kCriLabelSources[] = {
 Labels criLabels(const OciState& state);
 
 // Why the container is skipped because of its annotations (org.rdtmon.monitoring equal to
-// "false"), or nullopt.
+// "false", or a CRI sandbox container), or nullopt.
 std::optional<std::string> skipReason(const OciState& state);
 
 // True when <bundle>/config.json sets linux.intelRdt.enableMonitoring to true (the runtime

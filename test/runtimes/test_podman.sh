@@ -3,7 +3,8 @@
 # rdtmon-hook: runc runs the createRuntime hook, podman itself runs poststop at cleanup.
 # A container annotated org.rdtmon.monitoring=false gets no group and runs normally.
 # A container with CRI-O's pod annotations gets a group whose Labels name its pod, and
-# they are still there after rdtmond is killed (-9) and started again.
+# they are still there after rdtmond is killed (-9) and started again. A container carrying
+# CRI-O's sandbox annotation gets no group; its twin without it gets one.
 . "$(dirname "$0")/lib.sh"
 probe_runtime runc
 fixture -- "$PODMAN_DIR/runroot/runc"
@@ -85,3 +86,25 @@ group_absent "mon_groups/$id" || fail "an opted-out container got a group"
 ! listed "$id" || fail "ListGroups shows the opted-out container"
 podman_ rm -f -t 0 "$id" >/dev/null
 pass "a container annotated org.rdtmon.monitoring=false gets no group and runs normally"
+
+# A pod's sandbox as CRI-O marks it gets no group; its twin without the mark (the same
+# pod annotations) gets one.
+id=$(podman_start "${IDP}-pm-sandbox" \
+  --annotation io.kubernetes.cri-o.ContainerType=sandbox \
+  --annotation io.kubernetes.pod.name=web-7d9f8c6b5-x2k4q \
+  --annotation io.kubernetes.pod.namespace=shop) ||
+  fail "podman run with CRI-O's sandbox annotation failed"
+twin=$(podman_start "${IDP}-pm-sandbox-twin" \
+  --annotation io.kubernetes.cri-o.ContainerType=container \
+  --annotation io.kubernetes.pod.name=web-7d9f8c6b5-x2k4q \
+  --annotation io.kubernetes.pod.namespace=shop) ||
+  fail "podman run of the sandbox's twin failed"
+wait_for 30 podman_ready "$id" || fail "the sandbox container did not start"
+wait_for 30 podman_ready "$twin" || fail "the sandbox's twin did not start"
+group_exists "mon_groups/$twin" || fail "the sandbox's twin (ContainerType=container) got no group"
+group_absent "mon_groups/$id" || fail "a CRI-O sandbox container got a group"
+! listed "$id" || fail "ListGroups shows the sandbox container"
+[ "$(ls "$MNT/mon_groups")" = "$twin" ] || fail "unexpected groups: $(ls "$MNT/mon_groups")"
+podman_ rm -f -t 0 "$id" "$twin" >/dev/null
+wait_for 10 group_absent "mon_groups/$twin" || fail "mon_groups/$twin still there after podman rm"
+pass "a container with io.kubernetes.cri-o.ContainerType=sandbox gets no group; its twin gets one"

@@ -331,6 +331,29 @@ TEST(SkipReason, OnlyTheExactFalseValueSkips) {
     EXPECT_NE(why->find("org.rdtmon.monitoring=false"), std::string::npos);
 }
 
+TEST(SkipReason, CriSandboxContainersAreSkipped) {
+    for (const char* name :
+         {"io.kubernetes.cri.container-type", "io.kubernetes.cri-o.ContainerType"}) {
+        OciState st;
+        st.id = "a";
+        st.annotations[name] = "container";
+        EXPECT_FALSE(skipReason(st)) << name;
+        st.annotations[name] = "Sandbox";
+        EXPECT_FALSE(skipReason(st)) << name;
+        st.annotations[name] = "sandbox";
+        auto why = skipReason(st);
+        ASSERT_TRUE(why) << name;
+        EXPECT_NE(why->find("sandbox"), std::string::npos);
+        EXPECT_NE(why->find(name), std::string::npos);
+    }
+    // One runtime's key with the other's meaning does not count.
+    OciState st;
+    st.id = "a";
+    st.annotations["io.kubernetes.cri.ContainerType"] = "sandbox";
+    st.annotations["io.kubernetes.cri-o.container-type"] = "sandbox";
+    EXPECT_FALSE(skipReason(st));
+}
+
 // ---------------------------------------------------------------- bundleEnablesMonitoring
 
 class Bundle : public ::testing::Test {
