@@ -74,12 +74,14 @@ plugin_mounts() {
 # volumes are left out), bound at its mountPath, read-only where the manifest says so.
 # hostPath types are honoured as kubelet does: DirectoryOrCreate is created on the node,
 # Directory and Socket must exist (exit 3: kubelet would not start the pod).
+# With IN_BG set (IN_BG=1 in_plugin_view ... &) the background job is PROGRAM itself, so
+# $! is its pid (the same holds for in_node_view).
 in_plugin_view() {
   local mounts=$1 sock=$2
   shift 2
   local root
   root=$(mktemp -d "$WORK/plugin-root.XXXXXX")
-  unshare -m --propagation private bash -c '
+  ${IN_BG:+exec} unshare -m --propagation private bash -c '
     set -eu
     root=$1 node=$2 sock=$3 mounts=$4 prog=$5
     shift 5
@@ -143,7 +145,7 @@ rdtmon_hooks_injected() {
 # the system bus socket is the private bus. Hooks run by runc there find the hook where
 # the hooks.d files say and reach rdtmond as on a node.
 in_node_view() {
-  unshare -m --propagation private bash -c '
+  ${IN_BG:+exec} unshare -m --propagation private bash -c '
     set -eu
     node=$1 bus=$2
     shift 2
