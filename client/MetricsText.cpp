@@ -1,0 +1,143 @@
+#include "MetricsText.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace rdtmon::client {
+
+namespace {
+
+struct Sample {
+    std::string labels; // the text between the braces
+    uint64_t value;
+};
+
+void family(std::string& out, const char* name, const char* type, const char* help,
+            const std::vector<Sample>& samples) {
+    if (samples.empty()) {
+        return;
+    }
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    for (const Sample& s : samples) {
+        out.append(name);
+        if (!s.labels.empty()) {
+            out.append("{").append(s.labels).append("}");
+        }
+        out.append(" ").append(std::to_string(s.value)).append("\n");
+    }
+}
+
+void label(std::string& out, const char* name, std::string_view value) {
+    if (!out.empty()) {
+        out.append(",");
+    }
+    out.append(name).append("=\"").append(escapeLabelValue(value)).append("\"");
+}
+
+std::string labelOf(const Labels& labels, const std::string& key) {
+    const auto it = labels.find(key);
+    return it == labels.end() ? std::string() : it->second;
+}
+
+// The samples of one event over groups (already sorted), whole L3 domains only.
+std::vector<Sample> samplesOf(const std::vector<const GroupCounters*>& groups, const char* event,
+                              bool clos) {
+    std::vector<Sample> out;
+    for (const GroupCounters* g : groups) {
+        for (const auto& [domain, events] : g->counters) {
+            const auto e = events.find(event);
+            if (!isTopLevelDomain(domain) || e == events.end()) {
+                continue;
+            }
+            std::string l;
+            if (clos) {
+                label(l, "clos", g->id);
+            } else {
+                label(l, "container_id", g->id);
+                label(l, "pod", labelOf(g->labels, "pod"));
+                label(l, "namespace", labelOf(g->labels, "namespace"));
+                label(l, "container", labelOf(g->labels, "container"));
+            }
+            label(l, "domain", domain);
+            out.push_back(Sample{std::move(l), e->second});
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+std::string escapeLabelValue(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (const char c : value) {
+        switch (c) {
+        case '\\':
+            out += "\\\\";
+            break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        default:
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::string formatMetrics(const MetricsInput& in) {
+    std::string out;
+    family(out, "rdtmon_up", "gauge", "Whether rdtmond answered on the system bus (1) or not (0).",
+           {Sample{{}, in.up ? 1u : 0u}});
+    if (!in.up) {
+        return out;
+    }
+    const Status& st = in.status;
+    family(out, "rdtmon_supported", "gauge",
+           "Whether resctrl monitoring is usable on this node (1) or not (0).",
+           {Sample{{}, st.supported ? 1u : 0u}});
+    family(out, "rdtmon_groups", "gauge", "Monitoring groups rdtmond owns.",
+           {Sample{{}, st.groupCount}});
+    family(out, "rdtmon_rmids", "gauge", "RMIDs resctrl has (info/L3_MON/num_rmids).",
+           {Sample{{}, st.numRmids}});
+    std::vector<Sample> freeRmids;
+    if (st.freeRmids) {
+        freeRmids.push_back(Sample{{}, *st.freeRmids});
+    }
+    family(out, "rdtmon_rmids_free", "gauge", "RMIDs free for new monitoring groups.", freeRmids);
+
+    std::vector<const GroupCounters*> containers, closes;
+    for (const GroupCounters& g : in.snapshot.groups) {
+        (g.isClos() ? closes : containers).push_back(&g);
+    }
+    auto byId = [](const GroupCounters* a, const GroupCounters* b) { return a->id < b->id; };
+    std::sort(containers.begin(), containers.end(), byId);
+    std::sort(closes.begin(), closes.end(), byId);
+
+    family(out, "rdtmon_llc_occupancy_bytes", "gauge",
+           "Last-level cache occupied by the container's group, per L3 domain.",
+           samplesOf(containers, kLlcOccupancy, false));
+    family(out, "rdtmon_mbm_total_bytes_total", "counter",
+           "Memory bandwidth (MBM total) used by the container's group, per L3 domain.",
+           samplesOf(containers, kMbmTotal, false));
+    family(out, "rdtmon_mbm_local_bytes_total", "counter",
+           "Local memory bandwidth (MBM local) used by the container's group, per L3 domain.",
+           samplesOf(containers, kMbmLocal, false));
+    family(out, "rdtmon_clos_llc_occupancy_bytes", "gauge",
+           "Last-level cache occupied by a whole CTRL_MON group (its MON groups included), per "
+           "L3 domain.",
+           samplesOf(closes, kLlcOccupancy, true));
+    family(out, "rdtmon_clos_mbm_total_bytes_total", "counter",
+           "Memory bandwidth (MBM total) used by a whole CTRL_MON group, per L3 domain.",
+           samplesOf(closes, kMbmTotal, true));
+    family(out, "rdtmon_clos_mbm_local_bytes_total", "counter",
+           "Local memory bandwidth (MBM local) used by a whole CTRL_MON group, per L3 domain.",
+           samplesOf(closes, kMbmLocal, true));
+    return out;
+}
+
+} // namespace rdtmon::client

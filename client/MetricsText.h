@@ -1,0 +1,47 @@
+#pragma once
+
+// The Prometheus text (exposition format 0.0.4) of one rdtmond reading: the one formatter
+// behind `rdtmonctl metrics` and rdtmon-exporter's /metrics. Pure: no bus, no clock.
+//
+// Families, in this order (one HELP and TYPE each; a family without samples is left out):
+//   rdtmon_up                          gauge   1 when rdtmond answered, else 0 and nothing else
+//   rdtmon_supported                   gauge   1 when resctrl monitoring is usable
+//   rdtmon_groups                      gauge   groups rdtmond owns (GroupCount)
+//   rdtmon_rmids                       gauge   RMIDs resctrl has (NumRmids)
+//   rdtmon_rmids_free                  gauge   RMIDs free (FreeRmids; left out when unknown)
+//   rdtmon_llc_occupancy_bytes         gauge   per container and L3 domain
+//   rdtmon_mbm_total_bytes_total       counter per container and L3 domain
+//   rdtmon_mbm_local_bytes_total       counter per container and L3 domain
+//   rdtmon_clos_llc_occupancy_bytes    gauge   per CTRL_MON group (clos) and L3 domain
+//   rdtmon_clos_mbm_total_bytes_total  counter per CTRL_MON group and L3 domain
+//   rdtmon_clos_mbm_local_bytes_total  counter per CTRL_MON group and L3 domain
+// Container samples always carry all of container_id, pod, namespace, container and
+// domain, in that order; a label the group does not have is the empty string (which
+// Prometheus treats as absent), so every sample of a family has the same label names.
+// CLOS samples carry clos (`/` for the default group, `/name` for others) and domain.
+// Only whole L3 domains (mon_L3_00) are written: the kernel already adds SNC sub-domains
+// into them, so a sum over domain stays right. An event that read Unavailable, Error or
+// Unassigned has no sample. Samples are sorted by container id (or clos), then domain.
+
+#include "Snapshot.h"
+
+#include <string>
+#include <string_view>
+
+namespace rdtmon::client {
+
+// The Content-Type of the text.
+inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+struct MetricsInput {
+    bool up = false;   // rdtmond answered; nothing below is read when false
+    Status status;     // Manager properties
+    Snapshot snapshot; // GetAllCounters (empty when resctrl is unsupported)
+};
+
+std::string formatMetrics(const MetricsInput& in);
+
+// A label value escaped for the text format: backslash, double quote and newline.
+std::string escapeLabelValue(std::string_view value);
+
+} // namespace rdtmon::client

@@ -1,0 +1,66 @@
+#pragma once
+
+// What rdtmond reports, as plain values: the client library's D-Bus half fills these, and
+// the pure halves (rates, the Prometheus text) read them, so tests build them by hand.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rdtmon::client {
+
+// The counter events resctrl names in mon_data (and rdtmond passes on).
+inline constexpr const char* kLlcOccupancy = "llc_occupancy";
+inline constexpr const char* kMbmTotal = "mbm_total_bytes";
+inline constexpr const char* kMbmLocal = "mbm_local_bytes";
+
+using Labels = std::map<std::string, std::string>;
+// domain (mon_L3_00, with SNC also mon_L3_00/mon_sub_L3_01) -> {event -> value}; an event
+// that read Unavailable, Error or Unassigned is absent.
+using Counters = std::map<std::string, std::map<std::string, uint64_t>>;
+
+// One entry of GetAllCounters: a container's group, or a CTRL_MON group (CLOS) itself
+// under its resctrl-relative path (`/`, `/clos1`), which no container id can be.
+struct GroupCounters {
+    std::string id;
+    Labels labels;
+    Counters counters;
+    bool isClos() const { return !id.empty() && id.front() == '/'; }
+};
+
+// One bulk read: every group's counters at one CLOCK_MONOTONIC time.
+struct Snapshot {
+    uint64_t monotonicUsec = 0;
+    std::vector<GroupCounters> groups;
+};
+
+// One row of ListGroups, with the group's Labels when asked for.
+struct GroupInfo {
+    std::string id;
+    std::string resctrlPath;
+    uint32_t pid = 0;
+    uint64_t createdUsec = 0; // CLOCK_REALTIME µs
+    std::string objectPath;
+    Labels labels;
+};
+
+// The Manager's properties.
+struct Status {
+    std::string version;
+    bool supported = false;
+    std::string resctrlPath;
+    std::vector<std::string> monFeatures;
+    uint32_t numRmids = 0;
+    std::optional<uint32_t> freeRmids; // absent from a service older than FreeRmids
+    uint32_t groupCount = 0;
+};
+
+// Whether a domain name is a whole L3 domain (mon_L3_00), not an SNC sub-domain
+// (mon_L3_00/mon_sub_L3_01), whose numbers the kernel already adds into its parent's.
+inline bool isTopLevelDomain(const std::string& domain) {
+    return domain.find('/') == std::string::npos;
+}
+
+} // namespace rdtmon::client

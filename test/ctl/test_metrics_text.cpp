@@ -1,0 +1,159 @@
+// The Prometheus text (client/MetricsText.h): the exact text of a small reading, escaping,
+// what a daemon that did not answer gives, and promtool's verdict on a larger reading.
+
+#include "MetricsText.h"
+#include "Subprocess.h"
+#include "TestUtil.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+using namespace rdtmon::client;
+using rdtmon::test::CommandOptions;
+using rdtmon::test::CommandResult;
+using rdtmon::test::concat;
+using rdtmon::test::runCommand;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+MetricsInput sample() {
+    MetricsInput in;
+    in.up = true;
+    in.status.supported = true;
+    in.status.numRmids = 32;
+    in.status.freeRmids = 28;
+    in.status.groupCount = 2;
+    in.snapshot.monotonicUsec = 123;
+    in.snapshot.groups = {
+        {"web-1",
+         {{"pod", "web-7d9f"}, {"namespace", "shop"}, {"container", "nginx"}, {"pod_uid", "u"}},
+         {{"mon_L3_01", {{"llc_occupancy", 20}, {"mbm_total_bytes", 200}}},
+          {"mon_L3_00",
+           {{"llc_occupancy", 10}, {"mbm_total_bytes", 100}, {"mbm_local_bytes", 50}}}}},
+        {"/", {}, {{"mon_L3_00", {{"llc_occupancy", 1000}, {"mbm_total_bytes", 9000}}}}},
+        {"bare", {}, {{"mon_L3_00", {{"llc_occupancy", 1}}}}},
+    };
+    return in;
+}
+
+} // namespace
+
+TEST(MetricsText, ASmallReadingGivesExactlyThisText) {
+    EXPECT_EQ(formatMetrics(sample()),
+              "# HELP rdtmon_up Whether rdtmond answered on the system bus (1) or not (0).\n"
+              "# TYPE rdtmon_up gauge\n"
+              "rdtmon_up 1\n"
+              "# HELP rdtmon_supported Whether resctrl monitoring is usable on this node (1) or "
+              "not (0).\n"
+              "# TYPE rdtmon_supported gauge\n"
+              "rdtmon_supported 1\n"
+              "# HELP rdtmon_groups Monitoring groups rdtmond owns.\n"
+              "# TYPE rdtmon_groups gauge\n"
+              "rdtmon_groups 2\n"
+              "# HELP rdtmon_rmids RMIDs resctrl has (info/L3_MON/num_rmids).\n"
+              "# TYPE rdtmon_rmids gauge\n"
+              "rdtmon_rmids 32\n"
+              "# HELP rdtmon_rmids_free RMIDs free for new monitoring groups.\n"
+              "# TYPE rdtmon_rmids_free gauge\n"
+              "rdtmon_rmids_free 28\n"
+              "# HELP rdtmon_llc_occupancy_bytes Last-level cache occupied by the container's "
+              "group, per L3 domain.\n"
+              "# TYPE rdtmon_llc_occupancy_bytes gauge\n"
+              "rdtmon_llc_occupancy_bytes{container_id=\"bare\",pod=\"\",namespace=\"\","
+              "container=\"\",domain=\"mon_L3_00\"} 1\n"
+              "rdtmon_llc_occupancy_bytes{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
+              "\"shop\",container=\"nginx\",domain=\"mon_L3_00\"} 10\n"
+              "rdtmon_llc_occupancy_bytes{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
+              "\"shop\",container=\"nginx\",domain=\"mon_L3_01\"} 20\n"
+              "# HELP rdtmon_mbm_total_bytes_total Memory bandwidth (MBM total) used by the "
+              "container's group, per L3 domain.\n"
+              "# TYPE rdtmon_mbm_total_bytes_total counter\n"
+              "rdtmon_mbm_total_bytes_total{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
+              "\"shop\",container=\"nginx\",domain=\"mon_L3_00\"} 100\n"
+              "rdtmon_mbm_total_bytes_total{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
+              "\"shop\",container=\"nginx\",domain=\"mon_L3_01\"} 200\n"
+              "# HELP rdtmon_mbm_local_bytes_total Local memory bandwidth (MBM local) used by "
+              "the container's group, per L3 domain.\n"
+              "# TYPE rdtmon_mbm_local_bytes_total counter\n"
+              "rdtmon_mbm_local_bytes_total{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
+              "\"shop\",container=\"nginx\",domain=\"mon_L3_00\"} 50\n"
+              "# HELP rdtmon_clos_llc_occupancy_bytes Last-level cache occupied by a whole "
+              "CTRL_MON group (its MON groups included), per L3 domain.\n"
+              "# TYPE rdtmon_clos_llc_occupancy_bytes gauge\n"
+              "rdtmon_clos_llc_occupancy_bytes{clos=\"/\",domain=\"mon_L3_00\"} 1000\n"
+              "# HELP rdtmon_clos_mbm_total_bytes_total Memory bandwidth (MBM total) used by a "
+              "whole CTRL_MON group, per L3 domain.\n"
+              "# TYPE rdtmon_clos_mbm_total_bytes_total counter\n"
+              "rdtmon_clos_mbm_total_bytes_total{clos=\"/\",domain=\"mon_L3_00\"} 9000\n");
+}
+
+TEST(MetricsText, NoAnswerIsUpZeroAndNothingElse) {
+    MetricsInput in = sample();
+    in.up = false;
+    EXPECT_EQ(formatMetrics(in),
+              "# HELP rdtmon_up Whether rdtmond answered on the system bus (1) or not (0).\n"
+              "# TYPE rdtmon_up gauge\n"
+              "rdtmon_up 0\n");
+}
+
+TEST(MetricsText, UnsupportedAndNoFreeRmidsKnown) {
+    MetricsInput in;
+    in.up = true;
+    const std::string text = formatMetrics(in);
+    EXPECT_THAT(text, HasSubstr("\nrdtmon_supported 0\n"));
+    EXPECT_THAT(text, HasSubstr("\nrdtmon_rmids 0\n"));
+    EXPECT_THAT(text, Not(HasSubstr("rdtmon_rmids_free")));
+    EXPECT_THAT(text, Not(HasSubstr("rdtmon_llc_occupancy_bytes")));
+}
+
+TEST(MetricsText, LabelValuesAreEscaped) {
+    EXPECT_EQ(escapeLabelValue("plain"), "plain");
+    EXPECT_EQ(escapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    EXPECT_EQ(escapeLabelValue("tab\there é"), "tab\there é"); // only the three are escaped
+    MetricsInput in;
+    in.up = true;
+    in.snapshot.groups = {
+        {"c1", {{"pod", "we\"ird\\pod\nx"}}, {{"mon_L3_00", {{"llc_occupancy", 7}}}}}};
+    EXPECT_THAT(formatMetrics(in), HasSubstr("pod=\"we\\\"ird\\\\pod\\nx\""));
+}
+
+TEST(MetricsText, SncSubDomainsAreNotWrittenTwice) {
+    MetricsInput in;
+    in.up = true;
+    in.snapshot.groups = {{"c1",
+                           {},
+                           {{"mon_L3_00", {{"llc_occupancy", 7}}},
+                            {"mon_L3_00/mon_sub_L3_00", {{"llc_occupancy", 3}}}}}};
+    const std::string text = formatMetrics(in);
+    EXPECT_THAT(text, HasSubstr("domain=\"mon_L3_00\"} 7\n"));
+    EXPECT_THAT(text, Not(HasSubstr("mon_sub_L3_00")));
+}
+
+// promtool is Debian's prometheus package (test/setup-deps.sh installs it).
+TEST(MetricsText, PromtoolFindsNothingToSay) {
+    ASSERT_EQ(::access("/usr/bin/promtool", X_OK), 0) << "promtool is not installed";
+    MetricsInput in = sample();
+    for (int i = 0; i < 50; ++i) {
+        in.snapshot.groups.push_back({concat("c", i),
+                                      {{"pod", concat("p\"", i, "\\\n")}, {"namespace", "ns"}},
+                                      {{"mon_L3_00",
+                                        {{"llc_occupancy", 1u << 20},
+                                         {"mbm_total_bytes", 1ull << 40},
+                                         {"mbm_local_bytes", 18446744073709551615ull}}},
+                                       {"mon_L3_01", {{"llc_occupancy", 0}}}}});
+    }
+    in.snapshot.groups.push_back(
+        {"/clos1", {}, {{"mon_L3_00", {{"mbm_local_bytes", 1}, {"llc_occupancy", 2}}}}});
+    for (const bool up : {true, false}) {
+        in.up = up;
+        CommandOptions opts;
+        opts.stdinText = formatMetrics(in);
+        const CommandResult r = runCommand({"/usr/bin/promtool", "check", "metrics"}, opts);
+        EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+        EXPECT_EQ(r.out + r.err, "") << opts.stdinText;
+    }
+}
