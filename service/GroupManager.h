@@ -22,6 +22,18 @@ inline MonGroupRef refOf(const GroupRecord& r) {
 // "requested", "stale" or "vanished": the reason word of the GroupRemoved signal.
 const char* reasonName(RemoveReason reason);
 
+// One group's entry in a bulk read: a container id with its labels, or "/" or "/NAME" for
+// a CTRL_MON group's own counters (no labels).
+struct GroupCounters {
+    std::string id;
+    Labels labels;
+    Counters counters;
+};
+struct AllCounters {
+    uint64_t monotonicUsec = 0; // CLOCK_MONOTONIC at the middle of the read pass
+    std::vector<GroupCounters> groups;
+};
+
 // The service's logic without a bus: creates, removes, lists and collects the groups this
 // service owns, keeping resctrl and the registry consistent at every step. It is driven
 // from one thread (the event loop); only GarbageCollector::decide() runs elsewhere, on a
@@ -69,6 +81,11 @@ public:
     std::vector<GroupRecord> groups() const; // owned, final records
     std::optional<GroupRecord> find(const std::string& id) const;
     Counters counters(const std::string& id);
+    // GetAllCounters: every owned group (id order), then the default group as "/" and every
+    // other CTRL_MON group as "/NAME" (name order). A group gone during the read is left
+    // out (an owned one is also dropped from the records, as counters() does). Throws
+    // NotSupported without resctrl monitoring.
+    AllCounters allCounters();
     std::string groupPath(const GroupRecord& r);
 
     // Collection in two halves so the sources can be read off the event loop.

@@ -161,6 +161,18 @@ ManagerObject::GetCounters(const std::string& container_id) {
     return translated("GetCounters", container_id, [&] { return mgr_.counters(container_id); });
 }
 
+std::tuple<uint64_t, std::vector<ManagerObject::CountersEntry>> ManagerObject::GetAllCounters() {
+    return translated("GetAllCounters", std::string(), [&] {
+        AllCounters all = mgr_.allCounters();
+        std::vector<CountersEntry> groups;
+        groups.reserve(all.groups.size());
+        for (GroupCounters& g : all.groups) {
+            groups.emplace_back(std::move(g.id), std::move(g.labels), std::move(g.counters));
+        }
+        return std::make_tuple(all.monotonicUsec, std::move(groups));
+    });
+}
+
 void ManagerObject::GarbageCollect(sdbus::Result<uint32_t>&& result) {
     try {
         translated("GarbageCollect", std::string(), [&] { requireRoot("GarbageCollect"); });

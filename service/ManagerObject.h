@@ -13,6 +13,7 @@
 #include <memory>
 #include <sdbus-c++/sdbus-c++.h>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,9 @@ private:
     ListGroups() override;
     std::map<std::string, std::map<std::string, uint64_t>>
     GetCounters(const std::string& container_id) override;
+    using CountersEntry = sdbus::Struct<std::string, std::map<std::string, std::string>,
+                                        std::map<std::string, std::map<std::string, uint64_t>>>;
+    std::tuple<uint64_t, std::vector<CountersEntry>> GetAllCounters() override;
     void GarbageCollect(sdbus::Result<uint32_t>&& result) override;
     std::string Version() override;
     std::string ResctrlPath() override;

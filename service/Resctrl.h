@@ -24,6 +24,31 @@ struct MonGroupRef {
     bool operator==(const MonGroupRef&) const = default;
 };
 
+// The mon_data layout of the default group: every domain (and SNC sub-domain) with the
+// event files it holds.
+struct CountersLayout {
+    struct Domain {
+        std::string key;                 // "mon_L3_00" or "mon_L3_00/mon_sub_L3_01"
+        std::string dir;                 // "mon_L3_00"
+        std::string sub;                 // "" or "mon_sub_L3_01"
+        std::vector<std::string> events; // event file names
+    };
+    std::vector<Domain> domains; // a domain before its sub-domains
+};
+
+// One bulk read pass (Resctrl::beginCountersPass): the layout learnt once and the
+// mon_groups directories opened on the way, so each group costs the opens and reads of its
+// own files only, no directory listing.
+class CountersPass {
+public:
+    const CountersLayout& layout() const { return layout_; }
+
+private:
+    friend class Resctrl;
+    CountersLayout layout_;
+    std::map<std::string, UniqueFd> monGroupsDirs_; // by CTRL_MON name; invalid fd: none
+};
+
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
 // state; every write goes through *at() calls relative to the root dirfd with
 // O_NOFOLLOW, so a symlink planted inside the tree is never followed for a write.
@@ -81,6 +106,19 @@ public:
     // Reads mon_data of every domain (and SNC sub-domain); events that read a word
     // are left out. Throws NoSuchGroup when the group is gone.
     Counters readCounters(const MonGroupRef& g) const;
+
+    // Bulk reading (ResctrlBulk.cpp).
+    // Lists the default group's mon_data. Throws when that cannot be listed.
+    CountersPass beginCountersPass() const;
+    // The counters of one group, by the pass's layout: a CTRL_MON group's own mon_data (mon
+    // empty; ctrl "" is the default group) or MON group mon of ctrl. Events that read a word
+    // are left out, as in readCounters. nullopt when the group is gone (also when it goes
+    // during the read). A domain or event missing while the group is there (CPU hotplug),
+    // or failing to read, is left out (logged at debug): never throws for one group.
+    std::optional<Counters> readCountersBulk(CountersPass& pass, const std::string& ctrl,
+                                             const std::string& mon) const;
+    // The names of the CTRL_MON groups other than the default one, sorted.
+    std::vector<std::string> listCtrlGroups() const;
 
     // "<path>/<ctrl>/mon_groups/<name>" (no double slash for the root group).
     std::string groupPath(const MonGroupRef& g) const;
