@@ -387,6 +387,15 @@ AllCounters GroupManager::allCounters() {
     return out;
 }
 
+unsigned GroupManager::freeRmids() {
+    Resctrl* r = resctrl();
+    if (r == nullptr) {
+        return 0;
+    }
+    const unsigned used = r->rmidsInUse();
+    return r->numRmids() > used ? r->numRmids() - used : 0;
+}
+
 std::string GroupManager::groupPath(const GroupRecord& rec) {
     if (resctrl_) {
         return resctrl_->groupPath(refOf(rec));

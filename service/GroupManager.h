@@ -86,6 +86,10 @@ public:
     // out (an owned one is also dropped from the records, as counters() does). Throws
     // NotSupported without resctrl monitoring.
     AllCounters allCounters();
+    // NumRmids minus the RMIDs the existing groups hold (every CTRL_MON group, the default
+    // one included, and every MON group, ours or not), at least 0; 0 without resctrl. RMIDs
+    // in limbo are invisible through resctrl and count as free.
+    unsigned freeRmids();
     std::string groupPath(const GroupRecord& r);
 
     // Collection in two halves so the sources can be read off the event loop.

@@ -237,4 +237,8 @@ uint32_t ManagerObject::GroupCount() {
     return safely<uint32_t>([&] { return static_cast<uint32_t>(mgr_.groups().size()); }, 0u);
 }
 
+uint32_t ManagerObject::FreeRmids() {
+    return safely<uint32_t>([&] { return mgr_.freeRmids(); }, 0u);
+}
+
 } // namespace rdtmon

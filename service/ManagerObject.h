@@ -64,6 +64,7 @@ private:
     std::vector<std::string> MonFeatures() override;
     uint32_t NumRmids() override;
     uint32_t GroupCount() override;
+    uint32_t FreeRmids() override;
 
     void requireRoot(const char* method);
     sdbus::ObjectPath replyFor(const GroupRecord& rec);

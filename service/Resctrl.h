@@ -119,6 +119,9 @@ public:
                                              const std::string& mon) const;
     // The names of the CTRL_MON groups other than the default one, sorted.
     std::vector<std::string> listCtrlGroups() const;
+    // RMIDs held by the groups that exist now: the default group, every other CTRL_MON
+    // group and every MON group.
+    unsigned rmidsInUse() const;
 
     // "<path>/<ctrl>/mon_groups/<name>" (no double slash for the root group).
     std::string groupPath(const MonGroupRef& g) const;

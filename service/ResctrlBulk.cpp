@@ -263,4 +263,9 @@ std::vector<std::string> Resctrl::listCtrlGroups() const {
     return out;
 }
 
+unsigned Resctrl::rmidsInUse() const {
+    // The default group's RMID, one per other CTRL_MON group, one per MON group.
+    return static_cast<unsigned>(1 + listCtrlGroups().size() + listMonGroups().size());
+}
+
 } // namespace rdtmon

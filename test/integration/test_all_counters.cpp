@@ -1,4 +1,4 @@
-// Manager.GetAllCounters end to end: rdtmond on a private bus with the
+// Manager.GetAllCounters and Manager.FreeRmids end to end: rdtmond on a private bus with the
 // real policy, the resctrl emulator, busctl as an unprivileged client.
 
 #include "EmulatorMount.h"
@@ -123,6 +123,15 @@ TEST_F(AllCountersTest, OwnedGroupsWithLabelsThenEveryCtrlMonGroupNonRootAllowed
     // A CTRL_MON group's own numbers include its MON groups: clos1 holds only db's process.
     EXPECT_EQ(r.byId["/clos1"].counters.at("mon_L3_01").at("llc_occupancy"),
               r.byId["db"].counters.at("mon_L3_01").at("llc_occupancy"));
+
+    // Free RMIDs: 64 minus root, clos1, web, db and native.
+    EXPECT_EQ(client.property<uint32_t>("FreeRmids"), 59u);
+    CommandResult free = runCommand(bus_.busctl({"get-property", "org.rdtmon1", "/org/rdtmon1",
+                                                 "org.rdtmon1.Manager", "FreeRmids"}),
+                                    CommandOptions{.uid = 65534});
+    EXPECT_EQ(free.out, "u 59\n") << free.err;
+    ASSERT_EQ(::rmdir((emu_.path() + "/mon_groups/native").c_str()), 0);
+    EXPECT_EQ(client.property<uint32_t>("FreeRmids"), 60u);
 }
 
 TEST_F(AllCountersTest, WordsAreLeftOutAndAGroupRemovedOutsideIsLeftOut) {
@@ -177,6 +186,7 @@ TEST_F(AllCountersTest, WithoutResctrlItIsTheErrorGetCountersGives) {
     EXPECT_FALSE(single.ok());
     EXPECT_EQ(error, single.error);
     EXPECT_EQ(error, "org.rdtmon1.Error.NotSupported");
+    EXPECT_EQ(client.property<uint32_t>("FreeRmids"), 0u);
 }
 
 class AllCountersSncTest : public AllCountersTest {

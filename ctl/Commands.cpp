@@ -1,0 +1,143 @@
+#include "Commands.h"
+
+#include "Units.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+namespace rdtmon::ctl {
+
+using client::ClientError;
+using client::ClientErrorKind;
+
+namespace {
+
+// Rows of cells as left-aligned columns two spaces apart, without trailing blanks.
+void printTable(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+    std::vector<std::size_t> width;
+    for (const auto& row : rows) {
+        width.resize(std::max(width.size(), row.size()));
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            width[i] = std::max(width[i], row[i].size());
+        }
+    }
+    for (const auto& row : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            line += row[i];
+            if (i + 1 < row.size()) {
+                line += std::string(width[i] - row[i].size() + 2, ' ');
+            }
+        }
+        out << line << "\n";
+    }
+}
+
+std::string labelOr(const client::Labels& labels, const char* key) {
+    const auto it = labels.find(key);
+    return it == labels.end() || it->second.empty() ? "-" : it->second;
+}
+
+std::string join(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& s : items) {
+        out += (out.empty() ? "" : " ") + s;
+    }
+    return out.empty() ? "-" : out;
+}
+
+} // namespace
+
+void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
+    const client::Status s = bus.status();
+    if (json) {
+        out << nlohmann::json{{"version", s.version},
+                              {"supported", s.supported},
+                              {"resctrl_path", s.resctrlPath},
+                              {"mon_features", s.monFeatures},
+                              {"num_rmids", s.numRmids},
+                              {"free_rmids", s.freeRmids ? nlohmann::json(*s.freeRmids)
+                                                         : nlohmann::json(nullptr)},
+                              {"group_count", s.groupCount}}
+                   .dump()
+            << "\n";
+        return;
+    }
+    printTable({{"version:", s.version},
+                {"supported:", s.supported ? "yes" : "no"},
+                {"resctrl:", s.resctrlPath.empty() ? "-" : s.resctrlPath},
+                {"mon features:", join(s.monFeatures)},
+                {"RMIDs:", std::to_string(s.numRmids)},
+                {"RMIDs free:", s.freeRmids ? std::to_string(*s.freeRmids) : "-"},
+                {"groups:", std::to_string(s.groupCount)}},
+               out);
+}
+
+void runList(client::BusClient& bus, bool json, bool fullIds, std::ostream& out) {
+    std::vector<client::GroupInfo> groups = bus.listGroups(true);
+    std::sort(groups.begin(), groups.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    if (json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& g : groups) {
+            arr.push_back({{"container_id", g.id},
+                           {"resctrl_path", g.resctrlPath},
+                           {"pid", g.pid},
+                           {"created_usec", g.createdUsec},
+                           {"object_path", g.objectPath},
+                           {"labels", g.labels}});
+        }
+        out << arr.dump() << "\n";
+        return;
+    }
+    std::vector<std::vector<std::string>> rows = {
+        {"CONTAINER ID", "NAMESPACE", "POD", "CONTAINER", "PID", "CREATED", "RESCTRL PATH"}};
+    for (const auto& g : groups) {
+        rows.push_back({fullIds ? g.id : g.id.substr(0, 12), labelOr(g.labels, "namespace"),
+                        labelOr(g.labels, "pod"), labelOr(g.labels, "container"),
+                        std::to_string(g.pid), utcTime(g.createdUsec), g.resctrlPath});
+    }
+    printTable(rows, out);
+}
+
+void runCounters(client::BusClient& bus, const std::string& id, bool json, std::ostream& out) {
+    const client::Counters c = bus.counters(id);
+    if (json) {
+        out << nlohmann::json{{"container_id", id}, {"domains", c}}.dump() << "\n";
+        return;
+    }
+    // The events as columns, the three known ones first.
+    std::vector<std::string> events = {client::kLlcOccupancy, client::kMbmTotal, client::kMbmLocal};
+    std::set<std::string> others;
+    for (const auto& [domain, ev] : c) {
+        for (const auto& [name, value] : ev) {
+            if (std::find(events.begin(), events.end(), name) == events.end()) {
+                others.insert(name);
+            }
+        }
+    }
+    events.insert(events.end(), others.begin(), others.end());
+    std::vector<std::vector<std::string>> rows(1, {"DOMAIN"});
+    for (const auto& e : events) {
+        rows[0].push_back(e);
+    }
+    for (const auto& [domain, ev] : c) {
+        std::vector<std::string> row = {domain};
+        for (const auto& e : events) {
+            const auto it = ev.find(e);
+            row.push_back(it == ev.end() ? "-" : std::to_string(it->second));
+        }
+        rows.push_back(std::move(row));
+    }
+    printTable(rows, out);
+}
+
+void runGc(client::BusClient& bus, std::ostream& out) {
+    const uint32_t removed = bus.garbageCollect();
+    out << "removed " << removed << (removed == 1 ? " group" : " groups") << "\n";
+}
+
+} // namespace rdtmon::ctl

@@ -1,0 +1,193 @@
+#include "TopView.h"
+
+#include "Units.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <tuple>
+
+namespace rdtmon::ctl {
+
+using client::Figures;
+using client::GroupRates;
+using client::isTopLevelDomain;
+
+namespace {
+
+std::string outsideName(const std::string& clos) {
+    return "outside (" + clos + ")";
+}
+
+std::optional<double> keyOf(const Figures& f, SortColumn c) {
+    switch (c) {
+    case SortColumn::Llc:
+        return f.llcBytes ? std::optional<double>(static_cast<double>(*f.llcBytes)) : std::nullopt;
+    case SortColumn::Total:
+        return f.mbmTotalBytesPerSec;
+    case SortColumn::Local:
+        return f.mbmLocalBytesPerSec;
+    case SortColumn::Name:
+        break;
+    }
+    return std::nullopt;
+}
+
+// Largest first, rows without a figure last; then by name, id and domain so that the
+// order is the same on every run.
+void sortRows(std::vector<TopRow>& rows, SortColumn c) {
+    std::stable_sort(rows.begin(), rows.end(), [c](const TopRow& a, const TopRow& b) {
+        if (c != SortColumn::Name) {
+            const auto ka = keyOf(a.figures, c);
+            const auto kb = keyOf(b.figures, c);
+            if (ka.has_value() != kb.has_value()) {
+                return ka.has_value();
+            }
+            if (ka && *ka != *kb) {
+                return *ka > *kb;
+            }
+        }
+        return std::tie(a.name, a.containerId, a.domain) <
+               std::tie(b.name, b.containerId, b.domain);
+    });
+}
+
+void addRows(std::vector<TopRow>& rows, const GroupRates& g, const std::string& name,
+             const std::string& id, bool perDomain) {
+    if (!perDomain) {
+        rows.push_back(TopRow{name, id, {}, g.total});
+        return;
+    }
+    for (const auto& [domain, f] : g.domains) {
+        if (isTopLevelDomain(domain)) {
+            rows.push_back(TopRow{name, id, domain, f});
+        }
+    }
+}
+
+nlohmann::json optionalJson(const auto& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json figuresJson(const Figures& f) {
+    return nlohmann::json{{"llc_occupancy_bytes", optionalJson(f.llcBytes)},
+                          {"mbm_total_bytes_per_second", optionalJson(f.mbmTotalBytesPerSec)},
+                          {"mbm_local_bytes_per_second", optionalJson(f.mbmLocalBytesPerSec)}};
+}
+
+nlohmann::json domainsJson(const GroupRates& g) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [domain, f] : g.domains) {
+        if (isTopLevelDomain(domain)) {
+            nlohmann::json d = figuresJson(f);
+            d["domain"] = domain;
+            out.push_back(std::move(d));
+        }
+    }
+    return out;
+}
+
+std::string padded(const std::string& s, std::size_t width, bool right) {
+    if (s.size() >= width) {
+        return s;
+    }
+    const std::string pad(width - s.size(), ' ');
+    return right ? pad + s : s + pad;
+}
+
+} // namespace
+
+std::string containerName(const std::string& id, const client::Labels& labels) {
+    auto get = [&](const char* k) {
+        const auto it = labels.find(k);
+        return it == labels.end() ? std::string() : it->second;
+    };
+    const std::string ns = get("namespace"), pod = get("pod"), container = get("container");
+    if (ns.empty() && pod.empty() && container.empty()) {
+        return id.substr(0, 12);
+    }
+    return ns + "/" + pod + "/" + container;
+}
+
+TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf,
+                  const TopOptions& opts) {
+    TopFrame frame;
+    frame.intervalSeconds = report.intervalSeconds;
+    frame.containerCount = report.containers.size();
+    for (const GroupRates& g : report.containers) {
+        addRows(frame.containers, g, containerName(g.id, g.labels), g.id, opts.perDomain);
+    }
+    sortRows(frame.containers, opts.sort);
+    for (const GroupRates& o : client::outsideContainers(report, closOf)) {
+        addRows(frame.outside, o, outsideName(o.id), {}, opts.perDomain);
+    }
+    return frame;
+}
+
+std::string topText(const TopFrame& frame, bool perDomain) {
+    std::vector<std::array<std::string, 5>> cells;
+    cells.push_back({"NAME", "DOMAIN", "LLC", "TOTAL MB/s", "LOCAL MB/s"});
+    for (const auto* rows : {&frame.containers, &frame.outside}) {
+        for (const TopRow& r : *rows) {
+            cells.push_back({r.name, r.domain, humanBytes(r.figures.llcBytes),
+                             megabytesPerSecond(r.figures.mbmTotalBytesPerSec),
+                             megabytesPerSecond(r.figures.mbmLocalBytesPerSec)});
+        }
+    }
+    std::array<std::size_t, 5> width{};
+    for (const auto& row : cells) {
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            width[i] = std::max(width[i], row[i].size());
+        }
+    }
+    std::array<char, 96> head{};
+    std::snprintf(head.data(), head.size(), "%zu containers, interval %.1f s\n",
+                  frame.containerCount, frame.intervalSeconds);
+    std::string out;
+    for (const auto& row : cells) {
+        std::string line = padded(row[0], width[0], false);
+        if (perDomain) {
+            line += "  " + padded(row[1], width[1], false);
+        }
+        for (std::size_t i = 2; i < row.size(); ++i) {
+            line += "  " + padded(row[i], width[i], true);
+        }
+        out += line + "\n";
+    }
+    return std::string(head.data()) + out;
+}
+
+nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& closOf,
+                       const TopOptions& opts, uint64_t monotonicUsec) {
+    // The same order as the text: sort the summed rows, then emit groups in that order.
+    TopOptions summed = opts;
+    summed.perDomain = false;
+    const TopFrame frame = buildTop(report, closOf, summed);
+    std::map<std::string, const GroupRates*> byId;
+    for (const GroupRates& g : report.containers) {
+        byId.emplace(g.id, &g);
+    }
+    nlohmann::json containers = nlohmann::json::array();
+    for (const TopRow& r : frame.containers) {
+        const GroupRates& g = *byId.at(r.containerId);
+        nlohmann::json c = figuresJson(g.total);
+        c["container_id"] = g.id;
+        c["name"] = r.name;
+        c["labels"] = g.labels;
+        c["domains"] = domainsJson(g);
+        containers.push_back(std::move(c));
+    }
+    nlohmann::json outside = nlohmann::json::array();
+    for (const GroupRates& o : client::outsideContainers(report, closOf)) {
+        nlohmann::json j = figuresJson(o.total);
+        j["clos"] = o.id;
+        j["domains"] = domainsJson(o);
+        outside.push_back(std::move(j));
+    }
+    return nlohmann::json{{"monotonic_usec", monotonicUsec},
+                          {"interval_seconds", report.intervalSeconds},
+                          {"containers", std::move(containers)},
+                          {"outside", std::move(outside)}};
+}
+
+} // namespace rdtmon::ctl

@@ -1,0 +1,51 @@
+#pragma once
+
+// What `rdtmonctl top` shows for one interval, without a bus or a terminal: the rows (one
+// per container, or per container and L3 domain), their order, the share of each CLOS
+// outside its containers, and the frame as text or as JSON.
+
+#include "Rates.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace rdtmon::ctl {
+
+enum class SortColumn { Llc, Total, Local, Name };
+
+struct TopOptions {
+    SortColumn sort = SortColumn::Total;
+    bool perDomain = false; // text only: a row per whole L3 domain instead of their sum
+};
+
+struct TopRow {
+    std::string name;        // see containerName(); for the outside share "outside (/)"
+    std::string containerId; // empty for the outside share
+    std::string domain;      // empty for a row summed over domains
+    client::Figures figures;
+};
+
+struct TopFrame {
+    double intervalSeconds = 0;
+    std::size_t containerCount = 0;
+    std::vector<TopRow> containers; // sorted as asked
+    std::vector<TopRow> outside;    // one per CLOS (and domain), by CLOS path
+};
+
+// namespace/pod/container when the group has any of those labels, else the first 12
+// characters of the id (as docker and crictl shorten ids).
+std::string containerName(const std::string& id, const client::Labels& labels);
+
+TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf,
+                  const TopOptions& opts);
+
+// The frame as a table of plain text (no escape codes), ending in a newline.
+std::string topText(const TopFrame& frame, bool perDomain);
+
+// The interval as one JSON object (rdtmonctl(1) lists its fields); ordered as the text.
+nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& closOf,
+                       const TopOptions& opts, uint64_t monotonicUsec);
+
+} // namespace rdtmon::ctl
