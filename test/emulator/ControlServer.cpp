@@ -114,13 +114,62 @@ std::string runCommand(Model& model, const std::string& line) {
             return "error unknown event " + w[2];
         }
         std::string word = w[3];
+        if (word == "reset") {
+            if (w[2] == "llc_occupancy") {
+                return "error llc_occupancy is a current value, not a count: drive it instead";
+            }
+            for (int e : events) {
+                if (e != LlcOccupancy) {
+                    model.resetCounter(node->group, e);
+                }
+            }
+            return "ok";
+        }
         if (word == "clear") {
             word.clear();
         } else if (word != "Unavailable" && word != "Error" && word != "Unassigned") {
-            return "error word must be Unavailable, Error, Unassigned or clear";
+            return "error word must be Unavailable, Error, Unassigned, clear or reset";
         }
         for (int e : events) {
             model.overrideCounter(node->group, e, word);
+        }
+        return "ok";
+    }
+    if (cmd == "drive" && (w.size() == 3 || w.size() == 5 || w.size() == 6)) {
+        auto node = model.resolve(w[1] == "/" ? "/" : ("/" + w[1]).c_str());
+        if (!node || node->kind != Model::Kind::GroupDir) {
+            return "error no such group " + w[1];
+        }
+        if (w.size() == 3) {
+            if (w[2] != "off") {
+                return "error usage: drive GROUP [DOMAIN|all] TOTAL_BPS LOCAL_BPS LLC_BYTES, "
+                       "or drive GROUP off";
+            }
+            model.driveOff(node->group);
+            return "ok";
+        }
+        std::optional<unsigned> domain;
+        size_t i = 2;
+        if (w.size() == 6) {
+            if (w[2] != "all") {
+                auto d = parseNumber(w[2]);
+                if (!d || *d < 0) {
+                    return "error DOMAIN must be an L3 domain number or all";
+                }
+                domain = static_cast<unsigned>(*d);
+            }
+            i = 3;
+        }
+        double v[3];
+        for (size_t k = 0; k < 3; ++k) {
+            auto n = parseNumber(w[i + k]);
+            if (!n || *n < 0) {
+                return "error TOTAL_BPS, LOCAL_BPS and LLC_BYTES must be numbers >= 0";
+            }
+            v[k] = static_cast<double>(*n);
+        }
+        if (!model.drive(node->group, domain, v[0], v[1], v[2])) {
+            return "error no such L3 domain " + w[2];
         }
         return "ok";
     }

@@ -473,24 +473,71 @@ std::string Model::content(const Node& n, pid_t callerPid) {
 void Model::updateActivity(Group& g, const Membership& m) {
     auto now = Clock::now();
     auto it = m.ownCount.find(g.id);
-    size_t n = it == m.ownCount.end() ? 0 : it->second;
-    double us = std::chrono::duration<double, std::micro>(now - g.lastUpdate).count();
-    g.activityUs += us * static_cast<double>(n);
+    const double n = it == m.ownCount.end() ? 0 : static_cast<double>(it->second);
+    const double us = std::chrono::duration<double, std::micro>(now - g.lastUpdate).count();
     g.lastUpdate = now;
+    g.units.resize(unitCount());
+    for (size_t u = 0; u < g.units.size(); ++u) {
+        Group::Unit& unit = g.units[u];
+        if (unit.driven) {
+            unit.bytes[0] += unit.bps[0] * us / 1e6;
+            unit.bytes[1] += unit.bps[1] * us / 1e6;
+        } else {
+            // ~1 GB/s total and 0.6 GB/s local per task, more on higher units.
+            const double f = static_cast<double>(u + 1);
+            unit.bytes[0] += n * us * 1000 * f;
+            unit.bytes[1] += n * us * 600 * f;
+        }
+    }
 }
 
 uint64_t Model::ownValue(Group& g, const Membership& m, int event, int unit) {
     updateActivity(g, m);
-    auto it = m.ownCount.find(g.id);
-    size_t n = it == m.ownCount.end() ? 0 : it->second;
-    uint64_t f = static_cast<uint64_t>(unit + 1);
-    switch (event) {
-    case LlcOccupancy:
-        return static_cast<uint64_t>(n) * 65536 * f;
-    case MbmTotal:
-        return static_cast<uint64_t>(g.activityUs) * 1000 * f; // ~1 GB/s per task
-    default:
-        return static_cast<uint64_t>(g.activityUs) * 600 * f;
+    const Group::Unit& u = g.units.at(static_cast<size_t>(unit));
+    if (event == LlcOccupancy) {
+        if (u.driven) {
+            return static_cast<uint64_t>(u.llc);
+        }
+        auto it = m.ownCount.find(g.id);
+        size_t n = it == m.ownCount.end() ? 0 : it->second;
+        return static_cast<uint64_t>(n) * 65536 * static_cast<uint64_t>(unit + 1);
+    }
+    return static_cast<uint64_t>(u.bytes[event == MbmTotal ? 0 : 1]);
+}
+
+bool Model::drive(GroupId gid, std::optional<unsigned> domain, double totalBps, double localBps,
+                  double llcBytes) {
+    if (domain && *domain >= opts_.l3Domains) {
+        return false;
+    }
+    Group& g = groups_.at(gid);
+    updateActivity(g, membership(kCounterScanReuse)); // the time so far at the old rates
+    const unsigned perDomain = std::max(1u, opts_.snc);
+    const unsigned first = domain ? *domain * perDomain : 0;
+    const unsigned count = domain ? perDomain : unitCount();
+    for (unsigned u = first; u < first + count; ++u) {
+        Group::Unit& unit = g.units.at(u);
+        unit.driven = true;
+        unit.bps[0] = totalBps / count;
+        unit.bps[1] = localBps / count;
+        unit.llc = llcBytes / count;
+    }
+    return true;
+}
+
+void Model::driveOff(GroupId gid) {
+    Group& g = groups_.at(gid);
+    updateActivity(g, membership(kCounterScanReuse));
+    for (Group::Unit& u : g.units) {
+        u.driven = false;
+    }
+}
+
+void Model::resetCounter(GroupId gid, int event) {
+    Group& g = groups_.at(gid);
+    updateActivity(g, membership(kCounterScanReuse));
+    for (Group::Unit& u : g.units) {
+        u.bytes[event == MbmTotal ? 0 : 1] = 0;
     }
 }
 
@@ -499,7 +546,7 @@ std::string Model::counterContent(const Node& n) {
     if (!g.override[n.event].empty()) {
         return g.override[n.event] + "\n";
     }
-    const Membership& m = membership();
+    const Membership& m = membership(kCounterScanReuse);
     std::vector<int> units;
     if (opts_.snc == 0) {
         units.push_back(n.domain);

@@ -6,6 +6,7 @@
 #include "HostProc.h"
 #include "Options.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -52,8 +53,16 @@ struct Group {
     std::string cpus;
     std::string schemata;
     std::string mode = "shareable";
-    // Counter model: task-microseconds of activity since mkdir, updated lazily.
-    double activityUs = 0;
+    // Counter model, per unit (an L3 domain, or with SNC a sub-domain; index domain * snc +
+    // sub): MBM bytes since mkdir, brought up to date at each read. Undriven, a unit grows
+    // with the group's own task count; driven, at the rates a test set (drive command).
+    struct Unit {
+        double bytes[2] = {0, 0}; // mbm_total_bytes, mbm_local_bytes
+        bool driven = false;
+        double bps[2] = {0, 0};
+        double llc = 0;
+    };
+    std::vector<Unit> units;
     Clock::time_point lastUpdate = Clock::now();
     std::string override[kEvents];
 };
@@ -94,6 +103,12 @@ struct Membership {
 // in which group (tasks files, inheritance, the /proc scan).
 class Model {
 public:
+    // How long a /proc scan serves tasks reads, and counter reads. Counters need no
+    // thread-exact freshness (a task count 1 s old changes a rate by a few threads' worth),
+    // and a read of every group's counters would otherwise scan /proc every 5 ms.
+    static constexpr std::chrono::milliseconds kScanReuse{5};
+    static constexpr std::chrono::milliseconds kCounterScanReuse{1000};
+
     explicit Model(const Options& o);
 
     std::mutex mu;
@@ -168,6 +183,16 @@ public:
     void overrideCounter(GroupId g, int event, const std::string& word) {
         groups_.at(g).override[event] = word;
     }
+    // From now on the group's own RMID counts totalBps / localBps of MBM and holds llcBytes
+    // of cache, on L3 domain `domain` (split evenly over its SNC sub-domains), or with
+    // nullopt split evenly over every domain, so the group's sum has these rates. Returns
+    // false for a domain that does not exist.
+    bool drive(GroupId g, std::optional<unsigned> domain, double totalBps, double localBps,
+               double llcBytes);
+    // Back to the task-driven model on every domain; the counters go on from where they are.
+    void driveOff(GroupId g);
+    // The group's own RMID counts event (an MBM one) from 0 again: the value goes down.
+    void resetCounter(GroupId g, int event);
 
 private:
     // lookup (Model.cpp)
@@ -193,8 +218,9 @@ private:
     const ThreadInfo* lookup(pid_t tid);
     Assign groupAt(const ThreadInfo& x, const ThreadInfo* child, int depth);
     Assign inheritedOf(const ThreadInfo& x, int depth);
-    bool ensureScan();
-    const Membership& membership();
+    bool ensureScan(Clock::duration maxAge);
+    // The membership from a scan at most maxAge old (kScanReuse for tasks files).
+    const Membership& membership(Clock::duration maxAge = kScanReuse);
     CallerNs callerNs(pid_t callerPid);
     std::string tasksContent(GroupId g, pid_t callerPid);
     std::optional<pid_t> translate(pid_t id, const CallerNs& ns);
@@ -202,6 +228,7 @@ private:
     int writeTasks(GroupId gid, const std::string& data, pid_t callerPid, uid_t callerUid);
 
     // counters and fixed contents (Model.cpp)
+    unsigned unitCount() const { return opts_.l3Domains * std::max(1u, opts_.snc); }
     void updateActivity(Group& g, const Membership& m);
     uint64_t ownValue(Group& g, const Membership& m, int event, int unit);
     std::string counterContent(const Node& n);

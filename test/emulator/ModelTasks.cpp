@@ -86,10 +86,10 @@ Assign Model::inheritedOf(const ThreadInfo& x, int depth) {
     return a;
 }
 
-// True if a new scan was made, false if the cached one (younger than 5 ms) is reused.
-bool Model::ensureScan() {
+// True if a new scan was made, false if the cached one (younger than maxAge) is reused.
+bool Model::ensureScan(Clock::duration maxAge) {
     auto now = Clock::now();
-    if (scan_ && now - scan_->when < std::chrono::milliseconds(5)) {
+    if (scan_ && now - scan_->when < maxAge) {
         return false;
     }
     auto s = std::make_unique<Scan>();
@@ -130,8 +130,8 @@ bool Model::ensureScan() {
     return true;
 }
 
-const Membership& Model::membership() {
-    freshScan_ = ensureScan();
+const Membership& Model::membership(Clock::duration maxAge) {
+    freshScan_ = ensureScan(maxAge);
     if (membership_) {
         return *membership_;
     }

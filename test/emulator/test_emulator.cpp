@@ -436,6 +436,97 @@ TEST_F(Emu, CounterInjection) {
     EXPECT_EQ(emu->control("ping"), "pong");
 }
 
+// The sum over both L3 domains of a group's event.
+static uint64_t summed(const std::string& mount, const std::string& group, const char* event) {
+    const std::string base = mount + "/" + group;
+    return counter(base + "/mon_data/mon_L3_00/" + event) +
+           counter(base + "/mon_data/mon_L3_01/" + event);
+}
+
+TEST_F(Emu, DrivenCountersGrowAtTheSetRateAndCtrlMonSumsIncludeMonGroups) {
+    ASSERT_EQ(mkdirErr(p("c1")), 0);
+    ASSERT_EQ(mkdirErr(p("c1/mon_groups/m1")), 0);
+    // No task in either group: only the drive moves their counters.
+    emu->drive("c1/mon_groups/m1", 200'000'000, 50'000'000, 3'000'000);
+    emu->drive("c1", 100'000'000, 0, 1'000'000);
+    EXPECT_EQ(summed(emu->path(), "c1/mon_groups/m1", "llc_occupancy"), 3'000'000u);
+    EXPECT_EQ(counter(p("c1/mon_groups/m1/mon_data/mon_L3_01/llc_occupancy")), 1'500'000u);
+    EXPECT_EQ(summed(emu->path(), "c1", "llc_occupancy"), 4'000'000u);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t total0 = summed(emu->path(), "c1/mon_groups/m1", "mbm_total_bytes");
+    const uint64_t local0 = summed(emu->path(), "c1/mon_groups/m1", "mbm_local_bytes");
+    const uint64_t clos0 = summed(emu->path(), "c1", "mbm_total_bytes");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    const uint64_t total1 = summed(emu->path(), "c1/mon_groups/m1", "mbm_total_bytes");
+    const uint64_t local1 = summed(emu->path(), "c1/mon_groups/m1", "mbm_local_bytes");
+    const uint64_t clos1 = summed(emu->path(), "c1", "mbm_total_bytes");
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Wide margins: the reads themselves take time on a loaded machine.
+    const double total = static_cast<double>(total1 - total0) / secs;
+    EXPECT_GT(total, 200e6 * 0.7);
+    EXPECT_LT(total, 200e6 * 1.3);
+    const double local = static_cast<double>(local1 - local0) / secs;
+    EXPECT_GT(local, 50e6 * 0.7);
+    EXPECT_LT(local, 50e6 * 1.3);
+    // The CLOS reads its own rate plus its MON group's: 300 MB/s.
+    const double clos = static_cast<double>(clos1 - clos0) / secs;
+    EXPECT_GT(clos, 300e6 * 0.7);
+    EXPECT_LT(clos, 300e6 * 1.3);
+    EXPECT_GE(clos1, total1);
+
+    // Reset: the value goes down, then grows again at the same rate.
+    emu->resetCounter("c1/mon_groups/m1", "mbm_total_bytes");
+    const uint64_t afterReset = summed(emu->path(), "c1/mon_groups/m1", "mbm_total_bytes");
+    EXPECT_LT(afterReset, total1);
+    EXPECT_GE(summed(emu->path(), "c1/mon_groups/m1", "mbm_local_bytes"), local1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_GT(summed(emu->path(), "c1/mon_groups/m1", "mbm_total_bytes"), afterReset);
+
+    // Off: without tasks the counters stand still where they are, and the occupancy is 0.
+    emu->driveOff("c1/mon_groups/m1");
+    const uint64_t still = summed(emu->path(), "c1/mon_groups/m1", "mbm_local_bytes");
+    EXPECT_GE(still, local1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(summed(emu->path(), "c1/mon_groups/m1", "mbm_local_bytes"), still);
+    EXPECT_EQ(summed(emu->path(), "c1/mon_groups/m1", "llc_occupancy"), 0u);
+}
+
+TEST_F(Emu, DriveOneDomainAndBadDriveCommands) {
+    ASSERT_EQ(mkdirErr(p("m")), 0);
+    emu->driveDomain("m", 1, 500'000'000, 100'000'000, 4096);
+    const std::string d0 = p("m/mon_data/mon_L3_00/");
+    const std::string d1 = p("m/mon_data/mon_L3_01/");
+    EXPECT_EQ(counter(d1 + "llc_occupancy"), 4096u);
+    EXPECT_EQ(counter(d0 + "llc_occupancy"), 0u);
+    const uint64_t a0 = counter(d0 + "mbm_total_bytes");
+    const uint64_t a1 = counter(d1 + "mbm_total_bytes");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(counter(d0 + "mbm_total_bytes"), a0);
+    EXPECT_GT(counter(d1 + "mbm_total_bytes"), a1);
+    // A word still wins over a driven number, and clear gives the number back.
+    emu->counterWord("m", "mbm_total_bytes", "Unavailable");
+    EXPECT_EQ(readFile(d1 + "mbm_total_bytes"), "Unavailable\n");
+    emu->counterWord("m", "mbm_total_bytes", "clear");
+    EXPECT_GT(counter(d1 + "mbm_total_bytes"), a1);
+    // resetCounter "all" resets both MBM events.
+    emu->resetCounter("m", "all");
+    EXPECT_LT(counter(d1 + "mbm_local_bytes"), 100'000'000u / 20);
+
+    EXPECT_THROW(emu->control("drive nosuch 1 1 1"), std::runtime_error);
+    EXPECT_THROW(emu->control("drive m 2 1 1 1"), std::runtime_error); // no domain 2
+    EXPECT_THROW(emu->control("drive m -1 1 1"), std::runtime_error);
+    EXPECT_THROW(emu->control("drive m 1 1"), std::runtime_error);
+    EXPECT_THROW(emu->control("drive m on"), std::runtime_error);
+    EXPECT_THROW(emu->control("counter m llc_occupancy reset"), std::runtime_error);
+    // A group made anew starts from 0 and undriven, as mkdir resets the kernel's counters.
+    ASSERT_EQ(rmdirErr(p("m")), 0);
+    ASSERT_EQ(mkdirErr(p("m")), 0);
+    EXPECT_EQ(counter(d1 + "llc_occupancy"), 0u);
+    EXPECT_EQ(counter(d1 + "mbm_total_bytes"), 0u);
+}
+
 TEST_F(Emu, FailNextMkdir) {
     emu->control("fail-next-mkdir EIO");
     EXPECT_EQ(mkdirErr(p("c1")), EIO);
@@ -509,6 +600,16 @@ TEST_F(EmuSnc, SubDomainsSum) {
     EXPECT_GT(sum, 0u);
     EXPECT_EQ(sum, counter(d + "mon_sub_L3_02/llc_occupancy") +
                        counter(d + "mon_sub_L3_03/llc_occupancy"));
+}
+
+TEST_F(EmuSnc, ADriveIsSplitOverSubDomainsAndDomainsReadTheirSum) {
+    ASSERT_EQ(mkdirErr(p("c1")), 0);
+    emu->drive("c1", 0, 0, 4000);
+    EXPECT_EQ(counter(p("c1/mon_data/mon_L3_00/mon_sub_L3_01/llc_occupancy")), 1000u);
+    EXPECT_EQ(counter(p("c1/mon_data/mon_L3_01/llc_occupancy")), 2000u);
+    emu->driveDomain("c1", 0, 0, 0, 600);
+    EXPECT_EQ(counter(p("c1/mon_data/mon_L3_00/mon_sub_L3_00/llc_occupancy")), 300u);
+    EXPECT_EQ(counter(p("c1/mon_data/mon_L3_01/mon_sub_L3_03/llc_occupancy")), 1000u);
 }
 
 TEST_F(Emu, NobodyGetsPermissionErrors) {

@@ -239,6 +239,31 @@ void EmulatorMount::restart() {
     start();
 }
 
+void EmulatorMount::drive(const std::string& group, uint64_t totalBps, uint64_t localBps,
+                          uint64_t llcBytes) {
+    control("drive " + group + " " + std::to_string(totalBps) + " " + std::to_string(localBps) +
+            " " + std::to_string(llcBytes));
+}
+
+void EmulatorMount::driveDomain(const std::string& group, unsigned domain, uint64_t totalBps,
+                                uint64_t localBps, uint64_t llcBytes) {
+    control("drive " + group + " " + std::to_string(domain) + " " + std::to_string(totalBps) + " " +
+            std::to_string(localBps) + " " + std::to_string(llcBytes));
+}
+
+void EmulatorMount::driveOff(const std::string& group) {
+    control("drive " + group + " off");
+}
+
+void EmulatorMount::resetCounter(const std::string& group, const std::string& event) {
+    control("counter " + group + " " + event + " reset");
+}
+
+void EmulatorMount::counterWord(const std::string& group, const std::string& event,
+                                const std::string& word) {
+    control("counter " + group + " " + event + " " + word);
+}
+
 std::string EmulatorMount::control(const std::string& line) {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,21 @@ public:
     // Sends one control command; returns the reply text after "ok " (empty for a bare
     // "ok"); throws std::runtime_error on an "error ..." reply or a dead socket.
     std::string control(const std::string& line);
+    // Counter control (test/emulator/README.md, "Control protocol"). group is relative to
+    // the mount: "/", "c1", "mon_groups/m", "c1/mon_groups/m".
+    // The group's own counters grow at totalBps / localBps of MBM and its occupancy reads
+    // llcBytes, summed over every L3 domain (split evenly over them), from now on.
+    void drive(const std::string& group, uint64_t totalBps, uint64_t localBps, uint64_t llcBytes);
+    // The same on L3 domain `domain` only (the other domains keep what they had).
+    void driveDomain(const std::string& group, unsigned domain, uint64_t totalBps,
+                     uint64_t localBps, uint64_t llcBytes);
+    // Back to the task-driven counters; the values go on from where they are.
+    void driveOff(const std::string& group);
+    // An MBM event (or "all": both) counts from 0 again: the value goes down.
+    void resetCounter(const std::string& group, const std::string& event);
+    // event ("all" for every one) reads word (Unavailable, Error, Unassigned), or its
+    // number again with "clear".
+    void counterWord(const std::string& group, const std::string& event, const std::string& word);
     // Unmounts and reaps now; idempotent; never throws, never hangs.
     void stop();
     // stop() if running, then mounts again at the same path with the same options.
