@@ -1,7 +1,7 @@
 #include "Scraper.h"
 
 #include "BusClient.h"
-#include "ClientError.h"
+#include "MetricsCollect.h"
 #include "MetricsText.h"
 
 #include <exception>
@@ -15,31 +15,25 @@ Scraper::~Scraper() = default;
 
 std::string Scraper::scrape() {
     client::MetricsInput in;
+    std::string why;
     try {
         if (!client_) {
             client_ = std::make_unique<client::BusClient>(timeout_);
         }
-        in.status = client_->status();
-        if (in.status.supported) {
-            try {
-                in.snapshot = client_->allCounters();
-            } catch (const client::ClientError& e) {
-                // resctrl went away between the two calls: rdtmond is up, nothing to read.
-                if (e.kind() != client::ClientErrorKind::Unsupported) {
-                    throw;
-                }
-            }
-        }
-        in.up = true;
+        // The same reading as `rdtmonctl metrics`: the properties and one GetAllCounters.
+        in = client::collectMetrics(*client_, &why);
     } catch (const std::exception& e) {
-        client_.reset();
+        // Whatever went wrong (no bus, a denied or failed call), the scrape still answers.
         in = client::MetricsInput{};
-        if (wasUp_) {
-            std::cerr << "rdtmon-exporter: rdtmond does not answer, reporting rdtmon_up 0: "
-                      << e.what() << std::endl;
-        }
+        why = e.what();
     }
-    if (in.up && !wasUp_) {
+    if (!in.up) {
+        client_.reset(); // a restarted bus or rdtmond is found again by the next scrape
+        if (wasUp_) {
+            std::cerr << "rdtmon-exporter: rdtmond does not answer, reporting rdtmon_up 0: " << why
+                      << std::endl;
+        }
+    } else if (!wasUp_) {
         std::cerr << "rdtmon-exporter: rdtmond answers again" << std::endl;
     }
     wasUp_ = in.up;
