@@ -116,6 +116,31 @@ TEST_F(ExporterWithDaemon, ShowsContainersWithTheirPodLabelsAndTheClosGroups) {
     }
 }
 
+// The series (name and labels, without the value) of a Prometheus text, comments included.
+std::vector<std::string> seriesOf(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) {
+            out.push_back(line.front() == '#' ? line : line.substr(0, line.rfind(' ')));
+        }
+    }
+    return out;
+}
+
+TEST_F(ExporterWithDaemon, ServesWhatRdtmonctlMetricsPrints) {
+    ChildProcess sleeper(spawnSleeper());
+    createPodGroup("web-1", sleeper.pid());
+    ExporterProcess exporter({.busAddress = bus_.address()});
+    HttpReply r = httpGet(exporter.metricsUrl());
+    ASSERT_EQ(r.status, 200) << r.error;
+    CommandResult ctl = runCommand({RDTMONCTL_BIN, "metrics"}, {.env = {bus_.envEntry()}});
+    ASSERT_EQ(ctl.exitCode, 0) << ctl.err;
+    // The counters move between the two reads; everything else is the same text.
+    EXPECT_EQ(seriesOf(ctl.out), seriesOf(r.body));
+    EXPECT_GT(seriesOf(r.body).size(), 20u);
+}
+
 TEST_F(ExporterWithDaemon, FollowsRdtmondGoingAwayAndComingBack) {
     ExporterProcess exporter({.busAddress = bus_.address(), .extraArgs = {"--timeout", "2"}});
     EXPECT_THAT(scrapeUntil(exporter, "\nrdtmon_up 1\n").body, HasSubstr("\nrdtmon_up 1\n"));
