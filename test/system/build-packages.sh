@@ -178,12 +178,16 @@ dpkg-deb -f "$deb" Depends | grep -q 'libmicrohttpd12' || fail "the .deb does no
 dpkg-deb -e "$deb" "$tmp/ctl"
 grep -q 'deb-systemd-helper' "$tmp/ctl/postinst" || fail "postinst does not enable the unit"
 grep -q '_dh_action=start' "$tmp/ctl/postinst" && grep -q 'deb-systemd-invoke' "$tmp/ctl/postinst" || fail "postinst does not start the unit"
-# The exporter opens a TCP port: installed, never enabled by the package.
+# The exporter opens a TCP port: installed, never enabled by the package. debhelper's
+# snippet for a unit it must not enable re-enables it only where it was installed and
+# enabled before (an admin's choice), inside "if deb-systemd-helper debian-installed";
+# rdtmond's snippet enables it unconditionally on a first install.
 grep -q "deb-systemd-helper enable 'rdtmond.service'" "$tmp/ctl/postinst" || fail "postinst does not enable rdtmond.service"
-if grep -q "deb-systemd-helper enable 'rdtmon-exporter.service'" "$tmp/ctl/postinst"; then
-    fail "postinst enables rdtmon-exporter.service"
+if grep -q "deb-systemd-helper debian-installed 'rdtmond.service'" "$tmp/ctl/postinst"; then
+    fail "postinst does not enable rdtmond.service on a first install"
 fi
-grep -q "rdtmon-exporter.service" "$tmp/ctl/postinst" || fail "postinst does not know rdtmon-exporter.service"
+grep -q "deb-systemd-helper debian-installed 'rdtmon-exporter.service'" "$tmp/ctl/postinst" \
+    || { cat "$tmp/ctl/postinst" >&2; fail "postinst enables rdtmon-exporter.service on a first install"; }
 grep -qx '/etc/default/rdtmon-exporter' "$tmp/ctl/conffiles" || fail "/etc/default/rdtmon-exporter is not a conffile"
 rpm -qp --scripts --nodigest --nosignature "$rpmfile" 2>/dev/null >"$tmp/rpm.scripts"
 if ! grep -q 'preset.*rdtmon-exporter.service' "$tmp/rpm.scripts" || ! grep -q 'try-restart' "$tmp/rpm.scripts"; then
