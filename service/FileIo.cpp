@@ -37,6 +37,48 @@ OpenResult openDirComponent(int dirfd, const std::string& name) {
     return fd >= 0 ? OpenResult{UniqueFd(fd), 0} : OpenResult{UniqueFd(), errno};
 }
 
+OpenResult openBeneath(int dirfd, const std::string& relPath, int flags) {
+    // openat2 refuses any flag but these with O_PATH (EINVAL), O_NOCTTY included.
+    flags |= O_CLOEXEC | O_NOFOLLOW | ((flags & O_PATH) != 0 ? 0 : O_NOCTTY);
+    if (g_haveOpenat2.load(std::memory_order_relaxed)) {
+        struct open_how how {};
+        how.flags = static_cast<uint64_t>(flags);
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        long fd = ::syscall(SYS_openat2, dirfd, relPath.c_str(), &how, sizeof(how));
+        if (fd >= 0) {
+            return {UniqueFd(static_cast<int>(fd)), 0};
+        }
+        int err = errno;
+        if (err != ENOSYS && err != E2BIG) {
+            return {UniqueFd(), err};
+        }
+        g_haveOpenat2.store(false, std::memory_order_relaxed);
+    }
+    // Component by component: every one but the last as an O_PATH directory.
+    UniqueFd cur;
+    int base = dirfd;
+    std::size_t i = 0;
+    for (;;) {
+        std::size_t slash = relPath.find('/', i);
+        const std::string comp = relPath.substr(i, slash == std::string::npos ? slash : slash - i);
+        if (comp.empty() || comp == "..") {
+            return {UniqueFd(), EXDEV}; // what RESOLVE_BENEATH gives for an escape
+        }
+        const bool last = slash == std::string::npos;
+        int fd = ::openat(base, comp.c_str(),
+                          last ? flags : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+            return {UniqueFd(), errno};
+        }
+        cur.reset(fd);
+        base = fd;
+        if (last) {
+            return {std::move(cur), 0};
+        }
+        i = slash + 1;
+    }
+}
+
 OpenResult openFileComponent(int dirfd, const std::string& name, int flags) {
     int fd = ::openat(dirfd, name.c_str(), flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     return fd >= 0 ? OpenResult{UniqueFd(fd), 0} : OpenResult{UniqueFd(), errno};

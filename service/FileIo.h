@@ -19,6 +19,12 @@ struct OpenResult {
 // or openat O_NOFOLLOW where openat2 is missing). ELOOP / ENOTDIR mean "a symlink or not a
 // directory".
 OpenResult openDirComponent(int dirfd, const std::string& name);
+// Opens relPath ("a/b/c") below dirfd with flags (O_PATH | O_DIRECTORY for a directory to
+// open others from, O_RDONLY for a file): no component may be a symlink or leave dirfd. One
+// openat2(2) where it exists, else one openat(O_NOFOLLOW) per component. For the bulk
+// read, where a directory opened only to open others below it need not be opened for
+// reading (O_PATH: on FUSE no OPEN/RELEASE round trip).
+OpenResult openBeneath(int dirfd, const std::string& relPath, int flags);
 // Opens a regular file below dirfd without following a symlink.
 OpenResult openFileComponent(int dirfd, const std::string& name, int flags);
 

@@ -43,6 +43,7 @@ Resctrl* GroupManager::resctrl() {
         log::warning("resctrl at " + resctrl_->path() +
                      " is no longer usable; calls fail until it is back");
         resctrl_.reset();
+        countersPass_.reset();
         whyNot_ = "resctrl went away";
         if (events_.availabilityChanged) {
             events_.availabilityChanged();
@@ -58,6 +59,7 @@ Resctrl* GroupManager::resctrl() {
         }
         if (fresh && fresh->monitoringSupported()) {
             resctrl_ = std::move(fresh);
+            countersPass_.reset();
             whyNot_.clear();
             log::info("using resctrl at " + resctrl_->path());
             reconcile();
@@ -355,7 +357,11 @@ Counters GroupManager::counters(const std::string& id) {
 AllCounters GroupManager::allCounters() {
     Resctrl& r = requireResctrl();
     const uint64_t start = monotonicUsec();
-    CountersPass pass = r.beginCountersPass();
+    if (!countersPass_) {
+        countersPass_ = std::make_unique<CountersPass>();
+    }
+    CountersPass& pass = *countersPass_;
+    r.beginCountersPass(pass);
     AllCounters out;
     for (const GroupRecord& rec : groups()) {
         std::optional<Counters> c = r.readCountersBulk(pass, rec.ctrl, rec.id);
@@ -380,6 +386,7 @@ AllCounters GroupManager::allCounters() {
             out.groups.push_back(GroupCounters{"/" + ctrl, {}, std::move(*c)});
         }
     }
+    r.endCountersPass(pass);
     // The middle of the pass: at 1,000 groups the first and the last read are tens of ms
     // apart, and a rate over two passes errs least when each is stamped at its middle.
     const uint64_t end = monotonicUsec();

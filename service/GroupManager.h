@@ -129,6 +129,8 @@ private:
     Clock clock_;
     std::unique_ptr<Resctrl> resctrl_;
     std::string whyNot_;
+    // The counter files GetAllCounters keeps open between calls; dropped with resctrl_.
+    std::unique_ptr<CountersPass> countersPass_;
 };
 
 } // namespace rdtmon

@@ -3,6 +3,7 @@
 #include "ResctrlParsers.h"
 #include "UniqueFd.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -36,17 +37,30 @@ struct CountersLayout {
     std::vector<Domain> domains; // a domain before its sub-domains
 };
 
-// One bulk read pass (Resctrl::beginCountersPass): the layout learnt once and the
-// mon_groups directories opened on the way, so each group costs the opens and reads of its
-// own files only, no directory listing.
+// What the bulk reads share from one pass to the next (Resctrl::beginCountersPass): the
+// layout, learnt again at each pass, the mon_groups directories opened during the pass,
+// and the counter files kept open between passes. A counter file is read again with
+// pread(fd, 0), as the kernel allows (every read at offset 0 regenerates it): one syscall
+// and, on FUSE, one round trip per counter instead of open, read and release. A file of a
+// group removed (or removed and made anew) reads ENODEV: it is closed and opened again
+// by name. At most budget() files stay open (half the fds left under RLIMIT_NOFILE).
 class CountersPass {
 public:
+    CountersPass();
     const CountersLayout& layout() const { return layout_; }
+    std::size_t openFiles() const { return open_; }
+    std::size_t budget() const { return budget_; }
+    void setBudget(std::size_t n) { budget_ = n; } // for tests
 
 private:
     friend class Resctrl;
     CountersLayout layout_;
     std::map<std::string, UniqueFd> monGroupsDirs_; // by CTRL_MON name; invalid fd: none
+    // "<ctrl>\n<mon>" -> one fd per (domain, event) of the layout, in its order.
+    std::map<std::string, std::vector<UniqueFd>> files_;
+    std::map<std::string, bool> seen_; // groups read in this pass
+    std::size_t open_ = 0;
+    std::size_t budget_ = 0;
 };
 
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
@@ -108,8 +122,11 @@ public:
     Counters readCounters(const MonGroupRef& g) const;
 
     // Bulk reading (ResctrlBulk.cpp).
-    // Lists the default group's mon_data. Throws when that cannot be listed.
-    CountersPass beginCountersPass() const;
+    // Lists the default group's mon_data (a changed layout closes every kept file). Throws
+    // when that cannot be listed.
+    void beginCountersPass(CountersPass& pass) const;
+    // Closes the kept files of every group not read since beginCountersPass.
+    void endCountersPass(CountersPass& pass) const;
     // The counters of one group, by the pass's layout: a CTRL_MON group's own mon_data (mon
     // empty; ctrl "" is the default group) or MON group mon of ctrl. Events that read a word
     // are left out, as in readCounters. nullopt when the group is gone (also when it goes

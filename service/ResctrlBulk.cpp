@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace rdtmon {
@@ -23,30 +24,35 @@ bool isGoneErr(int err) {
     return err == ENOENT || err == ENODEV;
 }
 
-// A counter file is one short line: one read(2) usually returns all of it, so the read
-// that would only confirm the end is skipped when the text ends in a newline.
-ReadResult readCounterFile(int dirfd, const std::string& name) {
-    OpenResult o = openFileComponent(dirfd, name, O_RDONLY);
-    if (o.err != 0) {
-        return ReadResult{o.err, {}};
-    }
+// Reads a counter file from offset 0. A counter is one short line: one pread(2) usually
+// returns all of it, so the read that would only confirm the end is skipped when the text
+// ends in a newline.
+ReadResult preadCounter(int fd) {
     char buf[64];
     ssize_t n;
     do {
-        n = ::read(o.fd.get(), buf, sizeof buf);
+        n = ::pread(fd, buf, sizeof buf, 0);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         return ReadResult{errno, {}};
     }
     ReadResult r;
     r.text.assign(buf, static_cast<std::size_t>(n));
-    if (n > 0 && static_cast<std::size_t>(n) < sizeof buf && buf[n - 1] == '\n') {
-        return r;
-    }
-    if (n > 0) {
-        ReadResult rest = readAll(o.fd.get());
-        r.err = rest.err;
-        r.text += rest.text;
+    off_t off = n;
+    // More only when the first read filled the buffer or stopped mid-line; a counter file
+    // is never near 64 KiB, so more than that is not read.
+    while (r.text.size() < 65536 &&
+           (n == static_cast<ssize_t>(sizeof buf) || (n > 0 && r.text.back() != '\n'))) {
+        n = ::pread(fd, buf, sizeof buf, off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                n = 1;
+                continue;
+            }
+            return ReadResult{errno, {}};
+        }
+        r.text.append(buf, static_cast<std::size_t>(n));
+        off += n;
     }
     return r;
 }
@@ -70,8 +76,18 @@ int listDomain(int dirFd, std::vector<std::string>& events, std::vector<std::str
 
 } // namespace
 
-CountersPass Resctrl::beginCountersPass() const {
-    CountersPass pass;
+CountersPass::CountersPass() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        lim.rlim_cur > 256) {
+        budget_ = static_cast<std::size_t>(lim.rlim_cur - 256) / 2;
+    } else if (lim.rlim_cur == RLIM_INFINITY) {
+        budget_ = 65536;
+    }
+}
+
+void Resctrl::beginCountersPass(CountersPass& pass) const {
+    CountersLayout layout;
     OpenResult md = openDirComponent(root_.get(), "mon_data");
     if (md.err != 0) {
         throwErrno(md.err, "cannot read counters: cannot open " + joinPath(path_, "mon_data"));
@@ -96,7 +112,7 @@ CountersPass Resctrl::beginCountersPass() const {
         if (listDomain(df.fd.get(), dom.events, &subs) != 0) {
             continue;
         }
-        pass.layout_.domains.push_back(std::move(dom));
+        layout.domains.push_back(std::move(dom));
         for (const std::string& s : subs) {
             OpenResult sf = openDirComponent(df.fd.get(), s);
             if (sf.err != 0) {
@@ -104,11 +120,45 @@ CountersPass Resctrl::beginCountersPass() const {
             }
             CountersLayout::Domain sub{d + "/" + s, d, s, {}};
             if (listDomain(sf.fd.get(), sub.events, nullptr) == 0) {
-                pass.layout_.domains.push_back(std::move(sub));
+                layout.domains.push_back(std::move(sub));
             }
         }
     }
-    return pass;
+    auto same = [](const CountersLayout& a, const CountersLayout& b) {
+        if (a.domains.size() != b.domains.size()) {
+            return false;
+        }
+        for (std::size_t i = 0; i < a.domains.size(); ++i) {
+            if (a.domains[i].key != b.domains[i].key ||
+                a.domains[i].events != b.domains[i].events) {
+                return false;
+            }
+        }
+        return true;
+    };
+    if (!same(layout, pass.layout_)) {
+        pass.files_.clear();
+        pass.open_ = 0;
+    }
+    pass.layout_ = std::move(layout);
+    // A CTRL_MON group may have been removed and made anew since: its mon_groups is opened
+    // again by name in each pass.
+    pass.monGroupsDirs_.clear();
+    pass.seen_.clear();
+}
+
+void Resctrl::endCountersPass(CountersPass& pass) const {
+    for (auto it = pass.files_.begin(); it != pass.files_.end();) {
+        if (pass.seen_.count(it->first) != 0) {
+            ++it;
+            continue;
+        }
+        for (const UniqueFd& fd : it->second) {
+            pass.open_ -= fd ? 1 : 0;
+        }
+        it = pass.files_.erase(it);
+    }
+    pass.monGroupsDirs_.clear();
 }
 
 std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std::string& ctrl,
@@ -118,68 +168,81 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
     auto fail = [&](const std::string& what, int err) {
         log::debug("resctrl: " + shown + ": " + what + ": " + errnoText(err) + "; left out");
     };
-    // Whether the group is still there, asked only after something below it was missing.
-    auto stillThere = [&]() {
-        if (!mon.empty()) {
-            return monGroupExists({ctrl, mon});
-        }
-        return ctrl.empty() || openDirComponent(root_.get(), ctrl).err == 0;
-    };
-
-    // The group's directory: the root itself, <ctrl>, or <ctrl>/mon_groups/<mon> through a
-    // mon_groups dirfd kept for the pass.
-    UniqueFd groupFd;
-    int groupDir = root_.get();
     if (!mon.empty()) {
         validateRef({ctrl, mon});
+    } else if (!ctrl.empty()) {
+        validateComponent(ctrl, "CTRL_MON group name");
+    }
+    std::size_t nFiles = 0;
+    for (const CountersLayout::Domain& d : pass.layout_.domains) {
+        nFiles += d.events.size();
+    }
+    const std::string key = ctrl + "\n" + mon;
+    pass.seen_[key] = true;
+    std::vector<UniqueFd>& fds = pass.files_[key];
+    auto closeAll = [&]() {
+        for (UniqueFd& fd : fds) {
+            pass.open_ -= fd ? 1 : 0;
+            fd.reset();
+        }
+        fds.resize(nFiles);
+    };
+    if (fds.size() != nFiles) {
+        closeAll();
+    }
+    auto parseInto = [&](Counters& out, const CountersLayout::Domain& d, const std::string& e,
+                         const ReadResult& r) {
+        if (auto v = parseCounterValue(r.text)) {
+            out[d.key].emplace(e, *v);
+        }
+    };
+
+    // Fast path: every file of the group already open from an earlier pass.
+    if (nFiles != 0 && std::all_of(fds.begin(), fds.end(), [](const UniqueFd& f) { return !!f; })) {
+        Counters out;
+        std::size_t k = 0;
+        bool ok = true;
+        for (const CountersLayout::Domain& d : pass.layout_.domains) {
+            for (const std::string& e : d.events) {
+                ReadResult r = preadCounter(fds[k++].get());
+                if (r.err != 0) {
+                    ok = false; // removed, or made anew: open everything again by name
+                    break;
+                }
+                parseInto(out, d, e, r);
+            }
+            if (!ok) {
+                break;
+            }
+        }
+        if (ok) {
+            return out;
+        }
+        closeAll();
+    }
+
+    constexpr int kDirFlags = O_PATH | O_DIRECTORY;
+    // The group's mon_data: <root>/mon_data, <root>/<ctrl>/mon_data, or <mon>/mon_data
+    // below a mon_groups dir kept for the pass. Directories are opened O_PATH, only to open
+    // what is below them.
+    OpenResult md;
+    if (!mon.empty()) {
         auto it = pass.monGroupsDirs_.find(ctrl);
         if (it == pass.monGroupsDirs_.end()) {
-            UniqueFd ctrlFd;
-            int base = root_.get();
-            int err = 0;
-            if (!ctrl.empty()) {
-                OpenResult c = openDirComponent(root_.get(), ctrl);
-                err = c.err;
-                ctrlFd = std::move(c.fd);
-                base = ctrlFd.get();
+            OpenResult mg = openBeneath(
+                root_.get(), ctrl.empty() ? "mon_groups" : ctrl + "/mon_groups", kDirFlags);
+            if (mg.err != 0 && !isGoneErr(mg.err)) {
+                fail("cannot open its mon_groups", mg.err);
             }
-            UniqueFd mgFd;
-            if (err == 0) {
-                OpenResult m = openDirComponent(base, "mon_groups");
-                err = m.err;
-                mgFd = std::move(m.fd);
-            }
-            if (err != 0 && !isGoneErr(err)) {
-                fail("cannot open its mon_groups", err);
-            }
-            it = pass.monGroupsDirs_.emplace(ctrl, std::move(mgFd)).first;
+            it = pass.monGroupsDirs_.emplace(ctrl, std::move(mg.fd)).first;
         }
         if (!it->second) {
             return std::nullopt;
         }
-        OpenResult g = openDirComponent(it->second.get(), mon);
-        if (g.err != 0) {
-            if (!isGoneErr(g.err)) {
-                fail("cannot open it", g.err);
-            }
-            return std::nullopt;
-        }
-        groupFd = std::move(g.fd);
-        groupDir = groupFd.get();
-    } else if (!ctrl.empty()) {
-        validateComponent(ctrl, "CTRL_MON group name");
-        OpenResult g = openDirComponent(root_.get(), ctrl);
-        if (g.err != 0) {
-            if (!isGoneErr(g.err)) {
-                fail("cannot open it", g.err);
-            }
-            return std::nullopt;
-        }
-        groupFd = std::move(g.fd);
-        groupDir = groupFd.get();
+        md = openBeneath(it->second.get(), mon + "/mon_data", kDirFlags);
+    } else {
+        md = openBeneath(root_.get(), ctrl.empty() ? "mon_data" : ctrl + "/mon_data", kDirFlags);
     }
-
-    OpenResult md = openDirComponent(groupDir, "mon_data");
     if (md.err != 0) {
         if (!isGoneErr(md.err)) {
             fail("cannot open mon_data", md.err);
@@ -187,65 +250,43 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
         return std::nullopt;
     }
 
-    Counters out;
-    UniqueFd domFd; // the current domain's dir, kept for its sub-domains
-    std::string domName;
-    bool checkedThere = false;
-    // A missing piece is a domain gone (left out) unless the whole group is gone.
+    // Whether the group is still there, asked once, after something below it was missing:
+    // a domain gone (CPU hotplug) is left out, the group gone leaves the group out.
+    bool checked = false;
     auto groupGone = [&]() {
-        if (!checkedThere) {
-            checkedThere = true;
-            return !stillThere();
+        if (checked) {
+            return false;
         }
-        return false;
+        checked = true;
+        if (!mon.empty()) {
+            return !monGroupExists({ctrl, mon});
+        }
+        return !ctrl.empty() && openDirComponent(root_.get(), ctrl).err != 0;
     };
+
+    Counters out;
+    std::size_t k = 0;
     for (const CountersLayout::Domain& d : pass.layout_.domains) {
-        if (d.dir != domName) {
-            domName = d.dir;
-            OpenResult df = openDirComponent(md.fd.get(), d.dir);
-            domFd = std::move(df.fd);
-            if (df.err != 0) {
-                if (isGoneErr(df.err) && groupGone()) {
-                    return std::nullopt;
-                }
-                fail("cannot open mon_data/" + d.dir, df.err);
-            }
-        }
-        if (!domFd) {
-            continue;
-        }
-        UniqueFd subFd;
-        int dirFd = domFd.get();
-        if (!d.sub.empty()) {
-            OpenResult sf = openDirComponent(domFd.get(), d.sub);
-            if (sf.err != 0) {
-                if (isGoneErr(sf.err) && groupGone()) {
-                    return std::nullopt;
-                }
-                fail("cannot open mon_data/" + d.key, sf.err);
-                continue;
-            }
-            subFd = std::move(sf.fd);
-            dirFd = subFd.get();
-        }
-        std::map<std::string, uint64_t> events;
         for (const std::string& e : d.events) {
-            ReadResult r = readCounterFile(dirFd, e);
+            UniqueFd& slot = fds[k++];
+            OpenResult f = openBeneath(md.fd.get(), d.key + "/" + e, O_RDONLY);
+            ReadResult r = f.err != 0 ? ReadResult{f.err, {}} : preadCounter(f.fd.get());
             if (r.err != 0) {
                 if (isGoneErr(r.err) && groupGone()) {
+                    closeAll();
                     return std::nullopt;
                 }
                 fail("cannot read mon_data/" + d.key + "/" + e, r.err);
                 continue;
             }
-            if (auto v = parseCounterValue(r.text)) {
-                events.emplace(e, *v);
+            parseInto(out, d, e, r);
+            if (pass.open_ < pass.budget_) {
+                slot = std::move(f.fd);
+                ++pass.open_;
             }
         }
-        if (!events.empty()) {
-            out.emplace(d.key, std::move(events));
-        }
     }
+    // Events reading a word leave no key: a domain with none of its events has no entry.
     return out;
 }
 

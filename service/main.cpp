@@ -3,6 +3,7 @@
 
 #include "Config.h"
 #include "Daemon.h"
+
 #include "Log.h"
 #include "rdtmon/version.h"
 
@@ -10,6 +11,7 @@
 #include <optional>
 #include <sdbus-c++/sdbus-c++.h>
 #include <string>
+#include <sys/resource.h>
 
 using namespace rdtmon;
 
@@ -86,6 +88,17 @@ std::optional<int> parseArgs(int argc, char** argv, Options& o) {
     return std::nullopt;
 }
 
+// GetAllCounters keeps each group's counter files open between calls (six per group with
+// two domains); the usual soft limit of 1024 would allow that for a few dozen groups only.
+// Nothing here uses select(2), so the soft limit can be the hard one.
+void raiseFileLimit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -109,6 +122,7 @@ int main(int argc, char** argv) {
         if (opt.mountOnly) {
             return Daemon::mountOnly(cfg);
         }
+        raiseFileLimit();
         Daemon daemon(std::move(cfg), opt.stateDir);
         return daemon.run();
     } catch (const sdbus::Error& e) {

@@ -28,8 +28,12 @@ std::unordered_map<uint64_t, OpenFile> gOpen; // guarded by gModel->mu
 uint64_t gNextFh = 1;
 
 void* opInit(fuse_conn_info*, fuse_config* cfg) {
-    cfg->entry_timeout = 0;
-    cfg->attr_timeout = 0;
+    // Names and attributes change only through this mount (mkdir, rmdir; modes are fixed),
+    // which updates the kernel's caches itself, so the kernel may keep them: without that
+    // every path component of every open is a LOOKUP and, with default_permissions, a
+    // GETATTR too. Negative entries are not kept: a group made by mkdir must show at once.
+    cfg->entry_timeout = 60;
+    cfg->attr_timeout = 60;
     cfg->negative_timeout = 0;
     cfg->direct_io = 1;
     cfg->kernel_cache = 0;

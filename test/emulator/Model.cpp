@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -520,7 +521,9 @@ bool Model::drive(GroupId gid, std::optional<unsigned> domain, double totalBps, 
         unit.driven = true;
         unit.bps[0] = totalBps / count;
         unit.bps[1] = localBps / count;
-        unit.llc = llcBytes / count;
+        // Integer shares that add up to llcBytes exactly.
+        const auto k = static_cast<double>(u - first);
+        unit.llc = std::floor((k + 1) * llcBytes / count) - std::floor(k * llcBytes / count);
     }
     return true;
 }

@@ -326,7 +326,9 @@ void EmulatorMount::stopWatchdog() {
 }
 
 void EmulatorMount::watchdogLoop() {
-    const std::string probePath = mountPoint_ + "/info";
+    // open(2) and read(2) always reach the FUSE server; a stat(2) may be answered from the
+    // kernel's attribute cache (the emulator lets it cache), which would hide a hang.
+    const std::string probePath = mountPoint_ + "/info/last_cmd_status";
     const char* probe = probePath.c_str();
     for (;;) {
         {
@@ -340,8 +342,11 @@ void EmulatorMount::watchdogLoop() {
             continue;
         }
         if (child == 0) {
-            struct stat st;
-            ::stat(probe, &st);
+            int fd = ::open(probe, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                char buf[64];
+                [[maybe_unused]] ssize_t n = ::read(fd, buf, sizeof buf);
+            }
             ::_exit(0);
         }
         auto deadline = Clock::now() + std::chrono::seconds(kWatchdogSeconds);

@@ -1,6 +1,7 @@
 // GroupManager without a bus: the ordering that keeps resctrl and the records consistent,
 // driven against resctrl-emu.
 
+#include "Clock.h"
 #include "ContainerSource.h"
 #include "EmulatorMount.h"
 #include "Errors.h"
@@ -289,6 +290,57 @@ TEST_F(GroupManagerTest, ResctrlGoingAwayAndComingBackDropsVanishedRecords) {
     ASSERT_EQ(rec_.removed.size(), 1u);
     EXPECT_EQ(rec_.removed[0], (std::pair<std::string, std::string>{"before", "vanished"}));
     EXPECT_NO_THROW(mgr_->createGroup("after", static_cast<uint32_t>(p.pid())));
+}
+
+TEST_F(GroupManagerTest, AllCountersOwnedGroupsThenCtrlMonGroupsAGoneGroupLeftOut) {
+    ChildProcess a(spawnSleeper());
+    ChildProcess b(spawnSleeper());
+    ChildProcess c(spawnSleeper());
+    ASSERT_EQ(::mkdir((emu_.path() + "/clos1").c_str(), 0755), 0);
+    std::ofstream(emu_.path() + "/clos1/tasks") << c.pid() << "\n";
+    const Labels labels = {{"pod", "web"}};
+    mgr_->createGroup("b", static_cast<uint32_t>(b.pid()), labels);
+    mgr_->createGroup("a", static_cast<uint32_t>(a.pid()));
+    mgr_->createGroup("c", static_cast<uint32_t>(c.pid()));
+    emu_.drive("mon_groups/b", 0, 0, 12345);
+    // Removed behind the manager's back: left out and dropped from the records.
+    ASSERT_EQ(::rmdir(dir("a").c_str()), 0);
+
+    const uint64_t before = monotonicUsec();
+    AllCounters all = mgr_->allCounters();
+    EXPECT_GE(all.monotonicUsec, before);
+    EXPECT_LE(all.monotonicUsec, monotonicUsec());
+    std::vector<std::string> ids;
+    for (const GroupCounters& g : all.groups) {
+        ids.push_back(g.id);
+        EXPECT_EQ(g.counters.size(), 2u) << g.id;
+    }
+    EXPECT_EQ(ids, (std::vector<std::string>{"b", "c", "/", "/clos1"}));
+    EXPECT_EQ(all.groups[0].labels, labels);
+    EXPECT_TRUE(all.groups[2].labels.empty());
+    uint64_t llc = 0;
+    for (const auto& [dom, events] : all.groups[0].counters) {
+        llc += events.at("llc_occupancy");
+    }
+    EXPECT_EQ(llc, 12345u);
+    EXPECT_FALSE(registry_->find("a"));
+    ASSERT_EQ(rec_.removed.size(), 1u);
+    EXPECT_EQ(rec_.removed[0], (std::pair<std::string, std::string>{"a", "vanished"}));
+
+    // 8 RMIDs: the default group, clos1, b and c hold one each.
+    EXPECT_EQ(mgr_->freeRmids(), 4u);
+    emu_.stop();
+    expectError(ErrorKind::NotSupported, [&] { (void)mgr_->allCounters(); });
+    EXPECT_EQ(mgr_->freeRmids(), 0u);
+}
+
+TEST_F(GroupManagerTest, FreeRmidsIsNeverBelowZero) {
+    // More groups than RMIDs can only be seen on a resctrl that lies; the emulator refuses
+    // the ninth, so fill it: 8 RMIDs, the default group holds one.
+    for (int i = 0; i < 7; ++i) {
+        ASSERT_EQ(::mkdir(dir("native" + std::to_string(i)).c_str(), 0755), 0) << i;
+    }
+    EXPECT_EQ(mgr_->freeRmids(), 0u);
 }
 
 } // namespace

@@ -499,6 +499,120 @@ TEST(ResctrlTree, ReadCountersSkipsWordsAndReportsSubDomains) {
     EXPECT_EQ(kindOf([&] { (void)r.readCounters({"", "gone"}); }), ErrorKind::NoSuchGroup);
 }
 
+void removeTree(const std::string& path) {
+    ::nftw(path.c_str(), removeEntry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+// The counters of one group's mon_data: two domains, the second with SNC sub-domains.
+void writeMonData(const std::string& md, uint64_t base) {
+    makeDirs(md + "/mon_L3_00");
+    makeDirs(md + "/mon_L3_01/mon_sub_L3_02");
+    makeDirs(md + "/mon_L3_01/mon_sub_L3_03");
+    for (const char* dom :
+         {"/mon_L3_00/", "/mon_L3_01/", "/mon_L3_01/mon_sub_L3_02/", "/mon_L3_01/mon_sub_L3_03/"}) {
+        writeFile(md + dom + "llc_occupancy", std::to_string(base + 1) + "\n");
+        writeFile(md + dom + "mbm_total_bytes", std::to_string(base + 2) + "\n");
+        writeFile(md + dom + "mbm_local_bytes", std::to_string(base + 3) + "\n");
+    }
+}
+
+// The bulk read runs with openat2 and with the openat fallback.
+class ResctrlBulk : public ResctrlSymlinks {};
+INSTANTIATE_TEST_SUITE_P(OpenMode, ResctrlBulk, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "openat2" : "openat"; });
+
+TEST_P(ResctrlBulk, ReadsEveryKindOfGroupByTheDefaultGroupsLayout) {
+    ScratchDir d;
+    makeFakeResctrl(d.path());
+    writeMonData(d / "mon_data", 100);
+    writeMonData(d / "mon_groups/c1/mon_data", 200);
+    writeMonData(d / "clos1/mon_data", 300);
+    writeMonData(d / "clos1/mon_groups/c2/mon_data", 400);
+    makeDirs(d / "clos2/mon_groups");
+    writeMonData(d / "clos2/mon_data", 500);
+    writeFile(d / "mon_groups/c1/mon_data/mon_L3_00/llc_occupancy", "Unavailable\n");
+    writeFile(d / "mon_groups/c1/mon_data/mon_L3_01/mon_sub_L3_02/mbm_total_bytes", "Error\n");
+    writeFile(d / "clos1/mon_data/mon_L3_00/mbm_local_bytes", "Unassigned\n");
+    // A domain gone from one group only (CPU hotplug): that domain is left out.
+    removeTree(d / "clos1/mon_groups/c2/mon_data/mon_L3_00");
+
+    Resctrl r(d.path());
+    CountersPass pass;
+    // A plain file, unlike a resctrl one, still reads through an fd kept open after its
+    // group is removed: keep none here (the kept files are tested on the emulator).
+    pass.setBudget(0);
+    r.beginCountersPass(pass);
+    std::vector<std::string> keys;
+    for (const auto& dom : pass.layout().domains) {
+        keys.push_back(dom.key);
+        EXPECT_EQ(dom.events, (std::vector<std::string>{"llc_occupancy", "mbm_local_bytes",
+                                                        "mbm_total_bytes"}));
+    }
+    EXPECT_EQ(keys, (std::vector<std::string>{"mon_L3_00", "mon_L3_01", "mon_L3_01/mon_sub_L3_02",
+                                              "mon_L3_01/mon_sub_L3_03"}));
+
+    std::optional<Counters> root = r.readCountersBulk(pass, "", "");
+    ASSERT_TRUE(root);
+    EXPECT_EQ(root->size(), 4u);
+    EXPECT_EQ(root->at("mon_L3_01/mon_sub_L3_03").at("mbm_local_bytes"), 103u);
+
+    std::optional<Counters> c1 = r.readCountersBulk(pass, "", "c1");
+    ASSERT_TRUE(c1);
+    EXPECT_EQ(c1->at("mon_L3_00"), (std::map<std::string, uint64_t>{{"mbm_total_bytes", 202},
+                                                                    {"mbm_local_bytes", 203}}));
+    EXPECT_EQ(c1->at("mon_L3_01/mon_sub_L3_02").count("mbm_total_bytes"), 0u);
+    // Equal to what the one-group read gives.
+    EXPECT_EQ(*c1, r.readCounters({"", "c1"}));
+
+    std::optional<Counters> clos1 = r.readCountersBulk(pass, "clos1", "");
+    ASSERT_TRUE(clos1);
+    EXPECT_EQ(clos1->at("mon_L3_00").count("mbm_local_bytes"), 0u);
+    EXPECT_EQ(clos1->at("mon_L3_00").at("llc_occupancy"), 301u);
+
+    std::optional<Counters> c2 = r.readCountersBulk(pass, "clos1", "c2");
+    ASSERT_TRUE(c2);
+    EXPECT_EQ(c2->count("mon_L3_00"), 0u);
+    EXPECT_EQ(c2->size(), 3u);
+    EXPECT_EQ(c2->at("mon_L3_01").at("mbm_total_bytes"), 402u);
+
+    // Gone: an unknown group, a group under an unknown CTRL_MON group, and a group removed
+    // after the pass began (the pass keeps a mon_groups dir of its CTRL_MON group).
+    EXPECT_FALSE(r.readCountersBulk(pass, "", "nosuch"));
+    EXPECT_FALSE(r.readCountersBulk(pass, "nosuchclos", "c1"));
+    EXPECT_FALSE(r.readCountersBulk(pass, "nosuchclos", ""));
+    writeMonData(d / "clos1/mon_groups/c3/mon_data", 600);
+    ASSERT_TRUE(r.readCountersBulk(pass, "clos1", "c3"));
+    removeTree(d / "clos1/mon_groups/c3");
+    EXPECT_FALSE(r.readCountersBulk(pass, "clos1", "c3"));
+
+    EXPECT_EQ(r.listCtrlGroups(), (std::vector<std::string>{"clos1", "clos2"}));
+    // The default group, clos1, clos2, c1, c2.
+    EXPECT_EQ(r.rmidsInUse(), 5u);
+}
+
+TEST_P(ResctrlBulk, ASymlinkAnywhereIsNotFollowed) {
+    ScratchDir d;
+    ScratchDir outside;
+    makeFakeResctrl(d.path());
+    writeMonData(d / "mon_data", 100);
+    writeMonData(outside / "md", 900);
+    makeDirs(d / "mon_groups/c1");
+    ASSERT_EQ(::symlink((outside / "md").c_str(), (d / "mon_groups/c1/mon_data").c_str()), 0);
+    writeMonData(d / "mon_groups/c2/mon_data", 200);
+    ::unlink((d / "mon_groups/c2/mon_data/mon_L3_00/llc_occupancy").c_str());
+    ASSERT_EQ(::symlink((outside / "md/mon_L3_00/llc_occupancy").c_str(),
+                        (d / "mon_groups/c2/mon_data/mon_L3_00/llc_occupancy").c_str()),
+              0);
+    Resctrl r(d.path());
+    CountersPass pass;
+    r.beginCountersPass(pass);
+    EXPECT_FALSE(r.readCountersBulk(pass, "", "c1"));
+    std::optional<Counters> c2 = r.readCountersBulk(pass, "", "c2");
+    ASSERT_TRUE(c2);
+    EXPECT_EQ(c2->at("mon_L3_00").count("llc_occupancy"), 0u);
+    EXPECT_EQ(c2->at("mon_L3_00").at("mbm_total_bytes"), 202u);
+}
+
 TEST(ResctrlTree, CtrlGroupOfScansCtrlMonTasks) {
     ScratchDir d;
     makeFakeResctrl(d.path());
@@ -757,6 +871,50 @@ TEST_F(ResctrlEmu, CountersLeaveOutWords) {
 
     r_->removeMonGroup(g);
     EXPECT_EQ(kindOf([&] { (void)r_->readCounters(g); }), ErrorKind::NoSuchGroup);
+}
+
+TEST_F(ResctrlEmu, BulkReadsKeepFilesOpenAndSeeAGroupRemovedOrMadeAnew) {
+    start({.l3Domains = 2});
+    for (const char* g : {"c1", "c2"}) {
+        r_->createMonGroup({"", g});
+    }
+    emu_->drive("mon_groups/c1", 0, 0, 1000);
+    emu_->drive("mon_groups/c2", 0, 0, 2000);
+    auto llc = [](const Counters& c) {
+        return c.at("mon_L3_00").at("llc_occupancy") + c.at("mon_L3_01").at("llc_occupancy");
+    };
+    CountersPass pass;
+    for (int round = 0; round < 2; ++round) {
+        r_->beginCountersPass(pass);
+        std::optional<Counters> c1 = r_->readCountersBulk(pass, "", "c1");
+        std::optional<Counters> c2 = r_->readCountersBulk(pass, "", "c2");
+        r_->endCountersPass(pass);
+        ASSERT_TRUE(c1 && c2) << round;
+        EXPECT_EQ(llc(*c1), 1000u) << round;
+        EXPECT_EQ(llc(*c2), 2000u) << round;
+        // 2 groups x 2 domains x 3 events, read with pread in the second round.
+        EXPECT_EQ(pass.openFiles(), 12u) << round;
+    }
+    // c1 removed: its kept files read ENODEV, so it is gone; c2 made anew under the same
+    // name reads the new group's numbers, not the old one's.
+    r_->removeMonGroup({"", "c1"});
+    r_->removeMonGroup({"", "c2"});
+    r_->createMonGroup({"", "c2"});
+    emu_->drive("mon_groups/c2", 0, 0, 30);
+    emu_->counterWord("mon_groups/c2", "mbm_total_bytes", "Unavailable");
+    r_->beginCountersPass(pass);
+    EXPECT_FALSE(r_->readCountersBulk(pass, "", "c1"));
+    std::optional<Counters> c2 = r_->readCountersBulk(pass, "", "c2");
+    r_->endCountersPass(pass);
+    ASSERT_TRUE(c2);
+    EXPECT_EQ(llc(*c2), 30u);
+    EXPECT_EQ(c2->at("mon_L3_00").count("mbm_total_bytes"), 0u);
+    // c1's files were closed; c2's reopened.
+    EXPECT_EQ(pass.openFiles(), 6u);
+    // A group not read in a pass has its files closed at the end of it.
+    r_->beginCountersPass(pass);
+    r_->endCountersPass(pass);
+    EXPECT_EQ(pass.openFiles(), 0u);
 }
 
 TEST_F(ResctrlEmu, CountersWithSncSubDomains) {
