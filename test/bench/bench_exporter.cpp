@@ -1,8 +1,8 @@
 // rdtmon-bench-exporter: what one Prometheus scrape of rdtmon-exporter costs at 1,000
 // groups (target: <= 100 ms), on a private bus with the emulator (2 L3 domains) and
 // rdtmond. Each group carries pod labels, so the text has its real size. The scrapes are
-// timed by curl (%{time_total}: from the request to the last byte, one kept-alive
-// connection), not including curl's own start. Prints one row; exits 77 where it cannot run
+// timed by curl (%{time_total}: from the connection to the last byte), not including
+// curl's own start. Prints one row; exits 77 where it cannot run
 // (not root, no /dev/fuse), 1 on an error, never on a number.
 //   usage: rdtmon-bench-exporter [--quick] [--json FILE]
 
@@ -114,53 +114,39 @@ int run(int scrapes, const std::string& jsonPath) {
         throw std::runtime_error("the first scrape does not show " + std::to_string(kGroups) +
                                  " groups: " + first.err + first.out.substr(0, 2000));
     }
-    std::vector<std::string> argv = {
-        "curl", "-sS",       "--noproxy", "*",
-        "-o",   "/dev/null", "-w",        "%{time_total} %{size_download}\\n"};
-    for (int i = 0; i < scrapes; ++i) {
-        argv.push_back(url);
-        if (i + 1 < scrapes) {
-            argv.insert(argv.end(), {"--next", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
-                                     "%{time_total} %{size_download}\\n"});
-        }
-    }
-    CommandResult timed = runCommand(argv, {.timeout = std::chrono::seconds(120)});
-    if (timed.exitCode != 0) {
-        throw std::runtime_error("curl: " + timed.err);
-    }
-    std::vector<double> ms;
+    // Scrapes and in-process readings take turns, so that both meet the same load.
+    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address().c_str(), 1);
+    rdtmon::client::BusClient reader;
+    Row scrape{"rdtmon-exporter: GET /metrics, 1000 groups x 2 domains", {}, ""};
+    Row read{"  of which: properties + GetAllCounters (client library)", {}, ""};
+    Row format{"  of which: formatMetrics (the Prometheus text)", {}, ""};
     double bytes = 0;
-    std::istringstream in(timed.out);
-    for (double seconds, size; in >> seconds >> size;) {
-        ms.push_back(seconds * 1000.0);
-        bytes = size;
-    }
-    if (ms.size() != static_cast<std::size_t>(scrapes)) {
-        throw std::runtime_error("curl timed " + std::to_string(ms.size()) + " scrapes, not " +
-                                 std::to_string(scrapes));
+    for (int i = 0; i < scrapes; ++i) {
+        CommandResult timed = runCommand({"curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
+                                          "%{time_total} %{size_download}", url});
+        std::istringstream in(timed.out);
+        double seconds = 0;
+        if (timed.exitCode != 0 || !(in >> seconds >> bytes)) {
+            throw std::runtime_error("curl: " + timed.err + timed.out);
+        }
+        scrape.ms.push_back(seconds * 1000.0);
+
+        auto t0 = std::chrono::steady_clock::now();
+        rdtmon::client::MetricsInput metrics = rdtmon::client::collectMetrics(reader);
+        read.ms.push_back(msSince(t0));
+        t0 = std::chrono::steady_clock::now();
+        const std::string text = rdtmon::client::formatMetrics(metrics);
+        format.ms.push_back(msSince(t0));
+        if (!metrics.up || text.size() < 1000) {
+            throw std::runtime_error("the in-process reading failed");
+        }
     }
     char note[128];
     std::snprintf(note, sizeof note, "%d scrapes, %.0f KiB each, target <= 100 ms", scrapes,
                   bytes / 1024.0);
+    scrape.note = note;
     std::vector<Row> rows;
-    rows.push_back({"rdtmon-exporter: GET /metrics, 1000 groups x 2 domains", ms, note});
-
-    // The same reading and formatting in this process, timed apart.
-    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address().c_str(), 1);
-    rdtmon::client::BusClient reader;
-    Row read{"  of which: properties + GetAllCounters (client library)", {}, ""};
-    Row format{"  of which: formatMetrics (the Prometheus text)", {}, ""};
-    for (int i = 0; i < scrapes; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        rdtmon::client::MetricsInput in = rdtmon::client::collectMetrics(reader);
-        read.ms.push_back(msSince(t0));
-        t0 = std::chrono::steady_clock::now();
-        const std::string text = rdtmon::client::formatMetrics(in);
-        format.ms.push_back(msSince(t0));
-        if (!in.up || text.size() < 1000) {
-            throw std::runtime_error("the in-process reading failed");
-        }
-    }
+    rows.push_back(std::move(scrape));
     rows.push_back(std::move(read));
     rows.push_back(std::move(format));
 
