@@ -141,8 +141,9 @@ std::string topText(const TopFrame& frame, bool perDomain) {
         }
     }
     std::array<char, 96> head{};
-    std::snprintf(head.data(), head.size(), "%zu containers, interval %.1f s\n",
-                  frame.containerCount, frame.intervalSeconds);
+    std::snprintf(head.data(), head.size(), "%zu container%s, interval %.1f s\n",
+                  frame.containerCount, frame.containerCount == 1 ? "" : "s",
+                  frame.intervalSeconds);
     std::string out;
     for (const auto& row : cells) {
         std::string line = padded(row[0], width[0], false);

@@ -3,6 +3,8 @@
 # resctrl emulator stands in for /sys/fs/resctrl, a private dbus-daemon (with the real
 # policy file) for the system bus. A container's life: the createRuntime hook makes its
 # monitoring group, busctl lists it and reads its counters, the poststop hook removes it.
+# Then a pod's container whose bandwidth the emulator drives at a known rate, as
+# rdtmonctl list and rdtmonctl top show it.
 # A real runc container is used when runc can run one here, else a plain process stands
 # in for the container's init. Run as root on Debian 12; it installs what it needs first
 # and cleans up after itself.
@@ -12,7 +14,7 @@ SRC=$(pwd)
 test/setup-deps.sh
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)" --target rdtmond rdtmon-hook resctrl-emu >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target rdtmond rdtmon-hook resctrl-emu rdtmonctl >/dev/null
 BIN=$(cd "$BUILD_DIR" && pwd)
 
 WORK=$(mktemp -d /tmp/rdtmon-demo.XXXXXX)
@@ -45,9 +47,19 @@ wait_for() { # wait_for TEST-EXPRESSION...
 
 step "resctrl emulator mounted at $MNT (2 L3 domains, 16 RMIDs)"
 mkdir -p "$MNT"
-"$BIN/test/emulator/resctrl-emu" "$MNT" --num-rmids 16 --l3-domains 2 --foreground &
+"$BIN/test/emulator/resctrl-emu" "$MNT" --num-rmids 16 --l3-domains 2 --foreground \
+  --control "$WORK/emu.sock" &
 EMU_PID=$!
 wait_for test -d "$MNT/info"
+# One command to the emulator's control socket (test/emulator/README.md); perl-base is
+# on every Debian system.
+emu_ctl() {
+  perl -MIO::Socket::UNIX -e '
+    my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "emulator control: $!\n";
+    print $s "$ARGV[1]\n";
+    my $r = <$s>;
+    die "emulator control: $ARGV[1]: $r" unless $r =~ /^ok/;' "$WORK/emu.sock" "$*"
+}
 grep " $MNT " /proc/self/mounts
 ls "$MNT"
 echo "num_rmids: $(cat "$MNT/info/L3_MON/num_rmids")  mon_features: $(tr '\n' ' ' <"$MNT/info/L3_MON/mon_features")"
@@ -118,6 +130,41 @@ if [ "$rc" = 77 ]; then
 elif [ "$rc" != 0 ]; then
   exit "$rc"
 fi
+
+step "rdtmonctl: a pod's container, its bandwidth driven by the emulator"
+sleep 600 &
+CTR_PID=$!
+ID=$(printf 'demo-pod-%s' "$(date +%s)")
+mkdir -p "$WORK/runc/$ID" "$WORK/bundle"
+echo '{"ociVersion":"1.0.2","linux":{}}' >"$WORK/bundle/config.json"
+# The CRI annotations containerd sets: the hook turns them into the group's labels.
+STATE=$(jq -cn --arg id "$ID" --argjson pid "$CTR_PID" --arg bundle "$WORK/bundle" \
+  '{ociVersion: "1.0.2", id: $id, status: "creating", pid: $pid, bundle: $bundle,
+    annotations: {"io.kubernetes.cri.sandbox-name": "web-7d9f",
+                  "io.kubernetes.cri.sandbox-namespace": "shop",
+                  "io.kubernetes.cri.container-name": "nginx",
+                  "io.kubernetes.cri.sandbox-uid": "3f1c2a9e-0b1d-4c7e-9a55-1d2e3f4a5b6c"}}')
+echo "$STATE" | "$BIN/hook/rdtmon-hook" create
+TOTAL_MBS=200 LOCAL_MBS=150 LLC_BYTES=6291456
+echo "emulator: drive mon_groups/$ID at $TOTAL_MBS MB/s total, $LOCAL_MBS MB/s local, $LLC_BYTES bytes of LLC"
+emu_ctl drive "mon_groups/$ID" $((TOTAL_MBS * 1000000)) $((LOCAL_MBS * 1000000)) $LLC_BYTES
+echo "\$ rdtmonctl list"
+"$BIN/ctl/rdtmonctl" list
+# Through a pipe, top writes its two intervals one after the other instead of clearing
+# the terminal.
+echo "\$ rdtmonctl top -n 2 | cat"
+"$BIN/ctl/rdtmonctl" top -n 2 | cat
+# The same rate as JSON, checked: within 10 % of what the emulator drives.
+measured=$("$BIN/ctl/rdtmonctl" top -n 1 -d 1 --json |
+  jq -r --arg id "$ID" '.containers[] | select(.container_id == $id) | .mbm_total_bytes_per_second')
+awk -v m="$measured" -v d="$TOTAL_MBS" 'BEGIN {
+  mbs = m / 1e6; printf "measured %.1f MB/s MBM total, driven %d MB/s\n", mbs, d
+  exit !(mbs > d * 0.9 && mbs < d * 1.1) }' || { echo "demo: the measured rate is off" >&2; exit 1; }
+kill "$CTR_PID"
+CTR_PID=
+rmdir "$WORK/runc/$ID"
+echo "{\"ociVersion\":\"1.0.2\",\"id\":\"$ID\",\"status\":\"stopped\",\"bundle\":\"$WORK/bundle\"}" |
+  "$BIN/hook/rdtmon-hook" delete
 
 step "rdtmond's log"
 cat "$WORK/rdtmond.log"

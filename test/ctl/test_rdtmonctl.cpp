@@ -235,6 +235,7 @@ TEST_F(RdtmonctlTest, TopShowsTheDrivenRatesWithinTenPercent) {
     makeGroup("web-1", kPodLabels);
     makeGroup("idle-1", {});
     drive("web-1", kTotalBps, kLocalBps, kLlcBytes);
+    drive("idle-1", 1e6, 1e6, 4096);
     const CommandResult j = ctl(bus_, {"top", "--json", "-n", "2", "-d", "1"});
     ASSERT_EQ(j.exitCode, 0) << j.err;
     const auto lines = linesOf(j.out);
@@ -366,6 +367,22 @@ TEST_F(TopSecondInterval, TheTableShowsADashForNoRate) {
     row >> total >> local;
     EXPECT_EQ(total, "-") << lines[9];
     EXPECT_NE(local, "-") << lines[9];
+}
+
+TEST_F(RdtmonctlTest, OnATerminalTopClearsTheScreenForEachInterval) {
+    makeGroup("web-1", kPodLabels);
+    // script(1) runs it on a pseudo-terminal.
+    CommandOptions opts;
+    opts.env.push_back(bus_.envEntry());
+    const CommandResult tty = runCommand(
+        {"script", "-qec", concat(RDTMONCTL_BIN, " top -n 2 -d 0.2"), "/dev/null"}, opts);
+    ASSERT_EQ(tty.exitCode, 0) << tty.out << tty.err;
+    std::size_t clears = 0;
+    for (std::size_t at = 0; (at = tty.out.find("\033[H\033[2J", at)) != std::string::npos; ++at) {
+        ++clears;
+    }
+    EXPECT_EQ(clears, 2u) << tty.out;
+    EXPECT_THAT(tty.out, HasSubstr("shop/web-7d9f/nginx"));
 }
 
 TEST_F(RdtmonctlTest, SigintEndsTopWithZero) {

@@ -1,0 +1,139 @@
+// rdtmonctl top's view without a bus (ctl/TopView.h, ctl/Units.h): names, order, the
+// table and the JSON fields the man page promises.
+
+#include "TopView.h"
+#include "Units.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+using namespace rdtmon::ctl;
+using rdtmon::client::ClosOf;
+using rdtmon::client::Counters;
+using rdtmon::client::CreatedTimes;
+using rdtmon::client::RateReport;
+using rdtmon::client::Snapshot;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+Counters counters(uint64_t llc, uint64_t total, uint64_t local) {
+    return {{"mon_L3_00",
+             {{"llc_occupancy", llc}, {"mbm_total_bytes", total}, {"mbm_local_bytes", local}}},
+            {"mon_L3_01",
+             {{"llc_occupancy", llc}, {"mbm_total_bytes", total}, {"mbm_local_bytes", local}}}};
+}
+
+// Three containers over one second: a (2 MB/s total per domain), b (6), c (reset: no rate),
+// and the default CLOS.
+RateReport report() {
+    const CreatedTimes t{{"a", 1}, {"b", 1}, {"c", 1}};
+    const Snapshot before{
+        0,
+        {{"a", {}, counters(0, 0, 0)},
+         {"b", {{"pod", "p"}, {"namespace", "ns"}, {"container", "k"}}, counters(0, 0, 0)},
+         {"c", {}, counters(0, 5'000'000, 0)},
+         {"/", {}, counters(0, 0, 0)}}};
+    const Snapshot after{1'000'000,
+                         {{"a", {}, counters(4096, 2'000'000, 1'000'000)},
+                          {"b",
+                           {{"pod", "p"}, {"namespace", "ns"}, {"container", "k"}},
+                           counters(1024, 6'000'000, 0)},
+                          {"c", {}, counters(3 << 20, 1, 0)},
+                          {"/", {}, counters(10 << 20, 20'000'000, 2'000'000)}}};
+    return computeRates(before, t, after, t);
+}
+
+const ClosOf kClos{{"a", "/"}, {"b", "/"}, {"c", "/"}};
+
+std::vector<std::string> names(const TopFrame& f) {
+    std::vector<std::string> out;
+    for (const TopRow& r : f.containers) {
+        out.push_back(r.name);
+    }
+    return out;
+}
+
+} // namespace
+
+TEST(Units, PeopleReadTheseNumbers) {
+    EXPECT_EQ(humanBytes(std::nullopt), "-");
+    EXPECT_EQ(humanBytes(0), "0 B");
+    EXPECT_EQ(humanBytes(1023), "1023 B");
+    EXPECT_EQ(humanBytes(1536), "1.5 KiB");
+    EXPECT_EQ(humanBytes(3u << 20), "3.0 MiB");
+    EXPECT_EQ(humanBytes(5ull << 30), "5.0 GiB");
+    EXPECT_EQ(megabytesPerSecond(std::nullopt), "-");
+    EXPECT_EQ(megabytesPerSecond(123'456'789.0), "123.5");
+    EXPECT_EQ(megabytesPerSecond(0.0), "0.0");
+    EXPECT_EQ(utcTime(1'700'000'000'123'456u), "2023-11-14T22:13:20Z");
+}
+
+TEST(TopView, AContainerIsNamedByItsLabelsElseByItsShortId) {
+    EXPECT_EQ(containerName(std::string(64, 'f'), {}), std::string(12, 'f'));
+    EXPECT_EQ(containerName("short", {{"pod_uid", "x"}}), "short");
+    EXPECT_EQ(containerName("x", {{"pod", "web"}, {"namespace", "shop"}, {"container", "nginx"}}),
+              "shop/web/nginx");
+    EXPECT_EQ(containerName("x", {{"pod", "web"}}), "/web/");
+}
+
+TEST(TopView, SortedByTheChosenColumnRowsWithoutAFigureLast) {
+    const RateReport r = report();
+    EXPECT_EQ(names(buildTop(r, kClos, {SortColumn::Total, false})),
+              (std::vector<std::string>{"ns/p/k", "a", "c"}));
+    // A tie (0.0 and 0.0) goes by name.
+    EXPECT_EQ(names(buildTop(r, kClos, {SortColumn::Local, false})),
+              (std::vector<std::string>{"a", "c", "ns/p/k"}));
+    EXPECT_EQ(names(buildTop(r, kClos, {SortColumn::Llc, false})),
+              (std::vector<std::string>{"c", "a", "ns/p/k"}));
+    EXPECT_EQ(names(buildTop(r, kClos, {SortColumn::Name, false})),
+              (std::vector<std::string>{"a", "c", "ns/p/k"}));
+}
+
+TEST(TopView, TheTableSumsDomainsOrSplitsThem) {
+    const RateReport r = report();
+    const TopFrame summed = buildTop(r, kClos, {SortColumn::Name, false});
+    const std::string text = topText(summed, false);
+    EXPECT_EQ(text, "3 containers, interval 1.0 s\n"
+                    "NAME              LLC  TOTAL MB/s  LOCAL MB/s\n"
+                    "a             8.0 KiB         4.0         2.0\n"
+                    "c             6.0 MiB           -         0.0\n"
+                    "ns/p/k        2.0 KiB        12.0         0.0\n"
+                    "outside (/)  14.0 MiB           -         2.0\n");
+    EXPECT_THAT(text, Not(HasSubstr("\033")));
+    const TopFrame split = buildTop(r, kClos, {SortColumn::Name, true});
+    EXPECT_EQ(split.containers.size(), 6u);
+    EXPECT_EQ(split.containerCount, 3u);
+    const std::string perDomain = topText(split, true);
+    EXPECT_THAT(perDomain, HasSubstr("3 containers"));
+    TopFrame one = summed;
+    one.containerCount = 1;
+    EXPECT_THAT(topText(one, false), HasSubstr("1 container, interval"));
+    EXPECT_THAT(perDomain, HasSubstr("NAME         DOMAIN"));
+    EXPECT_THAT(perDomain, HasSubstr("ns/p/k       mon_L3_01  1.0 KiB         6.0         0.0\n"));
+}
+
+TEST(TopView, JsonHasTheDocumentedFields) {
+    const nlohmann::json j = topJson(report(), kClos, {SortColumn::Total, false}, 42);
+    EXPECT_EQ(j.at("monotonic_usec"), 42);
+    EXPECT_EQ(j.at("interval_seconds"), 1.0);
+    ASSERT_EQ(j.at("containers").size(), 3u);
+    const nlohmann::json& b = j.at("containers")[0];
+    EXPECT_EQ(b.at("container_id"), "b");
+    EXPECT_EQ(b.at("name"), "ns/p/k");
+    EXPECT_EQ(b.at("labels").at("pod"), "p");
+    EXPECT_EQ(b.at("llc_occupancy_bytes"), 2048);
+    EXPECT_EQ(b.at("mbm_total_bytes_per_second"), 12e6);
+    EXPECT_EQ(b.at("mbm_local_bytes_per_second"), 0.0);
+    ASSERT_EQ(b.at("domains").size(), 2u);
+    EXPECT_EQ(b.at("domains")[1].at("domain"), "mon_L3_01");
+    EXPECT_EQ(b.at("domains")[1].at("mbm_total_bytes_per_second"), 6e6);
+    const nlohmann::json& c = j.at("containers")[2];
+    EXPECT_EQ(c.at("container_id"), "c");
+    EXPECT_TRUE(c.at("mbm_total_bytes_per_second").is_null());
+    ASSERT_EQ(j.at("outside").size(), 1u);
+    EXPECT_EQ(j.at("outside")[0].at("clos"), "/");
+    EXPECT_TRUE(j.at("outside")[0].at("mbm_total_bytes_per_second").is_null());
+    EXPECT_EQ(j.at("outside")[0].at("mbm_local_bytes_per_second"), 4e6 - 2e6);
+}
