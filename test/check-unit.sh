@@ -1,13 +1,14 @@
 #!/bin/sh
-# Checks a configured rdtmond.service: `systemd-analyze verify` must pass and
-# `systemd-analyze security --offline=true` must rate its exposure at most 2.0.
-#   usage: test/check-unit.sh BUILD_DIR/systemd/rdtmond.service [MAX_SCORE]
+# Checks a configured unit (rdtmond.service, rdtmon-exporter.service): `systemd-analyze
+# verify` must pass and `systemd-analyze security --offline=true` must rate its exposure at
+# most 2.0.
+#   usage: test/check-unit.sh BUILD_DIR/systemd/NAME.service [MAX_SCORE]
 # verify insists that ExecStart= binaries exist, so it runs on a copy of the unit whose
-# rdtmond path points at a stub in a temporary directory (the unit's own name is kept:
+# daemon path points at a stub in a temporary directory (the unit's own name is kept:
 # Alias= and BusName= checks depend on it).
 set -eu
 
-unit=${1:?usage: $0 path/to/rdtmond.service [max-score]}
+unit=${1:?usage: $0 path/to/NAME.service [max-score]}
 max=${2:-2.0}
 [ -f "$unit" ] || { echo "check-unit: $unit: no such file" >&2; exit 1; }
 command -v systemd-analyze >/dev/null || { echo "check-unit: systemd-analyze not found" >&2; exit 1; }
@@ -18,9 +19,10 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 name=$(basename "$unit")
 daemon=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit" | head -n 1)
 [ -n "$daemon" ] || { echo "check-unit: no ExecStart= in $unit" >&2; exit 1; }
-printf '#!/bin/sh\nexit 0\n' >"$tmp/rdtmond"
-chmod 755 "$tmp/rdtmond"
-sed "s|$daemon|$tmp/rdtmond|g" "$unit" >"$tmp/$name"
+stub="$tmp/$(basename "$daemon")"
+printf '#!/bin/sh\nexit 0\n' >"$stub"
+chmod 755 "$stub"
+sed "s|$daemon|$stub|g" "$unit" >"$tmp/$name"
 
 echo "check-unit: systemd-analyze verify $name"
 if ! out=$(systemd-analyze verify --man=no "$tmp/$name" 2>&1) || [ -n "$out" ]; then

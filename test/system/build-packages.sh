@@ -4,7 +4,9 @@
 #   - every installed file is where design.md's table says (the unit dir is the one
 #     pkg-config systemd gives: /lib/systemd/system on bookworm, %_unitdir on rpm);
 #   - the two packages ship the same files (with /lib == /usr/lib, merged /usr);
-#   - both carry the version of CMakeLists.txt's project(), and so does rdtmond --version.
+#   - both carry the version of CMakeLists.txt's project(), and so do rdtmond, rdtmonctl
+#     and rdtmon-exporter --version;
+#   - rdtmond.service is enabled by the .deb's postinst, rdtmon-exporter.service is not.
 # The packages are copied to OUT_DIR for the booted-system test.
 #   usage: build-packages.sh SRC_DIR OUT_DIR [--check]
 #   --check: run the test suites inside the package builds (default: DEB_BUILD_OPTIONS=
@@ -112,9 +114,14 @@ rpm -qlp --nodigest --nosignature "$rpmfile" 2>/dev/null | grep -q '^/usr/share/
     || fail "the .rpm does not ship LICENSE (%license)"
 
 cat >"$tmp/expected.files" <<EOT
+/etc/default/rdtmon-exporter
+/usr/bin/rdtmonctl
+/usr/lib/systemd/system/rdtmon-exporter.service
 /usr/lib/systemd/system/rdtmond.service
 /usr/libexec/rdtmon/rdtmon-hook
+/usr/sbin/rdtmon-exporter
 /usr/sbin/rdtmond
+/usr/share/bash-completion/completions/rdtmonctl
 /usr/share/containers/oci/hooks.d/50-rdtmon-create.json
 /usr/share/containers/oci/hooks.d/50-rdtmon-delete.json
 /usr/share/dbus-1/interfaces/org.rdtmon1.Group.xml
@@ -122,6 +129,8 @@ cat >"$tmp/expected.files" <<EOT
 /usr/share/dbus-1/system-services/org.rdtmon1.service
 /usr/share/dbus-1/system.d/org.rdtmon1.conf
 /usr/share/doc/rdtmon/rdtmond.json.example
+/usr/share/man/man1/rdtmonctl.1
+/usr/share/man/man8/rdtmon-exporter.8
 /usr/share/man/man8/rdtmond.8
 EOT
 sort -o "$tmp/expected.files" "$tmp/expected.files"
@@ -137,7 +146,14 @@ mkdir "$tmp/x"
 dpkg-deb -x "$deb" "$tmp/x"
 got=$("$tmp/x/usr/sbin/rdtmond" --version)
 [ "$got" = "rdtmond $version" ] || fail "installed rdtmond --version says '$got', want 'rdtmond $version'"
-step "versions agree: CMake $version, deb $debver, rpm $rpmver, '$got'"
+for prog in usr/bin/rdtmonctl usr/sbin/rdtmon-exporter; do
+    out=$("$tmp/x/$prog" --version)
+    case "$out" in
+        *"$version"*) ;;
+        *) fail "installed /$prog --version says '$out', not $version" ;;
+    esac
+done
+step "versions agree: CMake $version, deb $debver, rpm $rpmver, '$got', rdtmonctl, rdtmon-exporter"
 
 # The installed unit and activation file point at the installed binaries, and the unit
 # still passes systemd-analyze verify and the exposure limit.
@@ -149,14 +165,32 @@ for f in "$tmp"/x/usr/share/containers/oci/hooks.d/*.json; do
     grep -q '"path": "/usr/libexec/rdtmon/rdtmon-hook"' "$f" || fail "$f does not run /usr/libexec/rdtmon/rdtmon-hook"
 done
 sh "$src/test/check-unit.sh" "$tmp/x/lib/systemd/system/rdtmond.service"
+exporter_unit="$tmp/x/lib/systemd/system/rdtmon-exporter.service"
+grep -qx 'ExecStart=/usr/sbin/rdtmon-exporter $RDTMON_EXPORTER_ARGS' "$exporter_unit" \
+    || fail "installed exporter unit does not run /usr/sbin/rdtmon-exporter \$RDTMON_EXPORTER_ARGS"
+grep -qx 'EnvironmentFile=-/etc/default/rdtmon-exporter' "$exporter_unit" \
+    || fail "installed exporter unit does not read /etc/default/rdtmon-exporter"
+sh "$src/test/check-unit.sh" "$exporter_unit"
+dpkg-deb -f "$deb" Depends | grep -q 'libmicrohttpd12' || fail "the .deb does not depend on libmicrohttpd (shlibs)"
 
 # Maintainer scripts: systemd enable/start from dh_installsystemd; the D-Bus policy is
 # reloaded by dbus's file trigger on /usr/share/dbus-1/system.d (interest-noawait).
 dpkg-deb -e "$deb" "$tmp/ctl"
 grep -q 'deb-systemd-helper' "$tmp/ctl/postinst" || fail "postinst does not enable the unit"
 grep -q '_dh_action=start' "$tmp/ctl/postinst" && grep -q 'deb-systemd-invoke' "$tmp/ctl/postinst" || fail "postinst does not start the unit"
+# The exporter opens a TCP port: installed, never enabled by the package. debhelper's
+# snippet for a unit it must not enable re-enables it only where it was installed and
+# enabled before (an admin's choice), inside "if deb-systemd-helper debian-installed";
+# rdtmond's snippet enables it unconditionally on a first install.
+grep -q "deb-systemd-helper enable 'rdtmond.service'" "$tmp/ctl/postinst" || fail "postinst does not enable rdtmond.service"
+if grep -q "deb-systemd-helper debian-installed 'rdtmond.service'" "$tmp/ctl/postinst"; then
+    fail "postinst does not enable rdtmond.service on a first install"
+fi
+grep -q "deb-systemd-helper debian-installed 'rdtmon-exporter.service'" "$tmp/ctl/postinst" \
+    || { cat "$tmp/ctl/postinst" >&2; fail "postinst enables rdtmon-exporter.service on a first install"; }
+grep -qx '/etc/default/rdtmon-exporter' "$tmp/ctl/conffiles" || fail "/etc/default/rdtmon-exporter is not a conffile"
 rpm -qp --scripts --nodigest --nosignature "$rpmfile" 2>/dev/null >"$tmp/rpm.scripts"
-if ! grep -q 'preset' "$tmp/rpm.scripts" || ! grep -q 'try-restart' "$tmp/rpm.scripts"; then
+if ! grep -q 'preset.*rdtmon-exporter.service' "$tmp/rpm.scripts" || ! grep -q 'try-restart' "$tmp/rpm.scripts"; then
     cat "$tmp/rpm.scripts" >&2
     fail "rpm scriptlets lack systemd preset/try-restart"
 fi

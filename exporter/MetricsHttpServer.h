@@ -1,0 +1,48 @@
+#pragma once
+
+// The HTTP side of rdtmon-exporter, bus-free: libmicrohttpd on one address, answering
+// GET/HEAD /metrics with what the producer returns (Prometheus text format 0.0.4), 404 for
+// any other path and 405 for any other method. Requests are served one at a time on
+// libmicrohttpd's own thread, so the producer is never called concurrently.
+
+#include "ListenAddress.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+
+struct MHD_Daemon;
+
+namespace rdtmon::exporter {
+
+class MetricsHttpServer {
+public:
+    using Producer = std::function<std::string()>;
+
+    // Listens and serves at once; throws std::runtime_error when it cannot listen.
+    MetricsHttpServer(const ListenAddress& listen, Producer producer);
+    ~MetricsHttpServer(); // stops listening, finishes the request in progress
+    MetricsHttpServer(const MetricsHttpServer&) = delete;
+    MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
+
+    // The address really bound ("127.0.0.1:41234" when port 0 was asked for).
+    const std::string& boundAddress() const { return bound_; }
+
+    // Called by libmicrohttpd's thread: the status and body of one request.
+    struct Reply {
+        unsigned status;
+        std::string body;
+        const char* contentType;
+    };
+    Reply answer(const std::string& method, const std::string& url) const;
+
+private:
+    struct DaemonStop {
+        void operator()(MHD_Daemon* d) const;
+    };
+    Producer producer_;
+    std::unique_ptr<MHD_Daemon, DaemonStop> daemon_;
+    std::string bound_;
+};
+
+} // namespace rdtmon::exporter

@@ -1,0 +1,201 @@
+// rdtmon-bench-exporter: what one Prometheus scrape of rdtmon-exporter costs at 1,000
+// groups (target: <= 100 ms), on a private bus with the emulator (2 L3 domains) and
+// rdtmond. Each group carries pod labels, so the text has its real size. The scrapes are
+// timed by curl (%{time_total}: from the connection to the last byte), not including
+// curl's own start. Prints one row; exits 77 where it cannot run
+// (not root, no /dev/fuse), 1 on an error, never on a number.
+//   usage: rdtmon-bench-exporter [--quick] [--json FILE]
+
+#include "BusClient.h"
+#include "EmulatorMount.h"
+#include "MetricsCollect.h"
+#include "MetricsText.h"
+#include "PrivateBus.h"
+#include "Proc.h"
+#include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
+#include "TempDir.h"
+#include "TestUtil.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace rdtmon::test;
+
+namespace {
+
+constexpr int kExitSkip = 77;
+constexpr int kGroups = 1000;
+
+double percentile(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    const std::size_t i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+    return v.at(std::min(i, v.size() - 1));
+}
+
+struct Row {
+    std::string name;
+    std::vector<double> ms;
+    std::string note;
+};
+
+void printRow(const Row& r) {
+    std::printf("%-56s %6.1f ms %6.1f ms %6.1f ms  %s\n", r.name.c_str(), percentile(r.ms, 0.5),
+                percentile(r.ms, 0.9), *std::max_element(r.ms.begin(), r.ms.end()), r.note.c_str());
+}
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int run(int scrapes, const std::string& jsonPath) {
+    EmulatorMount emu(EmulatorOptions{.numRmids = kGroups + 50, .l3Domains = 2});
+    PrivateBus bus;
+    // No container source: nothing is collected while the benchmark runs.
+    Rdtmond daemon(bus, {.resctrl = emu.path(), .configJson = R"({"containerSources": []})"});
+    Sleepers inits(kGroups);
+    RdtmonClient client(bus.address());
+    for (int i = 0; i < kGroups; ++i) {
+        Pidfd pidfd(inits.pid(static_cast<std::size_t>(i)));
+        const std::string n = std::to_string(i);
+        CallResult r = client.createContainerGroup(
+            concat("ctr-", i), pidfd.get(),
+            {{"pod", "web-" + n},
+             {"namespace", "bench"},
+             {"container", "app"},
+             {"pod_uid", "3f1c2a9e-0b1d-4c7e-9a55-" + std::string(12 - n.size(), '0') + n}});
+        if (!r.ok()) {
+            throw std::runtime_error("CreateContainerGroup ctr-" + n + ": " + r.error + ": " +
+                                     r.message);
+        }
+    }
+
+    TempDir dir("rdtmon-bench-exporter");
+    const pid_t exporter = spawnLogged({RDTMON_EXPORTER_BIN, "--listen", "127.0.0.1:0"},
+                                       mergedEnv({bus.envEntry()}), dir.file("exporter.log"), true);
+    struct Reap {
+        pid_t pid;
+        ~Reap() { terminate(pid, std::chrono::seconds(10)); }
+    } reap{exporter};
+    std::string url;
+    const std::regex serving("serving http://([^ ]+)/metrics");
+    for (int i = 0; i < 1000 && url.empty(); ++i) {
+        std::smatch m;
+        const std::string log = readFile(dir.file("exporter.log"));
+        if (std::regex_search(log, m, serving)) {
+            url = "http://" + m[1].str() + "/metrics";
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (url.empty()) {
+        throw std::runtime_error("rdtmon-exporter did not start:\n" +
+                                 readFile(dir.file("exporter.log")));
+    }
+
+    // One warm-up scrape, checked: every group is in it.
+    CommandResult first = runCommand({"curl", "-sS", "--noproxy", "*", url});
+    const std::string wantGroups = concat("\nrdtmon_groups ", kGroups, "\n");
+    if (first.exitCode != 0 || first.out.find(wantGroups) == std::string::npos ||
+        first.out.find("container_id=\"ctr-999\"") == std::string::npos) {
+        throw std::runtime_error("the first scrape does not show " + std::to_string(kGroups) +
+                                 " groups: " + first.err + first.out.substr(0, 2000));
+    }
+    // Scrapes and in-process readings take turns, so that both meet the same load.
+    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address().c_str(), 1);
+    rdtmon::client::BusClient reader;
+    Row scrape{"rdtmon-exporter: GET /metrics, 1000 groups x 2 domains", {}, ""};
+    Row read{"  of which: properties + GetAllCounters (client library)", {}, ""};
+    Row format{"  of which: formatMetrics (the Prometheus text)", {}, ""};
+    double bytes = 0;
+    for (int i = 0; i < scrapes; ++i) {
+        CommandResult timed = runCommand({"curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
+                                          "%{time_total} %{size_download}", url});
+        std::istringstream in(timed.out);
+        double seconds = 0;
+        if (timed.exitCode != 0 || !(in >> seconds >> bytes)) {
+            throw std::runtime_error("curl: " + timed.err + timed.out);
+        }
+        scrape.ms.push_back(seconds * 1000.0);
+
+        auto t0 = std::chrono::steady_clock::now();
+        rdtmon::client::MetricsInput metrics = rdtmon::client::collectMetrics(reader);
+        read.ms.push_back(msSince(t0));
+        t0 = std::chrono::steady_clock::now();
+        const std::string text = rdtmon::client::formatMetrics(metrics);
+        format.ms.push_back(msSince(t0));
+        if (!metrics.up || text.size() < 1000) {
+            throw std::runtime_error("the in-process reading failed");
+        }
+    }
+    char note[128];
+    std::snprintf(note, sizeof note, "%d scrapes, %.0f KiB each, target <= 100 ms", scrapes,
+                  bytes / 1024.0);
+    scrape.note = note;
+    std::vector<Row> rows;
+    rows.push_back(std::move(scrape));
+    rows.push_back(std::move(read));
+    rows.push_back(std::move(format));
+
+    double load[1] = {0};
+    ::getloadavg(load, 1);
+    std::printf("rdtmon-bench-exporter: load average %.2f at the end\n", load[0]);
+    std::printf("%-56s %9s %9s %9s  %s\n", "row", "median", "p90", "max", "note");
+    nlohmann::json j = {{"loadAverage", load[0]}, {"rows", nlohmann::json::array()}};
+    for (const Row& r : rows) {
+        printRow(r);
+        j["rows"].push_back({{"name", r.name},
+                             {"unit", "ms"},
+                             {"median", percentile(r.ms, 0.5)},
+                             {"p90", percentile(r.ms, 0.9)},
+                             {"max", *std::max_element(r.ms.begin(), r.ms.end())},
+                             {"samples", r.ms},
+                             {"note", r.note}});
+    }
+    if (!jsonPath.empty()) {
+        std::ofstream(jsonPath) << j.dump(2) << "\n";
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    int scrapes = 50;
+    std::string jsonPath;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--quick") {
+            scrapes = 10;
+        } else if (a == "--json" && i + 1 < argc) {
+            jsonPath = argv[++i];
+        } else {
+            std::cerr << "usage: rdtmon-bench-exporter [--quick] [--json FILE]\n";
+            return 2;
+        }
+    }
+    if (::geteuid() != 0 || ::access("/dev/fuse", R_OK | W_OK) != 0) {
+        std::cerr << "rdtmon-bench-exporter: SKIP: needs root and /dev/fuse\n";
+        return kExitSkip;
+    }
+    try {
+        return run(scrapes, jsonPath);
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::cerr << "rdtmon-bench-exporter: ERROR: " << e.what() << "\n";
+        return 1;
+    }
+}

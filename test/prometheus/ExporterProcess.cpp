@@ -1,0 +1,70 @@
+#include "ExporterProcess.h"
+
+#include "Subprocess.h"
+#include "TestUtil.h"
+
+#include <chrono>
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+namespace rdtmon::test {
+
+ExporterProcess::ExporterProcess(Options opts) : opts_(std::move(opts)), dir_("rdtmon-exporter") {
+    std::vector<std::string> argv;
+    if (opts_.asNobody) {
+        argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
+    }
+    argv.push_back(RDTMON_EXPORTER_BIN);
+    for (const std::string& l : opts_.listen) {
+        argv.insert(argv.end(), {"--listen", l});
+    }
+    argv.insert(argv.end(), opts_.extraArgs.begin(), opts_.extraArgs.end());
+    pid_ = spawnLogged(argv, mergedEnv({"DBUS_SYSTEM_BUS_ADDRESS=" + opts_.busAddress}),
+                       dir_.file("exporter.log"), true);
+    // One start-up line per address: "rdtmon-exporter X.Y.Z: serving http://ADDR/metrics".
+    const std::regex serving("serving http://([^ ]+)/metrics");
+    const auto deadline =
+        std::chrono::steady_clock::now() + scaledDeadline(std::chrono::seconds(20));
+    while (std::chrono::steady_clock::now() < deadline) {
+        const std::string text = log();
+        addresses_.clear();
+        for (auto it = std::sregex_iterator(text.begin(), text.end(), serving);
+             it != std::sregex_iterator(); ++it) {
+            addresses_.push_back((*it)[1]);
+        }
+        if (addresses_.size() == opts_.listen.size()) {
+            return;
+        }
+        if (waitForExit(pid_, std::chrono::milliseconds(0))) {
+            pid_ = -1;
+            throw std::runtime_error("rdtmon-exporter exited at start:\n" + text);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stop();
+    throw std::runtime_error("rdtmon-exporter did not report its addresses:\n" + log());
+}
+
+ExporterProcess::~ExporterProcess() {
+    stop();
+}
+
+std::optional<int> ExporterProcess::stop(int sig) {
+    if (pid_ <= 0) {
+        return std::nullopt;
+    }
+    ::kill(pid_, sig);
+    std::optional<int> st = waitForExit(pid_, scaledDeadline(std::chrono::milliseconds(10000)));
+    if (!st) {
+        terminate(pid_, std::chrono::milliseconds(0)); // SIGKILL and reap
+    }
+    pid_ = -1;
+    return st;
+}
+
+std::string ExporterProcess::log() const {
+    return readFile(dir_.file("exporter.log"));
+}
+
+} // namespace rdtmon::test

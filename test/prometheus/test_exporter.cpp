@@ -1,0 +1,177 @@
+// rdtmon-exporter as a process, run as nobody against rdtmond on a private bus (strict
+// policy) and the emulator: what /metrics shows with and without rdtmond, and how it stops.
+
+#include "EmulatorMount.h"
+#include "ExporterProcess.h"
+#include "Http.h"
+#include "PrivateBus.h"
+#include "Proc.h"
+#include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
+#include "TestUtil.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+
+using namespace rdtmon::test;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+// No container source: nothing is ever collected, so the test's groups (whose ids no
+// runtime knows) stay however long the test runs.
+constexpr const char* kNoCollection = R"({"containerSources": []})";
+
+// The sample lines of a Prometheus text (no comments, no blank lines).
+std::vector<std::string> samples(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.front() != '#') {
+            out.push_back(line);
+        }
+    }
+    return out;
+}
+
+// Scrapes until the body contains `want` (rdtmond's state changes are seen at the next
+// scrape, but the bus may take a moment to notice a process that is gone).
+HttpReply scrapeUntil(const ExporterProcess& exporter, const std::string& want) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + scaledDeadline(std::chrono::seconds(30));
+    HttpReply r;
+    do {
+        r = httpGet(exporter.metricsUrl());
+        if (r.body.find(want) != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return r;
+}
+
+TEST(Exporter, WithoutRdtmondItAnswers200WithUpZeroOnly) {
+    PrivateBus bus;
+    ExporterProcess exporter({.busAddress = bus.address(), .extraArgs = {"--timeout", "2"}});
+    HttpReply r = httpGet(exporter.metricsUrl());
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_EQ(r.contentType, "text/plain; version=0.0.4; charset=utf-8");
+    EXPECT_EQ(samples(r.body), std::vector<std::string>{"rdtmon_up 0"}) << r.body;
+
+    std::optional<int> st = exporter.stop();
+    ASSERT_TRUE(st.has_value()) << "did not stop on SIGTERM\n" << exporter.log();
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << *st << "\n" << exporter.log();
+}
+
+class ExporterWithDaemon : public ::testing::Test {
+protected:
+    ExporterWithDaemon()
+        : emu_(EmulatorOptions{.numRmids = 32, .l3Domains = 2}), bus_(),
+          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path(), .configJson = kNoCollection}) {}
+
+    void createPodGroup(const std::string& id, pid_t pid) {
+        RdtmonClient client(bus_.address());
+        Pidfd pidfd(pid);
+        CallResult r = client.createContainerGroup(
+            id, pidfd.get(), {{"pod", "web-7d9f"}, {"namespace", "shop"}, {"container", "nginx"}});
+        ASSERT_TRUE(r.ok()) << r.error << ": " << r.message;
+    }
+
+    EmulatorMount emu_;
+    PrivateBus bus_;
+    Rdtmond daemon_;
+};
+
+TEST_F(ExporterWithDaemon, ShowsContainersWithTheirPodLabelsAndTheClosGroups) {
+    ChildProcess sleeper(spawnSleeper());
+    createPodGroup("web-1", sleeper.pid());
+    ExporterProcess exporter({.busAddress = bus_.address()});
+    HttpReply r = httpGet(exporter.metricsUrl());
+    ASSERT_EQ(r.status, 200) << r.error;
+    EXPECT_THAT(r.body, HasSubstr("\nrdtmon_up 1\n"));
+    EXPECT_THAT(r.body, HasSubstr("\nrdtmon_supported 1\n"));
+    EXPECT_THAT(r.body, HasSubstr("\nrdtmon_groups 1\n"));
+    EXPECT_THAT(r.body, HasSubstr("\nrdtmon_rmids 32\n"));
+    EXPECT_THAT(r.body, HasSubstr("# TYPE rdtmon_mbm_total_bytes_total counter\n"));
+    EXPECT_THAT(r.body, HasSubstr("# TYPE rdtmon_llc_occupancy_bytes gauge\n"));
+    for (const char* domain : {"mon_L3_00", "mon_L3_01"}) {
+        const std::string labels =
+            concat("{container_id=\"web-1\",pod=\"web-7d9f\",",
+                   "namespace=\"shop\",container=\"nginx\",domain=\"", domain, "\"} ");
+        for (const char* family : {"rdtmon_llc_occupancy_bytes", "rdtmon_mbm_total_bytes_total",
+                                   "rdtmon_mbm_local_bytes_total"}) {
+            EXPECT_THAT(r.body, HasSubstr(concat("\n", family, labels))) << r.body;
+        }
+        EXPECT_THAT(r.body, HasSubstr(concat("\nrdtmon_clos_mbm_total_bytes_total{clos=\"/\",",
+                                             "domain=\"", domain, "\"} ")));
+    }
+}
+
+// The series (name and labels, without the value) of a Prometheus text, comments included.
+std::vector<std::string> seriesOf(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) {
+            out.push_back(line.front() == '#' ? line : line.substr(0, line.rfind(' ')));
+        }
+    }
+    return out;
+}
+
+TEST_F(ExporterWithDaemon, ServesWhatRdtmonctlMetricsPrints) {
+    ChildProcess sleeper(spawnSleeper());
+    createPodGroup("web-1", sleeper.pid());
+    ExporterProcess exporter({.busAddress = bus_.address()});
+    HttpReply r = httpGet(exporter.metricsUrl());
+    ASSERT_EQ(r.status, 200) << r.error;
+    CommandResult ctl = runCommand({RDTMONCTL_BIN, "metrics"}, {.env = {bus_.envEntry()}});
+    ASSERT_EQ(ctl.exitCode, 0) << ctl.err;
+    // The counters move between the two reads; everything else is the same text.
+    EXPECT_EQ(seriesOf(ctl.out), seriesOf(r.body));
+    EXPECT_GT(seriesOf(r.body).size(), 20u);
+}
+
+TEST_F(ExporterWithDaemon, FollowsRdtmondGoingAwayAndComingBack) {
+    ExporterProcess exporter({.busAddress = bus_.address(), .extraArgs = {"--timeout", "2"}});
+    EXPECT_THAT(scrapeUntil(exporter, "\nrdtmon_up 1\n").body, HasSubstr("\nrdtmon_up 1\n"));
+    daemon_.stop();
+    HttpReply down = scrapeUntil(exporter, "rdtmon_up 0");
+    EXPECT_EQ(down.status, 200);
+    EXPECT_EQ(samples(down.body), std::vector<std::string>{"rdtmon_up 0"}) << down.body;
+    daemon_.start();
+    EXPECT_THAT(scrapeUntil(exporter, "\nrdtmon_up 1\n").body, HasSubstr("\nrdtmon_up 1\n"))
+        << exporter.log();
+}
+
+TEST_F(ExporterWithDaemon, SigintStopsItCleanly) {
+    ExporterProcess exporter({.busAddress = bus_.address()});
+    ASSERT_EQ(httpGet(exporter.metricsUrl()).status, 200);
+    std::optional<int> st = exporter.stop(SIGINT);
+    ASSERT_TRUE(st.has_value()) << exporter.log();
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << *st;
+    EXPECT_THAT(exporter.log(), HasSubstr("stopping"));
+    EXPECT_THAT(exporter.log(), Not(HasSubstr("rror")));
+}
+
+TEST(ExporterCommandLine, ABadAddressIsRefusedByName) {
+    CommandResult r = runCommand({RDTMON_EXPORTER_BIN, "--listen", "localhost:10036"});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_THAT(r.err, HasSubstr("localhost:10036"));
+    CommandResult bad = runCommand({RDTMON_EXPORTER_BIN, "--no-such-option"});
+    EXPECT_EQ(bad.exitCode, 2);
+    CommandResult version = runCommand({RDTMON_EXPORTER_BIN, "--version"});
+    EXPECT_EQ(version.exitCode, 0);
+    EXPECT_THAT(version.out, HasSubstr("rdtmon-exporter "));
+}
+
+} // namespace

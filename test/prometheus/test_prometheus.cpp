@@ -1,0 +1,233 @@
+// rdtmon-exporter proven against a real Prometheus (Debian's /usr/bin/prometheus): the
+// emulator drives one container's memory bandwidth at a known rate, Prometheus scrapes the
+// exporter every second, and its rate() over the container's counter must come out within
+// 10 % of the driven rate, with the pod labels kept (honor_labels). promtool must find
+// nothing to say about the exporter's text, and every expression of the Grafana dashboard
+// must use only metrics the exporter emits and run on this Prometheus with a result.
+
+#include "EmulatorMount.h"
+#include "ExporterProcess.h"
+#include "Http.h"
+#include "PrivateBus.h"
+#include "Proc.h"
+#include "PrometheusProcess.h"
+#include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
+#include "TestUtil.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <iostream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+using namespace rdtmon::test;
+using nlohmann::json;
+
+namespace {
+
+// No container source: nothing is ever collected, so the test's groups (whose ids no
+// runtime knows) stay however long the test runs.
+constexpr const char* kNoCollection = R"({"containerSources": []})";
+
+constexpr const char* kContainer = "web-1";
+// What the emulator drives for the container's group, over all L3 domains together:
+// memory bandwidth in bytes/s (total, and the local part of it) and LLC occupancy.
+constexpr double kDrivenBytesPerSecond = 200.0 * 1000 * 1000;
+constexpr double kDrivenLocalBytesPerSecond = 150.0 * 1000 * 1000;
+constexpr uint64_t kDrivenLlcBytes = 8 * 1024 * 1024;
+
+// The metric families in a Prometheus text, from its "# TYPE name type" lines.
+std::set<std::string> familiesIn(const std::string& text) {
+    std::set<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream words(line);
+        std::string hash, type, name;
+        if (words >> hash >> type >> name && hash == "#" && type == "TYPE") {
+            out.insert(name);
+        }
+    }
+    return out;
+}
+
+// The rdtmon_* names an expression uses.
+std::set<std::string> metricNamesIn(const std::string& expr) {
+    std::set<std::string> out;
+    const std::regex name("\\brdtmon_[a-z0-9_]+");
+    for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name);
+         it != std::sregex_iterator(); ++it) {
+        out.insert(it->str());
+    }
+    return out;
+}
+
+// The dashboard's variables set as a user would leave them: every node, namespace and pod,
+// the default top-N, and a rate interval that holds several 1 s scrapes.
+std::string withVariables(std::string expr) {
+    const std::pair<const char*, const char*> values[] = {{"$__rate_interval", "10s"},
+                                                          {"$instance", ".*"},
+                                                          {"$namespace", ".*"},
+                                                          {"$pod", ".*"},
+                                                          {"$topn", "10"}};
+    for (const auto& [var, value] : values) {
+        for (std::size_t at; (at = expr.find(var)) != std::string::npos;) {
+            expr.replace(at, std::string(var).size(), value);
+        }
+    }
+    return expr;
+}
+
+// Polls a scalar-valued query (an instant vector of one sample) until pred holds.
+std::optional<double> pollValue(const PrometheusProcess& prom, const std::string& expr,
+                                const std::function<bool(double)>& pred,
+                                std::chrono::seconds limit) {
+    std::optional<double> last;
+    const auto deadline = std::chrono::steady_clock::now() + scaledDeadline(limit);
+    while (std::chrono::steady_clock::now() < deadline) {
+        json r = prom.query(expr);
+        if (r["status"] == "success" && !r["data"]["result"].empty()) {
+            last = std::stod(r["data"]["result"][0]["value"][1].get<std::string>());
+            if (pred(*last)) {
+                return last;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    return last;
+}
+
+class RealPrometheus : public ::testing::Test {
+protected:
+    RealPrometheus()
+        : emu_(EmulatorOptions{.numRmids = 32, .l3Domains = 2}), bus_(),
+          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path(), .configJson = kNoCollection}),
+          sleeper_(spawnSleeper()) {
+        RdtmonClient client(bus_.address());
+        Pidfd pidfd(sleeper_.pid());
+        CallResult r = client.createContainerGroup(
+            kContainer, pidfd.get(),
+            {{"pod", "web-7d9f"}, {"namespace", "shop"}, {"container", "nginx"}});
+        if (!r.ok()) {
+            throw std::runtime_error("CreateContainerGroup: " + r.error + ": " + r.message);
+        }
+        driveRate();
+    }
+
+    void driveRate();
+
+    EmulatorMount emu_;
+    PrivateBus bus_;
+    Rdtmond daemon_;
+    ChildProcess sleeper_;
+};
+
+void RealPrometheus::driveRate() {
+    emu_.drive(concat("mon_groups/", kContainer), static_cast<uint64_t>(kDrivenBytesPerSecond),
+               static_cast<uint64_t>(kDrivenLocalBytesPerSecond), kDrivenLlcBytes);
+}
+
+TEST_F(RealPrometheus, RateOfTheDrivenContainerPromtoolAndTheDashboard) {
+    ExporterProcess exporter({.busAddress = bus_.address()});
+
+    // promtool reads the text on stdin and says nothing when it has nothing to complain of.
+    HttpReply scrape = httpGet(exporter.metricsUrl());
+    ASSERT_EQ(scrape.status, 200) << scrape.error;
+    CommandResult lint = runCommand({PROMTOOL_BIN, "check", "metrics"}, {.stdinText = scrape.body});
+    EXPECT_EQ(lint.exitCode, 0) << lint.out << lint.err;
+    EXPECT_EQ(lint.out + lint.err, "") << scrape.body;
+
+    PrometheusProcess prom({exporter.address()});
+    const std::string series =
+        concat("rdtmon_mbm_total_bytes_total{container_id=\"", kContainer, "\"}");
+    // rate() divides by the whole window, so a series younger than its window reads low:
+    // wait until every domain's series has 15 s of history (15 scrapes), then assert the
+    // rate over the last 10 s, once, exactly.
+    std::optional<double> filled = pollValue(
+        prom, "min(count_over_time(" + series + "[30s]))", [](double n) { return n >= 15; },
+        std::chrono::seconds(90));
+    ASSERT_TRUE(filled && *filled >= 15) << "too few scrapes: " << filled.value_or(-1) << "\n"
+                                         << prom.log() << exporter.log();
+    json rate = prom.query("sum(rate(" + series + "[10s]))");
+    ASSERT_EQ(rate["status"], "success") << rate.dump();
+    ASSERT_EQ(rate["data"]["result"].size(), 1u) << rate.dump();
+    const double measured = std::stod(rate["data"]["result"][0]["value"][1].get<std::string>());
+    EXPECT_NEAR(measured, kDrivenBytesPerSecond, 0.10 * kDrivenBytesPerSecond);
+    std::cout << "rate(mbm_total) through Prometheus: " << measured << " B/s, driven "
+              << kDrivenBytesPerSecond << " B/s\n";
+    json local = prom.query(
+        concat("sum(rate(rdtmon_mbm_local_bytes_total{container_id=\"", kContainer, "\"}[10s]))"));
+    ASSERT_EQ(local["data"]["result"].size(), 1u) << local.dump();
+    EXPECT_NEAR(std::stod(local["data"]["result"][0]["value"][1].get<std::string>()),
+                kDrivenLocalBytesPerSecond, 0.10 * kDrivenLocalBytesPerSecond);
+    // Occupancy is a gauge: what was driven, exactly.
+    json llc =
+        prom.query(concat("sum(rdtmon_llc_occupancy_bytes{container_id=\"", kContainer, "\"})"));
+    ASSERT_EQ(llc["data"]["result"].size(), 1u) << llc.dump();
+    EXPECT_EQ(llc["data"]["result"][0]["value"][1], std::to_string(kDrivenLlcBytes));
+
+    // The pod identity arrives in Prometheus as it left the exporter.
+    json raw = prom.query(series);
+    ASSERT_EQ(raw["status"], "success");
+    ASSERT_EQ(raw["data"]["result"].size(), 2u) << raw.dump(); // two L3 domains
+    for (const json& s : raw["data"]["result"]) {
+        EXPECT_EQ(s["metric"]["pod"], "web-7d9f") << s.dump();
+        EXPECT_EQ(s["metric"]["namespace"], "shop") << s.dump();
+        EXPECT_EQ(s["metric"]["container"], "nginx") << s.dump();
+    }
+
+    // The dashboard: every metric it names is one the exporter emits (the names come from
+    // the exporter's own output), and every panel's expression runs and finds data.
+    const std::set<std::string> emitted = familiesIn(httpGet(exporter.metricsUrl()).body);
+    ASSERT_TRUE(emitted.count("rdtmon_mbm_total_bytes_total")) << "no container families";
+    const json dash = json::parse(readFile(RDTMON_SOURCE_DIR "/contrib/grafana/rdtmon.json"));
+    std::vector<std::string> exprs;
+    for (const json& panel : dash["panels"]) {
+        for (const json& target : panel["targets"]) {
+            exprs.push_back(target["expr"].get<std::string>());
+        }
+    }
+    ASSERT_GE(exprs.size(), 5u);
+    std::set<std::string> used;
+    for (const json& var : dash["templating"]["list"]) {
+        if (var["type"] != "query") {
+            continue;
+        }
+        // label_values(SELECTOR, label): the selector is PromQL; the label must be on it.
+        const std::string q = var["query"]["query"].get<std::string>();
+        const std::smatch m = [&q] {
+            std::smatch sm;
+            std::regex_match(q, sm, std::regex(R"(label_values\((.*), *([a-z_]+)\))"));
+            return sm;
+        }();
+        ASSERT_EQ(m.size(), 3u) << q;
+        json r = prom.query(withVariables(m[1]));
+        ASSERT_EQ(r["status"], "success") << q << "\n" << r.dump();
+        ASSERT_FALSE(r["data"]["result"].empty()) << q;
+        EXPECT_TRUE(r["data"]["result"][0]["metric"].contains(m[2].str())) << q << r.dump();
+        for (const std::string& n : metricNamesIn(q)) {
+            used.insert(n);
+        }
+    }
+    for (const std::string& e : exprs) {
+        for (const std::string& n : metricNamesIn(e)) {
+            used.insert(n);
+        }
+        json r = prom.query(withVariables(e));
+        EXPECT_EQ(r["status"], "success") << e << "\n" << r.dump();
+        EXPECT_FALSE(r["data"]["result"].empty()) << "no data for " << withVariables(e);
+    }
+    for (const std::string& n : used) {
+        EXPECT_TRUE(emitted.count(n))
+            << "the dashboard uses " << n << ", which the exporter does not emit";
+    }
+}
+
+} // namespace
