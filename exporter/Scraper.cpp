@@ -14,6 +14,7 @@ Scraper::Scraper(std::chrono::milliseconds timeout) : timeout_(timeout) {}
 Scraper::~Scraper() = default;
 
 std::string Scraper::scrape() {
+    const std::lock_guard lock(mutex_);
     client::MetricsInput in;
     std::string why;
     try {
@@ -30,11 +31,11 @@ std::string Scraper::scrape() {
     if (!in.up) {
         client_.reset(); // a restarted bus or rdtmond is found again by the next scrape
         if (wasUp_) {
-            std::cerr << "rdtmon-exporter: rdtmond does not answer, reporting rdtmon_up 0: " << why
-                      << std::endl;
+            std::cerr << "<4>rdtmon-exporter: rdtmond does not answer, reporting rdtmon_up 0: "
+                      << why << std::endl;
         }
     } else if (!wasUp_) {
-        std::cerr << "rdtmon-exporter: rdtmond answers again" << std::endl;
+        std::cerr << "<6>rdtmon-exporter: rdtmond answers again" << std::endl;
     }
     wasUp_ = in.up;
     return client::formatMetrics(in);

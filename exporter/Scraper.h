@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace rdtmon::client {
@@ -26,6 +27,9 @@ public:
 
 private:
     std::chrono::milliseconds timeout_;
+    // Each --listen address has its own libmicrohttpd thread; one bus connection must not
+    // be used by two of them at once, so scrapes take turns.
+    std::mutex mutex_;
     // Made on the first scrape, on the serving thread, and dropped after any failure so
     // that a restarted bus or rdtmond is found again by the next scrape.
     std::unique_ptr<client::BusClient> client_;

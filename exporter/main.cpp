@@ -72,16 +72,16 @@ int main(int argc, char** argv) {
         for (const ListenAddress& a : addresses) {
             servers.push_back(
                 std::make_unique<MetricsHttpServer>(a, [&scraper] { return scraper.scrape(); }));
-            std::cerr << "rdtmon-exporter " << RDTMON_VERSION << ": serving http://"
+            std::cerr << "<6>rdtmon-exporter " << RDTMON_VERSION << ": serving http://"
                       << servers.back()->boundAddress() << "/metrics" << std::endl;
         }
         int sig = 0;
         sigwait(&stopSignals, &sig);
-        std::cerr << "rdtmon-exporter: " << strsignal(sig) << ", stopping" << std::endl;
+        std::cerr << "<6>rdtmon-exporter: " << strsignal(sig) << ", stopping" << std::endl;
         servers.clear(); // finishes the scrape in progress before the scraper goes
         return 0;
     } catch (const std::exception& e) {
-        std::cerr << "rdtmon-exporter: " << e.what() << std::endl;
+        std::cerr << "<3>rdtmon-exporter: " << e.what() << std::endl;
         return 1;
     }
 }

@@ -20,9 +20,11 @@
 #include <string>
 #include <sys/wait.h>
 #include <thread>
+#include <vector>
 
 using namespace rdtmon::test;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 
 namespace {
@@ -139,6 +141,38 @@ TEST_F(ExporterWithDaemon, ServesWhatRdtmonctlMetricsPrints) {
     // The counters move between the two reads; everything else is the same text.
     EXPECT_EQ(seriesOf(ctl.out), seriesOf(r.body));
     EXPECT_GT(seriesOf(r.body).size(), 20u);
+}
+
+// Each --listen address is served by its own libmicrohttpd thread, and both ask rdtmond
+// through one bus connection: scrapes on the two at once must each get a whole answer.
+TEST_F(ExporterWithDaemon, TwoListenersScrapedAtOnceEachGetAWholeAnswer) {
+    ChildProcess sleeper(spawnSleeper());
+    createPodGroup("web-1", sleeper.pid());
+    ExporterProcess exporter(
+        {.busAddress = bus_.address(), .listen = {"127.0.0.1:0", "127.0.0.1:0"}});
+    ASSERT_EQ(exporter.addresses().size(), 2u) << exporter.log();
+    constexpr int kRounds = 60;
+    std::vector<std::string> bad[2];
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+        threads.emplace_back([&, t] {
+            const std::string url = "http://" + exporter.addresses()[t] + "/metrics";
+            for (int i = 0; i < kRounds; ++i) {
+                HttpReply r = httpGet(url);
+                if (r.status != 200 || r.body.find("\nrdtmon_up 1\n") == std::string::npos ||
+                    r.body.find("container_id=\"web-1\"") == std::string::npos) {
+                    bad[t].push_back(concat("status ", std::to_string(r.status), ": ", r.error,
+                                            r.body.substr(0, 200)));
+                }
+            }
+        });
+    }
+    for (std::thread& th : threads) {
+        th.join();
+    }
+    EXPECT_THAT(bad[0], IsEmpty()) << exporter.log();
+    EXPECT_THAT(bad[1], IsEmpty()) << exporter.log();
+    EXPECT_EQ(kill(exporter.pid(), 0), 0) << "the exporter died\n" << exporter.log();
 }
 
 TEST_F(ExporterWithDaemon, FollowsRdtmondGoingAwayAndComingBack) {
