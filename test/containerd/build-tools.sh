@@ -7,7 +7,8 @@
 # Everything lands under $RDTMON_TEST_CACHE (default /var/cache/rdtmon-test), which a
 # machine keeps between runs: the module and build caches under go/, and the binaries under
 # bin/<name>-<version>/, so a second run only checks that they are there. Go builds run
-# under nice -n 19 (the machine is shared). Prints the bin directory of each on stdout as
+# at normal priority: ctest runs this alone, and a nice build would starve behind any other
+# load on the machine. Prints the bin directory of each on stdout as
 #   CONTAINERD_BIN=...  CRICTL_BIN=...  PROBE_BIN=...
 # usage: build-tools.sh [all|probe]   (probe: only this tree's programs, for the library test)
 set -euo pipefail
@@ -43,7 +44,7 @@ install_once() {
   mkdir -p "$dir.tmp"
   for pkg in "$@"; do
     echo "build-tools: go install $pkg" >&2
-    GOBIN=$dir.tmp nice -n 19 "$GO" install -trimpath -tags "$TAGS" "$pkg" >&2
+    GOBIN=$dir.tmp "$GO" install -trimpath -tags "$TAGS" "$pkg" >&2
   done
   rm -rf "$dir"
   mv "$dir.tmp" "$dir"
@@ -57,7 +58,7 @@ if [ ! -x "$PROBE_BIN/yaml2json" ]; then
   start=$SECONDS
   rm -rf "$PROBE_BIN.tmp"
   mkdir -p "$PROBE_BIN.tmp"
-  (cd "$HERE/go" && nice -n 19 "$GO" build -trimpath -o "$PROBE_BIN.tmp/" ./hooks-probe ./nri-hook-injector ./yaml2json) >&2
+  (cd "$HERE/go" && "$GO" build -trimpath -o "$PROBE_BIN.tmp/" ./hooks-probe ./nri-hook-injector ./yaml2json) >&2
   rm -rf "$PROBE_BIN"
   mv "$PROBE_BIN.tmp" "$PROBE_BIN"
   echo "build-tools: built the probe and the plugin in $((SECONDS - start)) s" >&2

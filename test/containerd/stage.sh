@@ -14,7 +14,7 @@ cmake -S "$src" -B "$out/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFI
   cat "$out/configure.log" >&2
   exit 1
 }
-nice -n 10 cmake --build "$out/build" --target rdtmon-hook -j2 >"$out/build.log" 2>&1 || {
+cmake --build "$out/build" --target rdtmon-hook -j2 >"$out/build.log" 2>&1 || {
   tail -n 40 "$out/build.log" >&2
   exit 1
 }
