@@ -147,10 +147,10 @@ dpkg-deb -x "$deb" "$tmp/x"
 got=$("$tmp/x/usr/sbin/rdtmond" --version)
 [ "$got" = "rdtmond $version" ] || fail "installed rdtmond --version says '$got', want 'rdtmond $version'"
 for prog in usr/bin/rdtmonctl usr/sbin/rdtmon-exporter; do
-    out=$("$tmp/x/$prog" --version)
-    case "$out" in
+    said=$("$tmp/x/$prog" --version)
+    case "$said" in
         *"$version"*) ;;
-        *) fail "installed /$prog --version says '$out', not $version" ;;
+        *) fail "installed /$prog --version says '$said', not $version" ;;
     esac
 done
 step "versions agree: CMake $version, deb $debver, rpm $rpmver, '$got', rdtmonctl, rdtmon-exporter"
