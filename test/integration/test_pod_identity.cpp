@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <map>
 #include <mutex>
+#include <poll.h>
 #include <set>
 #include <string>
 #include <sys/wait.h>
@@ -43,11 +44,12 @@ const LabelMap kPodLabels = {{"pod", "web-7d9f"},
                              {"container", "nginx"},
                              {"pod_uid", "3f1c2a9e-0b1d-4c7e-9a55-1d2e3f4a5b6c"}};
 
-// A process that has exited and not been reaped.
-bool isZombie(pid_t pid) {
-    const std::string stat = readFile(concat("/proc/", pid, "/stat"));
-    const std::size_t close = stat.rfind(')');
-    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+// Whether the process of a pidfd has exited, as the service sees it: the pidfd polls
+// readable only once every thread of the process is gone. (Its leader shows as a zombie in
+// /proc earlier, while the other threads are still exiting.)
+bool pidfdSaysExited(int pidfd) {
+    pollfd p{pidfd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
 class PodIdentity : public ::testing::Test {
@@ -182,10 +184,14 @@ TEST_F(PodIdentity, AProcessKilledWhileItsThreadsMoveLeavesNoGroupAndNoRecord) {
         if (reap) {
             init.reset();
         } else {
-            // Dead (a zombie, not reaped): the pidfd polls readable.
-            for (int i = 0; i < 1000 && !isZombie(init.pid()); ++i) {
+            // Dead (a zombie, not reaped): wait until the pidfd polls readable, which is what
+            // the service checks after the move.
+            const auto deadline =
+                std::chrono::steady_clock::now() + scaledDeadline(std::chrono::seconds(10));
+            while (!pidfdSaysExited(pidfd.get()) && std::chrono::steady_clock::now() < deadline) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
             }
+            ASSERT_TRUE(pidfdSaysExited(pidfd.get())) << "the killed process never exited";
         }
         emu_.control("release-tasks-write");
         CallResult r = call.get();
