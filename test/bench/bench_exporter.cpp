@@ -26,7 +26,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -92,12 +91,18 @@ int run(int scrapes, const std::string& jsonPath) {
         ~Reap() { terminate(pid, std::chrono::seconds(10)); }
     } reap{exporter};
     std::string url;
-    const std::regex serving("serving http://([^ ]+)/metrics");
+    // "serving http://ADDR/metrics" (no std::regex: GCC 12's sanitizer build warns inside it).
+    const std::string kServing = "serving http://";
     for (int i = 0; i < 1000 && url.empty(); ++i) {
-        std::smatch m;
         const std::string log = readFile(dir.file("exporter.log"));
-        if (std::regex_search(log, m, serving)) {
-            url = "http://" + m[1].str() + "/metrics";
+        if (const std::size_t at = log.find(kServing); at != std::string::npos) {
+            const std::size_t end = log.find_first_of(" \n", at);
+            const std::size_t start = at + kServing.size();
+            const std::string word =
+                log.substr(start, end == std::string::npos ? std::string::npos : end - start);
+            if (word.ends_with("/metrics")) {
+                url = "http://" + word;
+            }
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
