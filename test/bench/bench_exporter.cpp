@@ -96,8 +96,8 @@ int run(int scrapes, const std::string& jsonPath) {
     for (int i = 0; i < 1000 && url.empty(); ++i) {
         const std::string log = readFile(dir.file("exporter.log"));
         if (const std::size_t at = log.find(kServing); at != std::string::npos) {
-            const std::size_t end = log.find_first_of(" \n", at);
             const std::size_t start = at + kServing.size();
+            const std::size_t end = log.find_first_of(" \n", start);
             const std::string word =
                 log.substr(start, end == std::string::npos ? std::string::npos : end - start);
             if (word.ends_with("/metrics")) {
