@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -16,22 +17,33 @@ namespace rdtmon {
 
 namespace {
 std::atomic<bool> g_haveOpenat2{true};
+
+// openat2 with no symlink, no escape; nullopt when the kernel has no openat2 (then never
+// tried again), so the caller falls back to openat.
+std::optional<OpenResult> tryOpenat2(int dirfd, const std::string& path, int flags) {
+    if (!g_haveOpenat2.load(std::memory_order_relaxed)) {
+        return std::nullopt;
+    }
+    struct open_how how {};
+    how.flags = static_cast<uint64_t>(flags);
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd = ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how));
+    if (fd >= 0) {
+        return OpenResult{UniqueFd(static_cast<int>(fd)), 0};
+    }
+    int err = errno;
+    if (err != ENOSYS && err != E2BIG) {
+        return OpenResult{UniqueFd(), err};
+    }
+    g_haveOpenat2.store(false, std::memory_order_relaxed);
+    return std::nullopt;
+}
 } // namespace
 
 OpenResult openDirComponent(int dirfd, const std::string& name) {
-    if (g_haveOpenat2.load(std::memory_order_relaxed)) {
-        struct open_how how {};
-        how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
-        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-        long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof(how));
-        if (fd >= 0) {
-            return {UniqueFd(static_cast<int>(fd)), 0};
-        }
-        int err = errno;
-        if (err != ENOSYS && err != E2BIG) {
-            return {UniqueFd(), err};
-        }
-        g_haveOpenat2.store(false, std::memory_order_relaxed);
+    if (std::optional<OpenResult> r =
+            tryOpenat2(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) {
+        return std::move(*r);
     }
     int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     return fd >= 0 ? OpenResult{UniqueFd(fd), 0} : OpenResult{UniqueFd(), errno};
@@ -40,19 +52,8 @@ OpenResult openDirComponent(int dirfd, const std::string& name) {
 OpenResult openBeneath(int dirfd, const std::string& relPath, int flags) {
     // openat2 refuses any flag but these with O_PATH (EINVAL), O_NOCTTY included.
     flags |= O_CLOEXEC | O_NOFOLLOW | ((flags & O_PATH) != 0 ? 0 : O_NOCTTY);
-    if (g_haveOpenat2.load(std::memory_order_relaxed)) {
-        struct open_how how {};
-        how.flags = static_cast<uint64_t>(flags);
-        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-        long fd = ::syscall(SYS_openat2, dirfd, relPath.c_str(), &how, sizeof(how));
-        if (fd >= 0) {
-            return {UniqueFd(static_cast<int>(fd)), 0};
-        }
-        int err = errno;
-        if (err != ENOSYS && err != E2BIG) {
-            return {UniqueFd(), err};
-        }
-        g_haveOpenat2.store(false, std::memory_order_relaxed);
+    if (std::optional<OpenResult> r = tryOpenat2(dirfd, relPath, flags)) {
+        return std::move(*r);
     }
     // Component by component: every one but the last as an O_PATH directory.
     UniqueFd cur;
