@@ -29,4 +29,15 @@ if [ -n "$missing" ]; then
   apt-get update -qq
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $missing
+  # Debian's prometheus package enables and starts its own server (port 9090, every
+  # interface) where systemd runs. The tests need only its binaries and start their own on
+  # loopback, so a server this script brought along is stopped and disabled again.
+  case " $missing " in
+    *" prometheus "*)
+      if [ -d /run/systemd/system ]; then
+        echo "setup-deps: disabling the prometheus.service the package started (tests run their own)"
+        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+      fi
+      ;;
+  esac
 fi
