@@ -104,7 +104,18 @@ void runList(client::BusClient& bus, bool json, bool fullIds, std::ostream& out)
 }
 
 void runCounters(client::BusClient& bus, const std::string& id, bool json, std::ostream& out) {
-    const client::Counters c = bus.counters(id);
+    client::Counters c;
+    try {
+        c = bus.counters(id);
+    } catch (const ClientError& e) {
+        // rdtmond answers NoSuchGroup before it looks at resctrl, and on a node without
+        // monitoring no group exists: the cause worth reporting is the missing support.
+        if (e.kind() == ClientErrorKind::NoSuchGroup && !bus.status().supported) {
+            throw ClientError(ClientErrorKind::Unsupported,
+                              "resctrl monitoring is not supported on this node");
+        }
+        throw;
+    }
     if (json) {
         out << nlohmann::json{{"container_id", id}, {"domains", c}}.dump() << "\n";
         return;

@@ -456,12 +456,15 @@ TEST(RdtmonctlUnsupported, NoMonitoringIsExitFourAndStatusSaysSo) {
     TempDir notResctrl("not-resctrl");
     PrivateBus bus;
     Rdtmond daemon(bus, Rdtmond::Options{.resctrl = notResctrl.path()});
-    // (counters of an unknown id is NoSuchGroup before anything else.)
-    const CommandResult r = ctl(bus, {"top", "-n", "1", "-d", "0.2"});
-    EXPECT_EQ(r.exitCode, kExitUnsupported) << r.out << r.err;
-    EXPECT_THAT(r.err, HasSubstr("rdtmonctl: resctrl monitoring is not supported"));
-    EXPECT_EQ(linesOf(r.err).size(), 1u) << r.err;
-    EXPECT_EQ(r.out, "");
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"top", "-n", "1", "-d", "0.2"},
+          std::vector<std::string>{"counters", "abc"}}) {
+        const CommandResult r = ctl(bus, args);
+        EXPECT_EQ(r.exitCode, kExitUnsupported) << args[0] << ": " << r.out << r.err;
+        EXPECT_THAT(r.err, HasSubstr("rdtmonctl: resctrl monitoring is not supported"));
+        EXPECT_EQ(linesOf(r.err).size(), 1u) << r.err;
+        EXPECT_EQ(r.out, "");
+    }
     const CommandResult status = ctl(bus, {"status", "--json"});
     EXPECT_EQ(status.exitCode, 0) << status.err;
     EXPECT_EQ(json::parse(status.out).at("supported"), false);
