@@ -98,6 +98,11 @@ bool Daemon::setup() {
             events_->onAvailabilityChanged();
         }
     };
+    events.coverageChanged = [this](const std::string& id) {
+        if (events_ != nullptr) {
+            events_->onCoverageChanged(id);
+        }
+    };
     mgr_ = std::make_unique<GroupManager>(
         [this](std::string& why) -> std::unique_ptr<Resctrl> {
             std::optional<std::string> path = locator_->locate(why);
@@ -156,15 +161,20 @@ int Daemon::loop() {
         while (conn_->processPendingRequest()) {
             manager_->reapObjects();
         }
+        // After the calls are answered: the resyncs of groups just made and of cgroups
+        // joined since the last iteration, one per group.
+        mgr_->resyncPending();
+        while (conn_->processPendingRequest()) {
+            manager_->reapObjects();
+        }
         manager_->reapObjects();
         sdbus::IConnection::PollData pd = conn_->getEventLoopPollData();
-        pollfd fds[4] = {
-            {pd.fd, pd.events, 0},
-            {sigfd_.get(), POLLIN, 0},
-            {timerfd_.get(), POLLIN, 0},
-            {collector_->fd(), POLLIN, 0},
+        pollfd fds[5] = {
+            {pd.fd, pd.events, 0},         {sigfd_.get(), POLLIN, 0},
+            {timerfd_.get(), POLLIN, 0},   {collector_->fd(), POLLIN, 0},
+            {mgr_->followFd(), POLLIN, 0}, // -1 (ignored by poll) without a watcher
         };
-        int r = ::poll(fds, 4, pd.getPollTimeout());
+        int r = ::poll(fds, 5, pd.getPollTimeout());
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -181,9 +191,15 @@ int Daemon::loop() {
             if (!collector_->running()) {
                 collector_->request(nullptr);
             }
+            // The safety net of following: joins no event told of (CLONE_INTO_CGROUP, a
+            // lost event) are caught once per collection interval.
+            mgr_->resyncAll();
         }
         if (fds[3].revents & POLLIN) {
             collector_->finish();
+        }
+        if (fds[4].revents & POLLIN) {
+            mgr_->onFollowEvents();
         }
     }
     return 0;
