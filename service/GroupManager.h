@@ -145,8 +145,9 @@ public:
     bool following(const std::string& id) const { return followed_.count(id) != 0; }
 
 private:
-    // Starts following rec's cgroup (a watch, and a resync marked). Failures are logged.
-    void follow(const GroupRecord& rec);
+    // Starts following rec's cgroup (a watch, and a resync marked). Failures are logged. A
+    // group that follows none gets its coverage (at create: the threads just moved).
+    void follow(const GroupRecord& rec, bool justCreated);
     // Stops following id: no watch, no coverage kept.
     void unfollow(const std::string& id);
     void setCoverage(const std::string& id, Coverage c);

@@ -22,9 +22,15 @@ int GroupManager::followFd() const {
     return watcher_ ? watcher_->fd() : -1;
 }
 
-void GroupManager::follow(const GroupRecord& rec) {
+void GroupManager::follow(const GroupRecord& rec, bool justCreated) {
     if (rec.cgroup.empty()) {
-        resyncDue_.insert(rec.id); // its coverage, once
+        if (justCreated) {
+            // Its coverage is what was just moved: no tasks read needed.
+            std::optional<std::vector<pid_t>> tids = threadsOf(static_cast<pid_t>(rec.pid));
+            setCoverage(rec.id, Coverage{tids ? static_cast<uint32_t>(tids->size()) : 0u, 0});
+        } else {
+            resyncDue_.insert(rec.id); // its coverage, once
+        }
         return;
     }
     followed_.insert(rec.id);
