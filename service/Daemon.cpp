@@ -191,12 +191,12 @@ int Daemon::loop() {
             if (!collector_->running()) {
                 collector_->request(nullptr);
             }
-            // The safety net of following: joins no event told of (CLONE_INTO_CGROUP, a
-            // lost event) are caught once per collection interval.
-            mgr_->resyncAll();
         }
         if (fds[3].revents & POLLIN) {
             collector_->finish();
+            // The safety net of following, at each collection (the timer's, start-up's and
+            // GarbageCollect()'s): joins no event told of (CLONE_INTO_CGROUP, a lost event).
+            mgr_->resyncAll();
         }
         if (fds[4].revents & POLLIN) {
             mgr_->onFollowEvents();
