@@ -13,6 +13,7 @@
 #include "ResctrlLocator.h"
 #include "rdtmon/version.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -174,7 +175,13 @@ int Daemon::loop() {
             {timerfd_.get(), POLLIN, 0},   {collector_->fd(), POLLIN, 0},
             {mgr_->followFd(), POLLIN, 0}, // -1 (ignored by poll) without a watcher
         };
-        int r = ::poll(fds, 5, pd.getPollTimeout());
+        // A retry of a refused joiner (GroupManager::retryTimeoutMs) shortens the wait; with
+        // none pending the loop sleeps as before.
+        int timeout = pd.getPollTimeout();
+        if (const int retry = mgr_->retryTimeoutMs(); retry >= 0) {
+            timeout = timeout < 0 ? retry : std::min(timeout, retry);
+        }
+        int r = ::poll(fds, 5, timeout);
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -201,6 +208,7 @@ int Daemon::loop() {
         if (fds[4].revents & POLLIN) {
             mgr_->onFollowEvents();
         }
+        mgr_->runDueRetries();
     }
     return 0;
 }

@@ -142,6 +142,13 @@ public:
     // One group's resync now; returns its coverage. Never throws.
     Coverage resync(const std::string& id);
     Coverage coverage(const std::string& id) const;
+    // A joiner the kernel refused at first may only be on its way into the group's CTRL_MON
+    // group (runc exec joins the cgroups before it writes the CLOS): a group with a new
+    // refusal is resynced again after 0.1, 0.4 and 1.6 s. Milliseconds until the next such
+    // retry is due, -1 when none is pending (no wake-up at idle).
+    int retryTimeoutMs() const;
+    // Runs the retries that are due.
+    void runDueRetries();
     bool following(const std::string& id) const { return followed_.count(id) != 0; }
 
 private:
@@ -179,8 +186,14 @@ private:
     std::set<std::string> followed_;         // ids whose cgroup is followed
     std::set<std::string> resyncDue_;
     std::map<std::string, Coverage> coverage_;
-    // (container, pid) already logged as outside the group's CTRL_MON group.
+    // (container, pid) refused once, and those logged as outside (refused again).
+    std::map<std::string, std::set<pid_t>> refusedOnce_;
     std::map<std::string, std::set<pid_t>> warnedOutside_;
+    struct Retry {
+        int attempt = 0;
+        uint64_t dueUsec = 0; // CLOCK_MONOTONIC
+    };
+    std::map<std::string, Retry> retries_;
 };
 
 } // namespace rdtmon

@@ -4,11 +4,14 @@
 
 #include "CgroupPaths.h"
 #include "CgroupWatcher.h"
+#include "Clock.h"
 #include "Errors.h"
 #include "Log.h"
 #include "ProcFs.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <set>
 
 namespace rdtmon {
@@ -16,6 +19,8 @@ namespace {
 // A pass that moved something is repeated, so that children forked and threads started
 // meanwhile follow; a bounded number of times, so a fork bomb cannot hold the loop.
 constexpr int kMaxResyncPasses = 5;
+constexpr uint64_t kFirstRetryUsec = 100'000;
+constexpr int kMaxRetries = 3; // after 0.1, 0.4 and 1.6 s
 } // namespace
 
 int GroupManager::followFd() const {
@@ -53,7 +58,40 @@ void GroupManager::unfollow(const std::string& id) {
     followed_.erase(id);
     resyncDue_.erase(id);
     coverage_.erase(id);
+    refusedOnce_.erase(id);
     warnedOutside_.erase(id);
+    retries_.erase(id);
+}
+
+int GroupManager::retryTimeoutMs() const {
+    if (retries_.empty()) {
+        return -1;
+    }
+    uint64_t due = UINT64_MAX;
+    for (const auto& [id, r] : retries_) {
+        due = std::min(due, r.dueUsec);
+    }
+    const uint64_t now = monotonicUsec();
+    return due <= now ? 0 : static_cast<int>((due - now + 999) / 1000);
+}
+
+void GroupManager::runDueRetries() {
+    const uint64_t now = monotonicUsec();
+    std::vector<std::string> due;
+    for (const auto& [id, r] : retries_) {
+        if (r.dueUsec <= now) {
+            due.push_back(id);
+        }
+    }
+    for (const std::string& id : due) {
+        const int attempt = retries_[id].attempt;
+        retries_.erase(id);
+        resync(id); // may schedule a fresh chain for a newly refused process
+        if (attempt + 1 < kMaxRetries && retries_.count(id) == 0 && followed_.count(id) != 0) {
+            retries_[id] =
+                Retry{attempt + 1, monotonicUsec() + (kFirstRetryUsec << (2 * (attempt + 1)))};
+        }
+    }
 }
 
 void GroupManager::onFollowEvents() {
@@ -124,6 +162,7 @@ Coverage GroupManager::resync(const std::string& id) {
             return coverage(id);
         }
         std::set<pid_t> refused; // threads the kernel would not take (another CTRL_MON group)
+        bool newRefusal = false;
         Coverage cov;
         for (int pass = 0; pass < kMaxResyncPasses; ++pass) {
             int err = 0;
@@ -171,7 +210,9 @@ Coverage GroupManager::resync(const std::string& id) {
                         // its cache allocation. Counted outside, said once per process.
                         refused.insert(t);
                         ++cov.outside;
-                        if (warnedOutside_[id].insert(p).second) {
+                        if (refusedOnce_[id].insert(p).second) {
+                            newRefusal = true; // maybe on its way: retried before it is said
+                        } else if (warnedOutside_[id].insert(p).second) {
                             log::notice(log::forContainer(
                                 id, "process " + std::to_string(p) + " in cgroup " + rec->cgroup +
                                         " is left outside the group: " + e.what()));
@@ -182,6 +223,9 @@ Coverage GroupManager::resync(const std::string& id) {
             if (moved == 0) {
                 break;
             }
+        }
+        if (newRefusal) {
+            retries_[id] = Retry{0, monotonicUsec() + kFirstRetryUsec};
         }
         setCoverage(id, cov);
         return cov;

@@ -196,14 +196,44 @@ TEST_F(Follow, AProcessInAnotherCtrlMonGroupIsLeftAloneCountedOutsideAndLoggedOn
     cg.add(joiner.pid());
     ASSERT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, 10s));
     EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(2u, 2u); }, 10s));
+    EXPECT_TRUE(noneIn("c1", other.pid()));
     EXPECT_EQ(tasksOf(emu_.path() + "/clos1").size(), 2u);
+    // Said once it was refused again (a retry), never more.
     const std::string line = concat("process ", other.pid(), " in cgroup");
+    EXPECT_TRUE(waitUntil([&] { return occurrences(daemon_.log(), line) == 1; }, 10s))
+        << daemon_.log();
+    ChildProcess another(spawnSleeper());
+    cg.add(another.pid());
+    ASSERT_TRUE(waitUntil([&] { return allIn("c1", another.pid()); }, 10s));
+    std::this_thread::sleep_for(2500ms); // every retry of the first refusal has run
     EXPECT_EQ(occurrences(daemon_.log(), line), 1u) << daemon_.log();
     EXPECT_THAT(daemon_.log(), HasSubstr("<5>container c1: " + line));
     const std::vector<CoverageRow> rows = allCoverage();
     ASSERT_EQ(rows.size(), 1u);
-    EXPECT_EQ(rows[0].get<2>(), 2u);
+    EXPECT_EQ(rows[0].get<2>(), 3u);
     EXPECT_EQ(rows[0].get<3>(), 2u);
+}
+
+TEST_F(Follow, AJoinerThatReachesTheGroupsClosOnlyAfterJoiningIsCapturedByARetry) {
+    // runc exec joins the cgroups first and writes the CLOS after: the first resync finds the
+    // process in another CTRL_MON group, a retry a moment later finds it movable.
+    ASSERT_EQ(::mkdir((emu_.path() + "/clos1").c_str(), 0755), 0);
+    TestCgroup cg;
+    ChildProcess init(spawnSleeper());
+    cg.add(init.pid());
+    RdtmonClient c(bus_.address());
+    ASSERT_TRUE(c.createGroup("c1", static_cast<uint32_t>(init.pid())).ok());
+    ChildProcess joiner(spawnSleeper(1));
+    for (pid_t t : threadsOf(joiner.pid())) {
+        writeFile(emu_.path() + "/clos1/tasks", std::to_string(t));
+    }
+    cg.add(joiner.pid());
+    ASSERT_TRUE(waitUntil([&] { return coverage("c1").second == 2u; }, 10s));
+    for (pid_t t : threadsOf(joiner.pid())) {
+        writeFile(emu_.path() + "/tasks", std::to_string(t)); // now in the group's CLOS
+    }
+    EXPECT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, 10s)) << daemon_.log();
+    EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(3u, 0u); }, 10s));
 }
 
 TEST_F(Follow, ACgroupTheInitSharesIsNotFollowedAndNothingElseMoves) {
