@@ -136,7 +136,7 @@ void GroupManager::reconcile() {
         } else if (!exists) {
             forget(rec, RemoveReason::Vanished);
         } else if (!following(rec.id)) {
-            follow(rec, false); // start-up or resctrl back: follow what the records say
+            follow(rec); // start-up or resctrl back: follow what the records say
         }
     }
 }
@@ -314,7 +314,7 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
                                   (rec.cgroup.empty() ? "" : "; following cgroup " + rec.cgroup)));
     // After the reply path is settled: a watch that cannot be had is logged, never an error,
     // and the first resync runs from the loop after this call.
-    follow(rec, true);
+    follow(rec);
     if (events_.created) {
         events_.created(rec);
     }

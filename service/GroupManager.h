@@ -139,9 +139,14 @@ public:
     // Resyncs every group (the collection pass: catches CLONE_INTO_CGROUP, which writes no
     // file, and lost events).
     void resyncAll();
-    // One group's resync now; returns its coverage. Never throws.
-    Coverage resync(const std::string& id);
+    // One group's resync now; returns its coverage. Never throws. quick (the collection's
+    // pass): no tasks read when the cgroup's threads are those of the last resync.
+    Coverage resync(const std::string& id, bool quick = false);
+    // A followed group's coverage as of its last resync.
     Coverage coverage(const std::string& id) const;
+    // coverage(), or for a group that follows no cgroup its task count and 0, read now (one
+    // tasks read, on demand only).
+    Coverage coverageNow(const std::string& id);
     // A joiner the kernel refused at first may only be on its way into the group's CTRL_MON
     // group (runc exec joins the cgroups before it writes the CLOS): a group with a new
     // refusal is resynced again after 0.1, 0.4 and 1.6 s. Milliseconds until the next such
@@ -152,9 +157,8 @@ public:
     bool following(const std::string& id) const { return followed_.count(id) != 0; }
 
 private:
-    // Starts following rec's cgroup (a watch, and a resync marked). Failures are logged. A
-    // group that follows none gets its coverage (at create: the threads just moved).
-    void follow(const GroupRecord& rec, bool justCreated);
+    // Starts following rec's cgroup (a watch, and a resync marked). Failures are logged.
+    void follow(const GroupRecord& rec);
     // Stops following id: no watch, no coverage kept.
     void unfollow(const std::string& id);
     void setCoverage(const std::string& id, Coverage c);
@@ -194,6 +198,7 @@ private:
         uint64_t dueUsec = 0; // CLOCK_MONOTONIC
     };
     std::map<std::string, Retry> retries_;
+    std::map<std::string, std::vector<pid_t>> lastThreads_; // cgroup threads at last resync
 };
 
 } // namespace rdtmon

@@ -27,16 +27,9 @@ int GroupManager::followFd() const {
     return watcher_ ? watcher_->fd() : -1;
 }
 
-void GroupManager::follow(const GroupRecord& rec, bool justCreated) {
+void GroupManager::follow(const GroupRecord& rec) {
     if (rec.cgroup.empty()) {
-        if (justCreated) {
-            // Its coverage is what was just moved: no tasks read needed.
-            std::optional<std::vector<pid_t>> tids = threadsOf(static_cast<pid_t>(rec.pid));
-            setCoverage(rec.id, Coverage{tids ? static_cast<uint32_t>(tids->size()) : 0u, 0});
-        } else {
-            resyncDue_.insert(rec.id); // its coverage, once
-        }
-        return;
+        return; // its coverage is read on demand (coverageNow)
     }
     followed_.insert(rec.id);
     resyncDue_.insert(rec.id);
@@ -61,6 +54,7 @@ void GroupManager::unfollow(const std::string& id) {
     refusedOnce_.erase(id);
     warnedOutside_.erase(id);
     retries_.erase(id);
+    lastThreads_.erase(id);
 }
 
 int GroupManager::retryTimeoutMs() const {
@@ -127,14 +121,32 @@ void GroupManager::resyncPending() {
 
 void GroupManager::resyncAll() {
     resyncDue_.clear();
-    for (const GroupRecord& rec : groups()) {
-        resync(rec.id);
+    const std::set<std::string> ids = followed_;
+    for (const std::string& id : ids) {
+        resync(id, /*quick=*/true);
     }
 }
 
 Coverage GroupManager::coverage(const std::string& id) const {
     auto it = coverage_.find(id);
     return it == coverage_.end() ? Coverage{} : it->second;
+}
+
+Coverage GroupManager::coverageNow(const std::string& id) {
+    if (followed_.count(id) != 0) {
+        return coverage(id);
+    }
+    std::optional<GroupRecord> rec = find(id);
+    Resctrl* r = rec ? resctrl() : nullptr;
+    if (r == nullptr) {
+        return Coverage{};
+    }
+    try {
+        return Coverage{static_cast<uint32_t>(r->tasks(refOf(*rec)).size()), 0};
+    } catch (const std::exception& e) {
+        log::debug(log::forContainer(id, std::string("coverage: ") + e.what()));
+        return Coverage{};
+    }
 }
 
 void GroupManager::setCoverage(const std::string& id, Coverage c) {
@@ -148,19 +160,14 @@ void GroupManager::setCoverage(const std::string& id, Coverage c) {
     }
 }
 
-Coverage GroupManager::resync(const std::string& id) {
+Coverage GroupManager::resync(const std::string& id, bool quick) {
     std::optional<GroupRecord> rec = find(id);
     Resctrl* r = rec ? resctrl() : nullptr;
-    if (!rec || r == nullptr) {
-        return coverage(id);
+    if (!rec || r == nullptr || followed_.count(id) == 0) {
+        return coverageNow(id);
     }
     const MonGroupRef ref = refOf(*rec);
     try {
-        if (followed_.count(id) == 0) {
-            const auto n = static_cast<uint32_t>(r->tasks(ref).size());
-            setCoverage(id, Coverage{n, 0});
-            return coverage(id);
-        }
         std::set<pid_t> refused; // threads the kernel would not take (another CTRL_MON group)
         bool newRefusal = false;
         Coverage cov;
@@ -177,16 +184,29 @@ Coverage GroupManager::resync(const std::string& id) {
                 }
                 throwErrno(err, "cannot read " + rec->cgroup + "/cgroup.procs");
             }
+            // The cgroup's threads, by process.
+            std::vector<std::pair<pid_t, std::vector<pid_t>>> members;
+            std::vector<pid_t> all;
+            for (pid_t p : *procs) {
+                if (std::optional<std::vector<pid_t>> tids = threadsOf(p)) {
+                    all.insert(all.end(), tids->begin(), tids->end());
+                    members.emplace_back(p, std::move(*tids));
+                }
+            }
+            std::sort(all.begin(), all.end());
+            // A collection's pass skips the group's tasks file (a read that costs one walk
+            // of every thread of the host) when the cgroup holds the very threads it held at
+            // the last resync and all of them were in the group.
+            if (quick && pass == 0 && coverage(id).outside == 0 && lastThreads_[id] == all) {
+                return coverage(id);
+            }
+            lastThreads_[id] = all;
             const std::vector<pid_t> inGroupList = r->tasks(ref);
             const std::set<pid_t> inGroup(inGroupList.begin(), inGroupList.end());
             cov = Coverage{};
             unsigned moved = 0;
-            for (pid_t p : *procs) {
-                std::optional<std::vector<pid_t>> tids = threadsOf(p);
-                if (!tids) {
-                    continue; // exited since the cgroup was read
-                }
-                for (pid_t t : *tids) {
+            for (const auto& [p, tids] : members) {
+                for (pid_t t : tids) {
                     if (inGroup.count(t) != 0) {
                         ++cov.inGroup;
                         continue;
