@@ -9,12 +9,15 @@ fixture -- "$RUNC_ROOT"
 push_cleanup 'cleanup_runc_root "$RUNC_ROOT"'
 id=${IDP}-exec
 make_bundle "$WORK/b" "$(oci_hooks)" "$CONTAINER_ARGS"
+[ -x "${THREADED_SLEEPER:-}" ] || fail "THREADED_SLEEPER (a static multi-threaded sleeper) missing"
+cp "$THREADED_SLEEPER" "$ROOTFS/bin/threaded-sleeper"
 runc_detached "$id" "$WORK/b"
 init=$(runc_ state "$id" | jq -r .pid)
 group_tasks "mon_groups/$id" | grep -qx "$init" || fail "the init is not in its group"
 
-# The exec'd shell forks two sleepers: its children must follow it into the group.
-runc_ exec -d --pid-file "$WORK/exec.pid" "$id" sh -c 'sleep 999 & sleep 999 & wait' ||
+# The exec'd shell forks a sleeper with 3 threads and a plain one: all follow it into the
+# group.
+runc_ exec -d --pid-file "$WORK/exec.pid" "$id" sh -c 'threaded-sleeper 3 & sleep 999 & wait' ||
   fail "runc exec failed"
 epid=$(cat "$WORK/exec.pid")
 [ -d "/proc/$epid" ] || fail "the exec'd process is not running"
@@ -24,7 +27,7 @@ in_ns=$(readlink "/proc/$epid/ns/pid")
 exec_in_group() {
   local want
   want=$(container_threads "$epid")
-  [ "$(echo "$want" | wc -l)" -ge 3 ] || return 1 # the shell and its two sleepers
+  [ "$(echo "$want" | wc -l)" -ge 6 ] || return 1 # the shell, 4 threads, a sleeper
   [ -z "$(comm -23 <(echo "$want") <(group_tasks "mon_groups/$id"))" ]
 }
 wait_for 10 exec_in_group ||
@@ -34,3 +37,17 @@ cgroup=$(bus --json=short get-property org.rdtmon1 \
   org.rdtmon1.Group Cgroup | jq -r .data)
 [ -n "$cgroup" ] && [ -d "$cgroup" ] || fail "the group follows no cgroup: Cgroup='$cgroup'"
 pass "runc exec'd pid $epid and its children are in mon_groups/$id ($(group_tasks "mon_groups/$id" | tr '\n' ' ')), following $cgroup"
+
+# A multi-threaded process exec'd directly: its threads start right after the exec, maybe
+# before rdtmond moved the process, and must be moved too.
+runc_ exec -d --pid-file "$WORK/exec2.pid" "$id" threaded-sleeper 4 || fail "runc exec failed"
+epid=$(cat "$WORK/exec2.pid")
+threads_in_group() {
+  local want
+  want=$(ls "/proc/$epid/task" | sort -n)
+  [ "$(echo "$want" | wc -l)" = 5 ] || return 1
+  [ -z "$(comm -23 <(echo "$want") <(group_tasks "mon_groups/$id"))" ]
+}
+wait_for 10 threads_in_group ||
+  fail "the threads of exec'd pid $epid [$(ls "/proc/$epid/task" | tr '\n' ' ')] are not all in mon_groups/$id"
+pass "runc exec'd pid $epid and its 4 threads are in mon_groups/$id"
