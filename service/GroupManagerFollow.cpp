@@ -38,6 +38,14 @@ void GroupManager::follow(const GroupRecord& rec) {
     }
     int err = 0;
     if (!watcher_->watch(rec.id, rec.cgroup, err)) {
+        if (err == ENOENT) {
+            // Gone while rdtmond was down (or since the create): nothing left to follow.
+            followed_.erase(rec.id);
+            resyncDue_.erase(rec.id);
+            log::info(
+                log::forContainer(rec.id, "its cgroup " + rec.cgroup + " is gone; not followed"));
+            return;
+        }
         log::warning(log::forContainer(rec.id, "cannot watch " + rec.cgroup + "/cgroup.procs (" +
                                                    errnoText(err) +
                                                    "); it is resynced at collections only"));
