@@ -135,7 +135,7 @@ void GroupManager::reconcile() {
             }
         } else if (!exists) {
             forget(rec, RemoveReason::Vanished);
-        } else if (!following(rec.id)) {
+        } else if (!following(rec.id) && (!rec.cgroup.empty() || !coverage_.count(rec.id))) {
             follow(rec); // start-up or resctrl back: follow what the records say
         }
     }

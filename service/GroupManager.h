@@ -142,11 +142,10 @@ public:
     // One group's resync now; returns its coverage. Never throws. quick (the collection's
     // pass): no tasks read when the cgroup's threads are those of the last resync.
     Coverage resync(const std::string& id, bool quick = false);
-    // A followed group's coverage as of its last resync.
+    // A followed group's coverage as of its last resync; for a group that follows no cgroup
+    // the threads moved into it at create (after a restart: its init's threads) and 0.
+    // Never reads resctrl.
     Coverage coverage(const std::string& id) const;
-    // coverage(), or for a group that follows no cgroup its task count and 0, read now (one
-    // tasks read, on demand only).
-    Coverage coverageNow(const std::string& id);
     // A joiner the kernel refused at first may only be on its way into the group's CTRL_MON
     // group (runc exec joins the cgroups before it writes the CLOS): a group with a new
     // refusal is resynced again after 0.1, 0.4 and 1.6 s. Milliseconds until the next such

@@ -29,7 +29,12 @@ int GroupManager::followFd() const {
 
 void GroupManager::follow(const GroupRecord& rec) {
     if (rec.cgroup.empty()) {
-        return; // its coverage is read on demand (coverageNow)
+        // Its coverage is what was moved into it: the init's threads. Never a tasks read:
+        // the property is read with every InterfacesAdded, and a tasks read walks every
+        // thread of the host.
+        std::optional<std::vector<pid_t>> tids = threadsOf(static_cast<pid_t>(rec.pid));
+        coverage_[rec.id] = Coverage{tids ? static_cast<uint32_t>(tids->size()) : 0u, 0};
+        return;
     }
     followed_.insert(rec.id);
     resyncDue_.insert(rec.id);
@@ -140,23 +145,6 @@ Coverage GroupManager::coverage(const std::string& id) const {
     return it == coverage_.end() ? Coverage{} : it->second;
 }
 
-Coverage GroupManager::coverageNow(const std::string& id) {
-    if (followed_.count(id) != 0) {
-        return coverage(id);
-    }
-    std::optional<GroupRecord> rec = find(id);
-    Resctrl* r = rec ? resctrl() : nullptr;
-    if (r == nullptr) {
-        return Coverage{};
-    }
-    try {
-        return Coverage{static_cast<uint32_t>(r->tasks(refOf(*rec)).size()), 0};
-    } catch (const std::exception& e) {
-        log::debug(log::forContainer(id, std::string("coverage: ") + e.what()));
-        return Coverage{};
-    }
-}
-
 void GroupManager::setCoverage(const std::string& id, Coverage c) {
     auto [it, inserted] = coverage_.try_emplace(id, c);
     if (!inserted && it->second == c) {
@@ -172,7 +160,7 @@ Coverage GroupManager::resync(const std::string& id, bool quick) {
     std::optional<GroupRecord> rec = find(id);
     Resctrl* r = rec ? resctrl() : nullptr;
     if (!rec || r == nullptr || followed_.count(id) == 0) {
-        return coverageNow(id);
+        return coverage(id);
     }
     const MonGroupRef ref = refOf(*rec);
     try {

@@ -41,11 +41,11 @@ std::string GroupObject::ResctrlPath() {
 }
 
 uint32_t GroupObject::TasksInGroup() {
-    return safely<uint32_t>([&] { return mgr_.coverageNow(rec_.id).inGroup; }, 0u);
+    return safely<uint32_t>([&] { return mgr_.coverage(rec_.id).inGroup; }, 0u);
 }
 
 uint32_t GroupObject::TasksOutside() {
-    return safely<uint32_t>([&] { return mgr_.coverageNow(rec_.id).outside; }, 0u);
+    return safely<uint32_t>([&] { return mgr_.coverage(rec_.id).outside; }, 0u);
 }
 
 void GroupObject::coverageChanged() {

@@ -185,7 +185,7 @@ ManagerObject::GetAllCoverage() {
     return translated("GetAllCoverage", std::string(), [&] {
         std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint32_t>> out;
         for (const GroupRecord& rec : mgr_.groups()) {
-            const Coverage c = mgr_.coverageNow(rec.id);
+            const Coverage c = mgr_.coverage(rec.id);
             out.emplace_back(rec.id, rec.cgroup, c.inGroup, c.outside);
         }
         return out;

@@ -149,7 +149,7 @@ TEST_F(GroupManagerFollow, AnInitSharingItsCgroupIsNotFollowed) {
     GroupRecord rec = mgr_->createGroup("c1", static_cast<uint32_t>(init.pid()));
     EXPECT_EQ(rec.cgroup, "");
     EXPECT_FALSE(mgr_->following("c1"));
-    EXPECT_EQ(mgr_->coverageNow("c1"), (Coverage{1, 0}));
+    EXPECT_EQ(mgr_->coverage("c1"), (Coverage{1, 0}));
 }
 
 } // namespace
