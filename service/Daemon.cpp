@@ -13,6 +13,7 @@
 #include "ResctrlLocator.h"
 #include "rdtmon/version.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -98,6 +99,11 @@ bool Daemon::setup() {
             events_->onAvailabilityChanged();
         }
     };
+    events.coverageChanged = [this](const std::string& id) {
+        if (events_ != nullptr) {
+            events_->onCoverageChanged(id);
+        }
+    };
     mgr_ = std::make_unique<GroupManager>(
         [this](std::string& why) -> std::unique_ptr<Resctrl> {
             std::optional<std::string> path = locator_->locate(why);
@@ -156,15 +162,26 @@ int Daemon::loop() {
         while (conn_->processPendingRequest()) {
             manager_->reapObjects();
         }
+        // After the calls are answered: the resyncs of groups just made and of cgroups
+        // joined since the last iteration, one per group.
+        mgr_->resyncPending();
+        while (conn_->processPendingRequest()) {
+            manager_->reapObjects();
+        }
         manager_->reapObjects();
         sdbus::IConnection::PollData pd = conn_->getEventLoopPollData();
-        pollfd fds[4] = {
-            {pd.fd, pd.events, 0},
-            {sigfd_.get(), POLLIN, 0},
-            {timerfd_.get(), POLLIN, 0},
-            {collector_->fd(), POLLIN, 0},
+        pollfd fds[5] = {
+            {pd.fd, pd.events, 0},         {sigfd_.get(), POLLIN, 0},
+            {timerfd_.get(), POLLIN, 0},   {collector_->fd(), POLLIN, 0},
+            {mgr_->followFd(), POLLIN, 0}, // -1 (ignored by poll) without a watcher
         };
-        int r = ::poll(fds, 4, pd.getPollTimeout());
+        // A retry of a refused joiner (GroupManager::retryTimeoutMs) shortens the wait; with
+        // none pending the loop sleeps as before.
+        int timeout = pd.getPollTimeout();
+        if (const int retry = mgr_->retryTimeoutMs(); retry >= 0) {
+            timeout = timeout < 0 ? retry : std::min(timeout, retry);
+        }
+        int r = ::poll(fds, 5, timeout);
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -184,7 +201,14 @@ int Daemon::loop() {
         }
         if (fds[3].revents & POLLIN) {
             collector_->finish();
+            // The safety net of following, at each collection (the timer's, start-up's and
+            // GarbageCollect()'s): joins no event told of (CLONE_INTO_CGROUP, a lost event).
+            mgr_->resyncAll();
         }
+        if (fds[4].revents & POLLIN) {
+            mgr_->onFollowEvents();
+        }
+        mgr_->runDueRetries();
     }
     return 0;
 }

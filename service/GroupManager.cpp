@@ -1,5 +1,7 @@
 #include "GroupManager.h"
 
+#include "CgroupPaths.h"
+#include "CgroupWatcher.h"
 #include "Clock.h"
 #include "ContainerId.h"
 #include "Errors.h"
@@ -30,7 +32,15 @@ const char* reasonName(RemoveReason reason) {
 
 GroupManager::GroupManager(Opener opener, GroupRegistry& registry, Events events, Clock clock)
     : opener_(std::move(opener)), registry_(registry), events_(std::move(events)),
-      clock_(clock ? std::move(clock) : Clock(realtimeUsec)) {}
+      clock_(clock ? std::move(clock) : Clock(realtimeUsec)) {
+    try {
+        watcher_ = std::make_unique<CgroupWatcher>();
+    } catch (const std::exception& e) {
+        log::warning(std::string("cgroups are followed at collections only: ") + e.what());
+    }
+}
+
+GroupManager::~GroupManager() = default;
 
 void GroupManager::start() {
     resctrl();
@@ -125,12 +135,15 @@ void GroupManager::reconcile() {
             }
         } else if (!exists) {
             forget(rec, RemoveReason::Vanished);
+        } else if (!following(rec.id) && (!rec.cgroup.empty() || !coverage_.count(rec.id))) {
+            follow(rec); // start-up or resctrl back: follow what the records say
         }
     }
 }
 
 void GroupManager::forget(const GroupRecord& r, RemoveReason reason) {
     registry_.erase(r.id);
+    unfollow(r.id);
     if (reason == RemoveReason::Vanished) {
         log::warning(log::forContainer(r.id, "group " + r.ctrl + "/mon_groups/" + r.id +
                                                  " vanished; dropped from the records"));
@@ -175,6 +188,7 @@ void GroupManager::undoCreate(const GroupRecord& r, bool madeDir) {
     }
     try {
         registry_.erase(r.id);
+        unfollow(r.id);
     } catch (const std::exception& e) {
         log::error(log::forContainer(r.id, e.what()));
     }
@@ -277,6 +291,13 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
                         "process " + std::to_string(pid) +
                             " exited while its threads were being moved; the group is undone");
         }
+        std::string whyNot;
+        rec.cgroup = cgroupToFollow(spid, whyNot);
+        if (rec.cgroup.empty()) {
+            log::info(log::forContainer(id, "its cgroup is not followed (processes that join "
+                                            "the container later are not moved): " +
+                                                whyNot));
+        }
         rec.pending = false;
         registry_.put(rec);
     } catch (...) {
@@ -287,9 +308,13 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
     for (const auto& [key, value] : rec.labels) {
         labelText += (labelText.empty() ? " (" : ", ") + key + "=" + value;
     }
-    log::info(log::forContainer(id, "created group " + r.groupPath(ref) + " for pid " +
-                                        std::to_string(pid) +
-                                        (labelText.empty() ? "" : labelText + ")")));
+    log::info(
+        log::forContainer(id, "created group " + r.groupPath(ref) + " for pid " +
+                                  std::to_string(pid) + (labelText.empty() ? "" : labelText + ")") +
+                                  (rec.cgroup.empty() ? "" : "; following cgroup " + rec.cgroup)));
+    // After the reply path is settled: a watch that cannot be had is logged, never an error,
+    // and the first resync runs from the loop after this call.
+    follow(rec);
     if (events_.created) {
         events_.created(rec);
     }
@@ -313,6 +338,7 @@ void GroupManager::removeGroup(const std::string& id) {
         throw;
     }
     registry_.erase(id);
+    unfollow(id);
     log::info(log::forContainer(id, "removed group " + r.groupPath(refOf(*rec)) + " (requested)"));
     if (events_.removed) {
         events_.removed(*rec, RemoveReason::Requested);
@@ -451,6 +477,7 @@ unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
         }
         try {
             registry_.erase(id);
+            unfollow(id);
         } catch (const std::exception& e) {
             // The directory is gone; the record is dropped as vanished on a later pass.
             log::error(log::forContainer(id, e.what()));

@@ -6,12 +6,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace rdtmon {
+
+class CgroupWatcher;
 
 enum class RemoveReason { Requested, Stale, Vanished };
 
@@ -29,6 +33,15 @@ struct GroupCounters {
     Labels labels;
     Counters counters;
 };
+// How many of a container's tasks (the threads of its followed cgroup) are in its group and
+// how many are outside it, as of the last resync. A group that follows no cgroup reports its
+// group's task count and 0.
+struct Coverage {
+    uint32_t inGroup = 0;
+    uint32_t outside = 0;
+    bool operator==(const Coverage&) const = default;
+};
+
 struct AllCounters {
     uint64_t monotonicUsec = 0; // CLOCK_MONOTONIC at the middle of the read pass
     std::vector<GroupCounters> groups;
@@ -51,12 +64,17 @@ public:
         std::function<void(const GroupRecord&, RemoveReason)> removed;
         // resctrl appeared or went away (Supported, ResctrlPath, MonFeatures, NumRmids).
         std::function<void()> availabilityChanged;
+        // A group's Coverage changed (after a resync).
+        std::function<void(const std::string& id)> coverageChanged;
     };
     // Opens resctrl, or returns nullptr with a reason when there is none to use.
     using Opener = std::function<std::unique_ptr<Resctrl>(std::string& whyNot)>;
     using Clock = std::function<uint64_t()>; // CLOCK_REALTIME in microseconds
 
     GroupManager(Opener opener, GroupRegistry& registry, Events events, Clock clock = {});
+    ~GroupManager();
+    GroupManager(const GroupManager&) = delete;
+    GroupManager& operator=(const GroupManager&) = delete;
 
     // Start-up: load nothing (the registry is loaded by the caller), open resctrl and
     // reconcile the records with it.
@@ -106,7 +124,43 @@ public:
     // Drops the records whose directory is gone (reason vanished). Returns how many.
     unsigned dropVanished();
 
+    // Following the container's cgroup (GroupManagerFollow.cpp). A group made for an init
+    // alone in a cgroup of its own records that cgroup; every thread that later joins it
+    // and is in the group's CTRL_MON group is moved into the group by a resync. A resync
+    // runs when the cgroup's cgroup.procs is written (the watcher's fd), at each collection
+    // pass, and once after the create.
+    //
+    // The watcher's inotify fd for the event loop, -1 without one.
+    int followFd() const;
+    // The fd is readable: reads its events and marks the groups to resync.
+    void onFollowEvents();
+    // Runs the resyncs marked since the last call, one per group however many events came.
+    void resyncPending();
+    // Resyncs every group (the collection pass: catches CLONE_INTO_CGROUP, which writes no
+    // file, and lost events).
+    void resyncAll();
+    // One group's resync now; returns its coverage. Never throws. quick (the collection's
+    // pass): no tasks read when the cgroup's threads are those of the last resync.
+    Coverage resync(const std::string& id, bool quick = false);
+    // A followed group's coverage as of its last resync; for a group that follows no cgroup
+    // the threads moved into it at create (after a restart: its init's threads) and 0.
+    // Never reads resctrl.
+    Coverage coverage(const std::string& id) const;
+    // A joiner the kernel refused at first may only be on its way into the group's CTRL_MON
+    // group (runc exec joins the cgroups before it writes the CLOS): a group with a new
+    // refusal is resynced again after 0.1, 0.4 and 1.6 s. Milliseconds until the next such
+    // retry is due, -1 when none is pending (no wake-up at idle).
+    int retryTimeoutMs() const;
+    // Runs the retries that are due.
+    void runDueRetries();
+    bool following(const std::string& id) const { return followed_.count(id) != 0; }
+
 private:
+    // Starts following rec's cgroup (a watch, and a resync marked). Failures are logged.
+    void follow(const GroupRecord& rec);
+    // Stops following id: no watch, no coverage kept.
+    void unfollow(const std::string& id);
+    void setCoverage(const std::string& id, Coverage c);
     // Both creates; stillAlive (may be empty) is asked after the threads have moved.
     GroupRecord create(const std::string& id, uint32_t pid, const Labels& labels,
                        const std::function<bool()>& stillAlive);
@@ -131,6 +185,19 @@ private:
     std::string whyNot_;
     // The counter files GetAllCounters keeps open between calls; dropped with resctrl_.
     std::unique_ptr<CountersPass> countersPass_;
+    std::unique_ptr<CgroupWatcher> watcher_; // null when inotify could not be had
+    std::set<std::string> followed_;         // ids whose cgroup is followed
+    std::set<std::string> resyncDue_;
+    std::map<std::string, Coverage> coverage_;
+    // (container, pid) refused once, and those logged as outside (refused again).
+    std::map<std::string, std::set<pid_t>> refusedOnce_;
+    std::map<std::string, std::set<pid_t>> warnedOutside_;
+    struct Retry {
+        int attempt = 0;
+        uint64_t dueUsec = 0; // CLOCK_MONOTONIC
+    };
+    std::map<std::string, Retry> retries_;
+    std::map<std::string, std::vector<pid_t>> lastThreads_; // cgroup threads at last resync
 };
 
 } // namespace rdtmon

@@ -40,6 +40,23 @@ std::string GroupObject::ResctrlPath() {
     return safely<std::string>([&] { return mgr_.groupPath(rec_); }, std::string());
 }
 
+uint32_t GroupObject::TasksInGroup() {
+    return safely<uint32_t>([&] { return mgr_.coverage(rec_.id).inGroup; }, 0u);
+}
+
+uint32_t GroupObject::TasksOutside() {
+    return safely<uint32_t>([&] { return mgr_.coverage(rec_.id).outside; }, 0u);
+}
+
+void GroupObject::coverageChanged() {
+    try {
+        getObject().emitPropertiesChangedSignal(org::rdtmon1::Group_adaptor::INTERFACE_NAME,
+                                                {"TasksInGroup", "TasksOutside"});
+    } catch (const std::exception& e) {
+        log::warning(log::forContainer(rec_.id, std::string("PropertiesChanged: ") + e.what()));
+    }
+}
+
 std::map<std::string, std::map<std::string, uint64_t>> GroupObject::GetCounters() {
     const std::string id = rec_.id; // the object may be retired while this call runs
     return translated("GetCounters", id, [&] { return mgr_.counters(id); });

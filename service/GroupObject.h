@@ -22,6 +22,8 @@ public:
     GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec);
     ~GroupObject();
     void update(const GroupRecord& rec) { rec_ = rec; }
+    // The group's coverage changed: PropertiesChanged for TasksInGroup and TasksOutside.
+    void coverageChanged();
 
 private:
     std::string ContainerId() override { return rec_.id; }
@@ -30,6 +32,9 @@ private:
     std::string ControlGroup() override { return rec_.ctrl.empty() ? "/" : rec_.ctrl; }
     uint64_t CreatedUsec() override { return rec_.createdUsec; }
     std::map<std::string, std::string> Labels() override { return rec_.labels; }
+    std::string Cgroup() override { return rec_.cgroup; }
+    uint32_t TasksInGroup() override;
+    uint32_t TasksOutside() override;
     std::map<std::string, std::map<std::string, uint64_t>> GetCounters() override;
 
     GroupManager& mgr_;

@@ -311,6 +311,10 @@ std::string GroupRegistry::serialize(const std::map<std::string, GroupRecord>& r
             }
             out += '}';
         }
+        if (!r.cgroup.empty()) {
+            out += ",\"cgroup\":";
+            appendJsonString(out, r.cgroup);
+        }
         out += '}';
     }
     out += "\n]}\n";
@@ -348,7 +352,7 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
         }
         for (const auto& [key, value] : g.items()) {
             if (key != "id" && key != "ctrl" && key != "pid" && key != "createdUsec" &&
-                key != "pending" && key != "labels") {
+                key != "pending" && key != "labels" && key != "cgroup") {
                 fail(where + ": unknown key " + key);
             }
         }
@@ -400,6 +404,18 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
                 validateLabels(r.labels);
             } catch (const Error& e) {
                 fail(where + ".labels: " + e.what());
+            }
+        }
+        // Optional: records written before cgroups were followed follow none.
+        if (auto cg = g.find("cgroup"); cg != g.end()) {
+            if (!cg->is_string()) {
+                fail(where + ".cgroup: expected a string");
+            }
+            r.cgroup = cg->get<std::string>();
+            if (!r.cgroup.empty() && (r.cgroup.front() != '/' || r.cgroup.size() > 4096 ||
+                                      r.cgroup.find('\0') != std::string::npos ||
+                                      r.cgroup.find('\n') != std::string::npos)) {
+                fail(where + ".cgroup: expected an absolute path");
             }
         }
         if (!out.emplace(r.id, r).second) {

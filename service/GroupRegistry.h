@@ -22,6 +22,9 @@ struct GroupRecord {
     bool pending = false;
     // pod, namespace, container, pod_uid (or none): what the caller said the group belongs to.
     Labels labels;
+    // The container's cgroup directory whose joiners are moved into the group (absolute,
+    // e.g. /sys/fs/cgroup/unified/...), or "" when the group does not follow a cgroup.
+    std::string cgroup;
     bool operator==(const GroupRecord&) const = default;
 };
 
@@ -55,7 +58,7 @@ public:
     // Serialisation, exposed for tests and fuzzing. parse throws Error(Failed) on any
     // malformed input (wrong shape, bad id, duplicate id, labels that break the rules of
     // Labels.h). A record's "labels" is written only when it has some, and a record without
-    // it (every file written before labels existed) loads with none.
+    // it (every file written before labels existed) loads with none; "cgroup" likewise.
     static std::string serialize(const std::map<std::string, GroupRecord>& records);
     static std::map<std::string, GroupRecord> parse(const std::string& text);
 

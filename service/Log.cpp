@@ -25,6 +25,9 @@ void error(std::string_view msg) {
 void warning(std::string_view msg) {
     emit("<4>", msg);
 }
+void notice(std::string_view msg) {
+    emit("<5>", msg);
+}
 void info(std::string_view msg) {
     emit("<6>", msg);
 }

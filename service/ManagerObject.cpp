@@ -112,6 +112,13 @@ void ManagerObject::onAvailabilityChanged() {
     }
 }
 
+void ManagerObject::onCoverageChanged(const std::string& id) {
+    auto it = objects_.find(id);
+    if (it != objects_.end() && !holding_) {
+        it->second->coverageChanged();
+    }
+}
+
 sdbus::ObjectPath ManagerObject::replyFor(const GroupRecord& rec) {
     auto it = objects_.find(rec.id);
     if (it != objects_.end()) {
@@ -170,6 +177,18 @@ std::tuple<uint64_t, std::vector<ManagerObject::CountersEntry>> ManagerObject::G
             groups.emplace_back(std::move(g.id), std::move(g.labels), std::move(g.counters));
         }
         return std::make_tuple(all.monotonicUsec, std::move(groups));
+    });
+}
+
+std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint32_t>>
+ManagerObject::GetAllCoverage() {
+    return translated("GetAllCoverage", std::string(), [&] {
+        std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint32_t>> out;
+        for (const GroupRecord& rec : mgr_.groups()) {
+            const Coverage c = mgr_.coverage(rec.id);
+            out.emplace_back(rec.id, rec.cgroup, c.inGroup, c.outside);
+        }
+        return out;
     });
 }
 

@@ -34,6 +34,7 @@ public:
     void onCreated(const GroupRecord& rec);
     void onRemoved(const GroupRecord& rec, RemoveReason reason);
     void onAvailabilityChanged();
+    void onCoverageChanged(const std::string& id);
     // Publishes one object per owned group (after start-up reconcile).
     void publishExisting();
     // Destroys the objects of removed groups. A group can be removed from inside one of its
@@ -57,6 +58,8 @@ private:
     using CountersEntry = sdbus::Struct<std::string, std::map<std::string, std::string>,
                                         std::map<std::string, std::map<std::string, uint64_t>>>;
     std::tuple<uint64_t, std::vector<CountersEntry>> GetAllCounters() override;
+    std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint32_t>>
+    GetAllCoverage() override;
     void GarbageCollect(sdbus::Result<uint32_t>&& result) override;
     std::string Version() override;
     std::string ResctrlPath() override;

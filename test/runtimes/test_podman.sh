@@ -4,7 +4,8 @@
 # A container annotated org.rdtmon.monitoring=false gets no group and runs normally.
 # A container with CRI-O's pod annotations gets a group whose Labels name its pod, and
 # they are still there after rdtmond is killed (-9) and started again. A container carrying
-# CRI-O's sandbox annotation gets no group; its twin without it gets one.
+# CRI-O's sandbox annotation gets no group; its twin without it gets one. A podman exec'd
+# process ends up in the container's group.
 . "$(dirname "$0")/lib.sh"
 probe_runtime runc
 fixture -- "$PODMAN_DIR/runroot/runc"
@@ -22,6 +23,20 @@ actual=$(group_tasks "mon_groups/$id")
 [ "$(echo "$actual" | wc -l)" = 4 ] || fail "expected init + 3 children: $(echo $actual)"
 listed "$id" || fail "ListGroups does not show $id"
 pass "mon_groups/<podman id> holds the container's init and its 3 children: $(echo $actual)"
+
+# podman exec: the exec'd process (and its child) joins the container's cgroup through runc
+# exec; rdtmond follows that cgroup and moves it into the group.
+podman_ exec -d "$id" sh -c 'sleep 997 & exec sleep 996' >/dev/null || fail "podman exec failed"
+exec_pids() { pgrep -x sleep -a | awk '$3 == 997 || $3 == 996 { print $1 }' | sort -n; }
+podman_exec_in_group() {
+  local want
+  want=$(for p in $(exec_pids); do ls "/proc/$p/task"; done | sort -n)
+  [ "$(echo "$want" | grep -c .)" -ge 2 ] || return 1
+  [ -z "$(comm -23 <(echo "$want") <(group_tasks "mon_groups/$id"))" ]
+}
+wait_for 10 podman_exec_in_group ||
+  fail "podman exec'd pids [$(echo $(exec_pids))] are not in mon_groups/$id [$(echo $(group_tasks "mon_groups/$id"))]"
+pass "podman exec'd pids $(echo $(exec_pids)) are in mon_groups/$id"
 
 podman_ stop -t 10 "$id" >/dev/null || fail "podman stop failed"
 rc=$(podman_ wait "$id") || fail "podman wait failed"

@@ -130,6 +130,28 @@ TEST(GroupRegistry, LabelsSurviveTheFileAndAnOlderFileWithoutThemLoads) {
     EXPECT_TRUE(old.find("old-1")->labels.empty());
 }
 
+TEST(GroupRegistry, CgroupSurvivesTheFileAndAnOlderFileWithoutItLoads) {
+    std::map<std::string, GroupRecord> m;
+    GroupRecord a = rec("a");
+    a.cgroup = "/sys/fs/cgroup/unified/x y";
+    m.emplace("a", a);
+    m.emplace("b", rec("b"));
+    const std::string text = GroupRegistry::serialize(m);
+    EXPECT_NE(text.find("\"cgroup\":\"/sys/fs/cgroup/unified/x y\""), std::string::npos);
+    EXPECT_EQ(text.find("cgroup", text.find("\"id\":\"b\"")), std::string::npos);
+    EXPECT_EQ(GroupRegistry::parse(text), m);
+    auto old = GroupRegistry::parse(
+        R"({"version":1,"groups":[{"id":"a","ctrl":"","pid":1,"createdUsec":2,"pending":false}]})");
+    EXPECT_EQ(old.at("a").cgroup, "");
+    for (const char* bad : {R"("cgroup":5)", R"("cgroup":"relative")"}) {
+        EXPECT_THROW(GroupRegistry::parse(
+                         std::string(R"({"version":1,"groups":[{"id":"a","ctrl":"","pid":1,)") +
+                         R"("createdUsec":2,"pending":false,)" + bad + "}]}"),
+                     Error)
+            << bad;
+    }
+}
+
 TEST(GroupRegistry, PutRejectsBadLabelsWithoutWriting) {
     TempDir t("rdtmon-registry");
     GroupRegistry reg(t.path());
