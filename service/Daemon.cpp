@@ -14,6 +14,7 @@
 #include "rdtmon/version.h"
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -65,7 +66,8 @@ bool Daemon::setup() {
     }
     sigfd_.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
     timerfd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-    if (!sigfd_ || !timerfd_) {
+    waitTimerfd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!sigfd_ || !timerfd_ || !waitTimerfd_) {
         log::error(std::string("cannot create signalfd/timerfd: ") + std::strerror(errno));
         return false;
     }
@@ -88,6 +90,11 @@ bool Daemon::setup() {
             events_->onCreated(r);
         }
     };
+    events.waiting = [this](const GroupRecord& r) {
+        if (events_ != nullptr) {
+            events_->onWaiting(r);
+        }
+    };
     events.removed = [this](const GroupRecord& r, RemoveReason why) {
         if (events_ != nullptr) {
             events_->onRemoved(r, why);
@@ -107,6 +114,7 @@ bool Daemon::setup() {
             return std::make_unique<Resctrl>(*path);
         },
         *registry_, std::move(events));
+    mgr_->setWaitForRmid(cfg_.waitForRmid);
 
     collector_ = std::make_unique<CollectionRunner>(*mgr_, *gc_);
     manager_ =
@@ -124,8 +132,11 @@ void Daemon::start() {
     manager_->publishExisting();
     conn_->requestName(kBusName);
     manager_->releaseSignals();
+    const std::size_t waiting = mgr_->waitingContainers().size();
     log::info(std::string("rdtmond ") + RDTMON_VERSION + " ready on the system bus as " + kBusName +
               "; " + std::to_string(mgr_->groups().size()) + " group(s) owned; " +
+              (waiting > 0 ? std::to_string(waiting) + " container(s) waiting for an RMID; "
+                           : std::string()) +
               (mgr_->supported() ? "monitoring supported" : "monitoring NOT supported"));
     sd_notify(0, (std::string("READY=1\nSTATUS=serving ") + kBusName).c_str());
 
@@ -150,21 +161,37 @@ bool Daemon::onSignal() {
     return true;
 }
 
+void Daemon::serviceWaiting() {
+    if (mgr_->grantDue()) {
+        mgr_->grantWaiting();
+    }
+    if (mgr_->grantPasses() == grantPassesSeen_) {
+        return; // no pass since the timer was last set: it stays as it is
+    }
+    grantPassesSeen_ = mgr_->grantPasses();
+    itimerspec its{}; // all zero: disarmed
+    if (std::optional<std::chrono::milliseconds> d = mgr_->retryDelay()) {
+        its.it_value.tv_sec = static_cast<time_t>(d->count() / 1000);
+        its.it_value.tv_nsec = static_cast<long>(d->count() % 1000) * 1000000L;
+    }
+    timerfd_settime(waitTimerfd_.get(), 0, &its, nullptr);
+}
+
 int Daemon::loop() {
     bool stopping = false;
     while (!stopping) {
         while (conn_->processPendingRequest()) {
             manager_->reapObjects();
         }
+        serviceWaiting();
         manager_->reapObjects();
         sdbus::IConnection::PollData pd = conn_->getEventLoopPollData();
-        pollfd fds[4] = {
-            {pd.fd, pd.events, 0},
-            {sigfd_.get(), POLLIN, 0},
-            {timerfd_.get(), POLLIN, 0},
-            {collector_->fd(), POLLIN, 0},
+        pollfd fds[5] = {
+            {pd.fd, pd.events, 0},           {sigfd_.get(), POLLIN, 0},
+            {timerfd_.get(), POLLIN, 0},     {collector_->fd(), POLLIN, 0},
+            {waitTimerfd_.get(), POLLIN, 0},
         };
-        int r = ::poll(fds, 4, pd.getPollTimeout());
+        int r = ::poll(fds, 5, pd.getPollTimeout());
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -184,6 +211,11 @@ int Daemon::loop() {
         }
         if (fds[3].revents & POLLIN) {
             collector_->finish();
+        }
+        if (fds[4].revents & POLLIN) {
+            uint64_t ticks = 0;
+            (void)!::read(waitTimerfd_.get(), &ticks, sizeof ticks);
+            mgr_->requestGrant();
         }
     }
     return 0;

@@ -15,13 +15,17 @@ namespace rdtmon {
 
 // kGroupPathPrefix + "/" + the id escaped with sd_bus_path_encode.
 std::string groupObjectPath(const std::string& containerId);
+// The State property and AddContainer's state: "waiting" or "active".
+const char* stateName(const GroupRecord& rec);
 
 class GroupObject final
     : public sdbus::AdaptorInterfaces<org::rdtmon1::Group_adaptor, sdbus::ManagedObject_adaptor> {
 public:
     GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec);
     ~GroupObject();
-    void update(const GroupRecord& rec) { rec_ = rec; }
+    // A new record for the same container; a change of state (a waiting container got its
+    // group) is announced with PropertiesChanged.
+    void update(const GroupRecord& rec);
 
 private:
     std::string ContainerId() override { return rec_.id; }
@@ -30,6 +34,7 @@ private:
     std::string ControlGroup() override { return rec_.ctrl.empty() ? "/" : rec_.ctrl; }
     uint64_t CreatedUsec() override { return rec_.createdUsec; }
     std::map<std::string, std::string> Labels() override { return rec_.labels; }
+    std::string State() override { return stateName(rec_); }
     std::map<std::string, std::map<std::string, uint64_t>> GetCounters() override;
 
     GroupManager& mgr_;

@@ -27,6 +27,9 @@ void ManagerObject::publishExisting() {
             objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
         }
     }
+    for (const GroupRecord& rec : mgr_.waitingContainers()) {
+        onWaiting(rec);
+    }
 }
 
 void ManagerObject::requireRoot(const char* method) {
@@ -66,6 +69,15 @@ void ManagerObject::onCreated(const GroupRecord& rec) {
     }
 }
 
+void ManagerObject::onWaiting(const GroupRecord& rec) {
+    auto it = objects_.find(rec.id);
+    if (it == objects_.end()) {
+        objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
+    } else {
+        it->second->update(rec);
+    }
+}
+
 void ManagerObject::onRemoved(const GroupRecord& rec, RemoveReason reason) {
     auto it = objects_.find(rec.id);
     if (it != objects_.end()) {
@@ -78,7 +90,9 @@ void ManagerObject::onRemoved(const GroupRecord& rec, RemoveReason reason) {
     }
     try {
         emitGroupRemoved(rec.id, reasonName(reason));
-        getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
+        if (!rec.waiting) { // a waiting container was never counted
+            getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
+        }
     } catch (const std::exception& e) {
         log::warning(log::forContainer(rec.id, std::string("GroupRemoved signal: ") + e.what()));
     }
@@ -133,6 +147,16 @@ ManagerObject::CreateContainerGroup(const std::string& container_id, const sdbus
     return translated("CreateContainerGroup", container_id, [&] {
         requireRoot("CreateContainerGroup");
         return replyFor(mgr_.createGroupForPidfd(container_id, pidfd.get(), labels));
+    });
+}
+
+std::tuple<sdbus::ObjectPath, std::string>
+ManagerObject::AddContainer(const std::string& container_id, const sdbus::UnixFd& pidfd,
+                            const std::map<std::string, std::string>& labels) {
+    return translated("AddContainer", container_id, [&] {
+        requireRoot("AddContainer");
+        GroupRecord rec = mgr_.createGroupForPidfd(container_id, pidfd.get(), labels);
+        return std::make_tuple(replyFor(rec), std::string(stateName(rec)));
     });
 }
 

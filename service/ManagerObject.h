@@ -32,9 +32,11 @@ public:
 
     // Event sinks wired to GroupManager::Events.
     void onCreated(const GroupRecord& rec);
+    void onWaiting(const GroupRecord& rec); // the object, State "waiting"; no GroupCreated yet
     void onRemoved(const GroupRecord& rec, RemoveReason reason);
     void onAvailabilityChanged();
-    // Publishes one object per owned group (after start-up reconcile).
+    // Publishes one object per owned group and per waiting container (after start-up
+    // reconcile).
     void publishExisting();
     // Destroys the objects of removed groups. A group can be removed from inside one of its
     // own handlers (GetCounters finds it vanished), so destruction waits for the loop.
@@ -49,6 +51,9 @@ private:
     sdbus::ObjectPath
     CreateContainerGroup(const std::string& container_id, const sdbus::UnixFd& pidfd,
                          const std::map<std::string, std::string>& labels) override;
+    std::tuple<sdbus::ObjectPath, std::string>
+    AddContainer(const std::string& container_id, const sdbus::UnixFd& pidfd,
+                 const std::map<std::string, std::string>& labels) override;
     void RemoveGroup(const std::string& container_id) override;
     std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>>
     ListGroups() override;
