@@ -138,6 +138,9 @@ void Daemon::start() {
               (waiting > 0 ? std::to_string(waiting) + " container(s) waiting for an RMID; "
                            : std::string()) +
               (mgr_->supported() ? "monitoring supported" : "monitoring NOT supported"));
+    // Containers that waited across a restart get the RMIDs that are free before the first
+    // call is served, and their GroupCreated goes to whoever watches the name.
+    serviceWaiting();
     sd_notify(0, (std::string("READY=1\nSTATUS=serving ") + kBusName).c_str());
 
     itimerspec its{};
