@@ -329,11 +329,11 @@ void GroupManager::removeGroup(const std::string& id) {
     validateContainerId(id);
     std::optional<GroupRecord> rec = registry_.find(id);
     if (rec && rec->waiting) {
-        if (rec->pending && !settleHalfGrant(requireResctrl(), *rec)) {
+        dropWaiting(*rec, RemoveReason::Requested, "removed while waiting for an RMID");
+        if (registry_.find(id)) {
             throw Error(ErrorKind::Failed,
                         "container " + id + ": a half-made group cannot be removed");
         }
-        dropWaiting(*rec, RemoveReason::Requested, "removed while waiting for an RMID");
         return;
     }
     if (!rec || rec->pending) {
@@ -455,9 +455,10 @@ std::string GroupManager::groupPath(const GroupRecord& rec) {
 std::vector<GroupRecord> GroupManager::collectionSnapshot() const {
     std::vector<GroupRecord> out = groups();
     for (GroupRecord& w : registry_.waiting()) {
-        if (!w.pending) {
-            out.push_back(std::move(w));
-        }
+        // A waiting record stays pending between attempts to grant it; to the collector it
+        // is a container like any other.
+        w.pending = false;
+        out.push_back(std::move(w));
     }
     return out;
 }
@@ -482,7 +483,11 @@ unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
         std::optional<GroupRecord> now = registry_.find(id);
         // Between the snapshot and now the group may have been removed or made anew
         // (a CreateGroup for the same id): only the very record that was judged is removed.
-        if (!now || snap == snapshot.end() || !(*now == *snap)) {
+        GroupRecord judged = now ? *now : GroupRecord{};
+        if (judged.waiting) {
+            judged.pending = false; // as the snapshot shows it
+        }
+        if (!now || snap == snapshot.end() || !(judged == *snap)) {
             continue;
         }
         if (now->waiting) {

@@ -120,6 +120,18 @@ bool GroupManager::settleHalfGrant(Resctrl& r, const GroupRecord& w) {
 }
 
 void GroupManager::dropWaiting(const GroupRecord& w, RemoveReason reason, const std::string& why) {
+    if (w.pending && resctrl_) {
+        // An attempt to grant it may have made its directory: that goes first.
+        try {
+            resctrl_->removeMonGroup(refOf(w));
+        } catch (const Error& e) {
+            if (e.kind() != ErrorKind::NoSuchGroup) {
+                log::error(log::forContainer(w.id, std::string("cannot remove half-made group: ") +
+                                                       e.what()));
+                return;
+            }
+        }
+    }
     try {
         registry_.erase(w.id);
     } catch (const std::exception& e) {
@@ -137,67 +149,80 @@ void GroupManager::moveWaitingContainerIn(Resctrl& r, const GroupRecord& g) {
     r.moveProcess(refOf(g), static_cast<pid_t>(g.pid));
 }
 
+// A record stays waiting+pending after an attempt that found no RMID: the next attempt
+// needs no record write, so retrying on limbo costs one failed mkdir, not two file writes.
 GroupManager::GrantOutcome GroupManager::grantOne(Resctrl& r, const GroupRecord& waiting) {
-    if (waiting.pending && !settleHalfGrant(r, waiting)) {
-        return GrantOutcome::Other;
-    }
-    GroupRecord w = waiting;
-    w.pending = false;
-    const auto pid = static_cast<pid_t>(w.pid);
+    const auto pid = static_cast<pid_t>(waiting.pid);
     const std::string gone =
         "dropped while waiting for an RMID: its process " + std::to_string(pid) + " is gone";
-    if (!sameProcess(w)) {
-        dropWaiting(w, RemoveReason::Stale, gone);
+    if (!sameProcess(waiting)) {
+        dropWaiting(waiting, RemoveReason::Stale, gone);
         return GrantOutcome::Dropped;
     }
-    GroupRecord g = w;
+    GroupRecord g = waiting;
     try {
         // Where the process is now: a MON group must be made in its CTRL_MON group.
         g.ctrl = r.ctrlGroupOf(pid);
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::NoSuchProcess) {
-            dropWaiting(w, RemoveReason::Stale, gone);
+            dropWaiting(waiting, RemoveReason::Stale, gone);
             return GrantOutcome::Dropped;
         }
         throw;
     }
+    // A pending record's directory, if there is one, is ours: an earlier attempt made it.
+    bool ours = waiting.pending;
+    if (ours && g.ctrl != waiting.ctrl) {
+        if (!settleHalfGrant(r, waiting)) {
+            return GrantOutcome::Other;
+        }
+        ours = false;
+    }
     const MonGroupRef ref = refOf(g);
-    if (r.monGroupExists(ref)) {
-        dropWaiting(w, RemoveReason::Vanished,
+    const bool exists = r.monGroupExists(ref);
+    if (exists && !ours) {
+        GroupRecord plain = g;
+        plain.pending = false; // the directory is not ours: never removed
+        dropWaiting(plain, RemoveReason::Vanished,
                     "dropped while waiting for an RMID: group " + r.groupPath(ref) +
                         " appeared and was not made by rdtmond; leaving it alone");
         return GrantOutcome::Dropped;
     }
-    // Still waiting, and pending: a crash from here on makes start-up remove the directory
-    // and the container waits again.
-    g.pending = true;
-    registry_.put(g);
-    try {
-        r.createMonGroup(ref);
-    } catch (const Error& e) {
-        g.pending = false;
+    if (!ours) {
+        // Still waiting, and pending: a crash from here on makes start-up remove the
+        // directory and the container waits again.
+        g.pending = true;
         registry_.put(g);
-        switch (e.kind()) {
-        case ErrorKind::OutOfRmids:
-            return GrantOutcome::NoRmid;
-        case ErrorKind::Busy:
-            return GrantOutcome::Limbo;
-        case ErrorKind::AlreadyExists:
-            dropWaiting(g, RemoveReason::Vanished,
-                        std::string("dropped while waiting for an RMID: ") + e.what());
-            return GrantOutcome::Dropped;
-        default:
-            log::error(log::forContainer(g.id, std::string("cannot make the group it waits "
-                                                           "for; it waits on: ") +
-                                                   e.what()));
-            return GrantOutcome::Other;
+    }
+    if (!exists) {
+        try {
+            r.createMonGroup(ref);
+        } catch (const Error& e) {
+            switch (e.kind()) {
+            case ErrorKind::OutOfRmids:
+                return GrantOutcome::NoRmid;
+            case ErrorKind::Busy:
+                return GrantOutcome::Limbo;
+            case ErrorKind::AlreadyExists: {
+                GroupRecord plain = g;
+                plain.pending = false; // made by someone else just now: never removed
+                dropWaiting(plain, RemoveReason::Vanished,
+                            std::string("dropped while waiting for an RMID: ") + e.what());
+                return GrantOutcome::Dropped;
+            }
+            default:
+                log::error(log::forContainer(g.id, std::string("cannot make the group it waits "
+                                                               "for; it waits on: ") +
+                                                       e.what()));
+                return GrantOutcome::Other;
+            }
         }
     }
     try {
         moveWaitingContainerIn(r, g);
-        if (!sameProcess(w)) {
+        if (!sameProcess(waiting)) {
             // Its pid may now name another process, whose threads were just moved: the
-            // rmdir of the undo puts them back in the CTRL_MON group.
+            // rmdir of the drop puts them back in the CTRL_MON group.
             throw Error(ErrorKind::NoSuchProcess, "process exited while it was moved");
         }
         GroupRecord active = g;
@@ -208,16 +233,12 @@ GroupManager::GrantOutcome GroupManager::grantOne(Resctrl& r, const GroupRecord&
         registry_.put(active);
         g = active;
     } catch (const std::exception& e) {
-        if (!settleHalfGrant(r, g)) {
-            return GrantOutcome::Other;
-        }
         const auto* err = dynamic_cast<const Error*>(&e);
         if (err != nullptr && err->kind() == ErrorKind::NoSuchProcess) {
-            if (std::optional<GroupRecord> now = registry_.find(g.id)) {
-                dropWaiting(*now, RemoveReason::Stale, gone);
-            }
+            dropWaiting(g, RemoveReason::Stale, gone); // g is pending: its group goes too
             return GrantOutcome::Dropped;
         }
+        settleHalfGrant(r, g);
         log::error(log::forContainer(g.id, std::string("cannot move it into the group it "
                                                        "waited for; it waits on: ") +
                                                e.what()));

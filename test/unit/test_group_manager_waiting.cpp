@@ -139,11 +139,19 @@ TEST_F(WaitingTest, LimboIsRetriedWithABackoffAndGrantedWhenItClears) {
     EXPECT_FALSE(mgr_->retryDelay());
     mgr_->removeGroup("a"); // its RMID goes into limbo: EBUSY
     std::vector<long> delays;
+    ino_t file = 0;
     for (int i = 0; i < 7; ++i) {
         GroupManager::GrantPass p = mgr_->grantWaiting();
         EXPECT_EQ(p.stoppedBy, GroupManager::GrantPass::Stop::Limbo);
         ASSERT_TRUE(mgr_->retryDelay());
         delays.push_back(static_cast<long>(mgr_->retryDelay()->count()));
+        struct stat st {};
+        ASSERT_EQ(::stat(state_.file("state/groups.json").c_str(), &st), 0);
+        if (i == 0) {
+            file = st.st_ino;
+        }
+        // Every write renames a new file into place: the same inode means no write.
+        EXPECT_EQ(st.st_ino, file) << "a retry that finds no RMID rewrote the records";
     }
     EXPECT_EQ(delays, (std::vector<long>{250, 500, 1000, 2000, 4000, 4000, 4000}));
     // A newcomer meets the same limbo: it queues, and no new timer is needed for it.
@@ -211,6 +219,11 @@ TEST_F(WaitingTest, RemovedOrCollectedWhileWaitingIsDropped) {
     EXPECT_EQ(removed_.back(), (std::pair<std::string, std::string>{"asked-away", "requested"}));
     expectError(ErrorKind::NoSuchGroup, [&] { mgr_->removeGroup("asked-away"); });
 
+    // After an attempt that found no RMID its record stays pending (no write per retry);
+    // the collector judges it all the same.
+    mgr_->grantWaiting();
+    ASSERT_TRUE(registry_->find("collected"));
+    EXPECT_TRUE(registry_->find("collected")->pending);
     std::vector<std::unique_ptr<ContainerSource>> sources;
     sources.push_back(std::make_unique<NoContainers>());
     GarbageCollector gc(std::move(sources), std::chrono::seconds(0));
