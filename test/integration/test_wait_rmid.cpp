@@ -217,12 +217,14 @@ protected:
         std::vector<pid_t> t = threadsOf(pid);
         return {t.begin(), t.end()};
     }
-    CommandResult hookCreate(const std::string& id, pid_t pid) {
+    CommandResult hookCreate(const std::string& id, pid_t pid,
+                             std::vector<std::string> extra = {}) {
         nlohmann::json st = {
             {"ociVersion", "1.0.2"},    {"id", id},   {"status", "creating"},
             {"bundle", bundle_.path()}, {"pid", pid}, {"annotations", nlohmann::json::object()}};
-        return runCommand({RDTMON_HOOK_BIN, "create"},
-                          CommandOptions{.stdinText = st.dump(), .env = {bus_.envEntry()}});
+        std::vector<std::string> argv = {RDTMON_HOOK_BIN, "create"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return runCommand(argv, CommandOptions{.stdinText = st.dump(), .env = {bus_.envEntry()}});
     }
     // Nothing leaked: the groups on disk are exactly the active records, and every record
     // is one of `active` or `waiting`.
@@ -269,6 +271,10 @@ TEST_F(WaitRmidTest, TwelveContainersEightGroupsFourWaitAndRemovalsGrantThemInOr
     EXPECT_THAT(h.err, HasSubstr("container " + ids[11] + ": waits for an RMID"));
     EXPECT_THAT(h.err, HasSubstr("monitored when one frees"));
     EXPECT_EQ(std::count(h.err.begin(), h.err.end(), '\n'), 1) << h.err;
+    // Waiting is not a failure: --fail-closed lets the container start too.
+    CommandResult again = hookCreate(ids[11], inits.pid(11), {"--fail-closed"});
+    EXPECT_EQ(again.exitCode, 0) << again.err;
+    EXPECT_THAT(again.err, HasSubstr("container " + ids[11] + ": waits for an RMID"));
 
     const std::vector<std::string> waiting(ids.begin() + 8, ids.end());
     for (const std::string& id : waiting) {
