@@ -214,6 +214,7 @@ int Daemon::loop() {
         }
         if (fds[3].revents & POLLIN) {
             collector_->finish();
+            manager_->reapObjects(); // the collected are gone before the next call is served
         }
         if (fds[4].revents & POLLIN) {
             uint64_t ticks = 0;

@@ -436,14 +436,16 @@ TEST_F(WaitRmidTest, AWaitingContainerThatGoesAwayIsDropped) {
     CallResult r = c.removeGroup("poststop");
     EXPECT_TRUE(r.ok()) << r.error << r.message;
     EXPECT_EQ(sig.waitFor("GroupRemoved", "poststop"), std::optional<std::string>("requested"));
-    EXPECT_EQ(w.state("poststop"), "") << "its object is gone";
+    EXPECT_TRUE(waitUntil([&] { return w.state("poststop").empty(); }, seconds(5)))
+        << "its object is gone";
     EXPECT_EQ(c.removeGroup("poststop").error, "org.rdtmon1.Error.NoSuchGroup");
     // The collector: no runtime lists it.
     uint32_t removed = 99;
     ASSERT_TRUE(c.garbageCollect(&removed).ok());
     EXPECT_EQ(removed, 1u);
     EXPECT_EQ(sig.waitFor("GroupRemoved", "unlisted"), std::optional<std::string>("stale"));
-    EXPECT_EQ(w.state("unlisted"), "");
+    EXPECT_TRUE(waitUntil([&] { return w.state("unlisted").empty(); }, seconds(5)))
+        << "its object is gone";
     expectOnly(d, {"g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7"}, {"listed"});
 
     // The one left gets the next RMID, not the dropped ones.
