@@ -17,12 +17,14 @@
 // timeout + 1 s guards everything, including reading stdin and connecting to the bus, so
 // the hook can never hang a container start.
 //
-// create hands the container's init over as a pidfd with its pod labels
-// (CreateContainerGroup); it falls back to CreateGroup with the pid number when the service
-// does not know that method or the kernel has no pidfd_open. The hook runs on every
-// container start, so it speaks sd-bus directly: the generated proxy would load and start
-// sdbus-c++ each time. Its names come from the XML all the same (ManagerNames.h, generated
-// from dbus/org.rdtmon1.Manager.xml at build time).
+// create hands the container's init over as a pidfd with its pod labels (AddContainer,
+// whose reply also says whether the container got its group or waits for an RMID; a
+// waiting container is one line on stderr and exit 0). It falls back to
+// CreateContainerGroup, then to CreateGroup with the pid number, when the service does not
+// know the newer method, and to CreateGroup when the kernel has no pidfd_open. The hook
+// runs on every container start, so it speaks sd-bus directly: the generated proxy would
+// load and start sdbus-c++ each time. Its names come from the XML all the same (ManagerNames.h,
+// generated from dbus/org.rdtmon1.Manager.xml at build time).
 
 #include "OciState.h"
 
@@ -54,12 +56,14 @@ namespace {
 namespace mgr = rdtmon::xml::Manager;
 // The calls below append their arguments by hand: the XML must still say what they append,
 // and name the interface the service serves.
+static_assert(std::string_view(mgr::AddContainer.in) == "sha{ss}");
+static_assert(std::string_view(mgr::AddContainer.out) == "os");
 static_assert(std::string_view(mgr::CreateContainerGroup.in) == "sha{ss}");
 static_assert(std::string_view(mgr::CreateGroup.in) == "su");
 static_assert(std::string_view(mgr::RemoveGroup.in) == "s");
 static_assert(std::string_view(mgr::kInterface) == rdtmon::kManagerInterface);
 
-// What a service older than CreateContainerGroup answers it.
+// What a service older than AddContainer (or CreateContainerGroup) answers it.
 constexpr std::string_view kUnknownMethod = "org.freedesktop.DBus.Error.UnknownMethod";
 
 constexpr int kExitUsage = 2;
@@ -150,6 +154,15 @@ private:
         return opts_.failClosed ? 1 : 0;
     }
 
+    // Not a failure: the container starts, and rdtmond gives it its group later.
+    int waiting() {
+        std::string line = prefix() + "waits for an RMID (none is free now); it will be "
+                                      "monitored when one frees";
+        emit(line);
+        journal(LOG_NOTICE, line);
+        return 0;
+    }
+
     int skip(const std::string& why) {
         std::string line = prefix() + "skipped " + opts_.action + ": " + why;
         emit(line);
@@ -228,10 +241,17 @@ public:
         return std::nullopt;
     }
 
-    // Calls method with the arguments append() adds; nullopt on success.
+    // Calls method with the arguments append() adds; nullopt on success. read(), when
+    // given, reads the reply (a negative errno fails the call).
     template <class Append>
     std::optional<CallError> call(const mgr::Method& method, std::uint64_t timeoutUsec,
                                   Append&& append) {
+        return call(
+            method, timeoutUsec, append, [](sd_bus_message*) { return 0; }, false);
+    }
+    template <class Append, class Read>
+    std::optional<CallError> call(const mgr::Method& method, std::uint64_t timeoutUsec,
+                                  Append&& append, Read&& read, bool wantReply = true) {
         sd_bus_message* m = nullptr;
         int r = sd_bus_message_new_method_call(bus_, &m, rdtmon::kBusName, rdtmon::kManagerPath,
                                                mgr::kInterface, method.name);
@@ -243,12 +263,16 @@ public:
             return errnoError(r, std::string("cannot build the ") + method.name + " call");
         }
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        r = sd_bus_call(bus_, m, timeoutUsec, &error, nullptr);
+        sd_bus_message* reply = nullptr;
+        r = sd_bus_call(bus_, m, timeoutUsec, &error, wantReply ? &reply : nullptr);
+        Message replyMsg{reply};
         std::optional<CallError> out;
         if (r < 0) {
             out = sd_bus_error_is_set(&error)
                       ? CallError{error.name, error.message != nullptr ? error.message : ""}
                       : errnoError(r, std::string(method.name) + " failed");
+        } else if (wantReply && (r = read(reply)) < 0) {
+            out = errnoError(r, std::string("cannot read the reply of ") + method.name);
         }
         sd_bus_error_free(&error);
         return out;
@@ -298,12 +322,26 @@ int Hook::callService(const rdtmon::OciState& st, const rdtmon::Labels& labels) 
     rdtmon::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     const int openErr = pidfd ? 0 : errno;
     if (pidfd) {
-        e = bus.call(mgr::CreateContainerGroup, timeout, [&](sd_bus_message* m) {
+        auto appendArgs = [&](sd_bus_message* m) {
             int r = sd_bus_message_append(m, "sh", id, pidfd.get());
             return r < 0 ? r : appendLabels(m, labels);
+        };
+        bool waits = false;
+        e = bus.call(mgr::AddContainer, timeout, appendArgs, [&](sd_bus_message* reply) {
+            const char* path = nullptr;
+            const char* state = nullptr;
+            int r = sd_bus_message_read(reply, "os", &path, &state);
+            waits = r >= 0 && std::string_view(state) == "waiting";
+            return r;
         });
         if (e && e->name == kUnknownMethod) {
-            e = byPid(); // a service older than CreateContainerGroup
+            // A service older than AddContainer.
+            e = bus.call(mgr::CreateContainerGroup, timeout, appendArgs);
+            if (e && e->name == kUnknownMethod) {
+                e = byPid(); // older than CreateContainerGroup too
+            }
+        } else if (!e && waits) {
+            return waiting();
         }
     } else if (openErr == ENOSYS || openErr == EPERM) {
         // No pidfd_open: a kernel before 5.3 (ENOSYS), or a seccomp filter that does not know

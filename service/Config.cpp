@@ -167,7 +167,7 @@ Config parseConfig(const std::string& text) {
         throw Error(ErrorKind::InvalidArgument, "configuration: expected a JSON object");
     }
     Config cfg;
-    checkKeys(doc, "", {"resctrl", "gc", "containerSources"});
+    checkKeys(doc, "", {"resctrl", "gc", "groups", "containerSources"});
 
     if (const json* r = member(doc, "resctrl")) {
         if (!r->is_object()) {
@@ -205,6 +205,19 @@ Config parseConfig(const std::string& text) {
         if (const json* s = member(*g, "graceSeconds")) {
             cfg.gcGrace = std::chrono::seconds(
                 getSeconds(*s, "gc.graceSeconds", 0, "expected a non-negative integer"));
+        }
+    }
+
+    if (const json* g = member(doc, "groups")) {
+        if (!g->is_object()) {
+            bad("groups", "expected an object");
+        }
+        checkKeys(*g, "groups", {"waitForRmid"});
+        if (const json* w = member(*g, "waitForRmid")) {
+            if (!w->is_boolean()) {
+                bad("groups.waitForRmid", "expected a boolean");
+            }
+            cfg.waitForRmid = w->get<bool>();
         }
     }
 

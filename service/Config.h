@@ -21,6 +21,9 @@ struct Config {
     std::string mountOptions;
     std::chrono::seconds gcInterval{60};
     std::chrono::seconds gcGrace{30};
+    // "groups.waitForRmid": a create that finds no free RMID (ENOSPC, or EBUSY while RMIDs
+    // are in limbo) records the container as waiting instead of failing.
+    bool waitForRmid = true;
     std::vector<SourceConfig> sources = defaultSources();
 
     static std::vector<SourceConfig> defaultSources(); // the runc/containerd/crun state dirs

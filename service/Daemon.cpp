@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -66,7 +67,8 @@ bool Daemon::setup() {
     }
     sigfd_.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
     timerfd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-    if (!sigfd_ || !timerfd_) {
+    waitTimerfd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!sigfd_ || !timerfd_ || !waitTimerfd_) {
         log::error(std::string("cannot create signalfd/timerfd: ") + std::strerror(errno));
         return false;
     }
@@ -87,6 +89,11 @@ bool Daemon::setup() {
     events.created = [this](const GroupRecord& r) {
         if (events_ != nullptr) {
             events_->onCreated(r);
+        }
+    };
+    events.waiting = [this](const GroupRecord& r) {
+        if (events_ != nullptr) {
+            events_->onWaiting(r);
         }
     };
     events.removed = [this](const GroupRecord& r, RemoveReason why) {
@@ -113,6 +120,7 @@ bool Daemon::setup() {
             return std::make_unique<Resctrl>(*path);
         },
         *registry_, std::move(events));
+    mgr_->setWaitForRmid(cfg_.waitForRmid);
 
     collector_ = std::make_unique<CollectionRunner>(*mgr_, *gc_);
     manager_ =
@@ -130,9 +138,15 @@ void Daemon::start() {
     manager_->publishExisting();
     conn_->requestName(kBusName);
     manager_->releaseSignals();
+    const std::size_t waiting = mgr_->waitingContainers().size();
     log::info(std::string("rdtmond ") + RDTMON_VERSION + " ready on the system bus as " + kBusName +
               "; " + std::to_string(mgr_->groups().size()) + " group(s) owned; " +
+              (waiting > 0 ? std::to_string(waiting) + " container(s) waiting for an RMID; "
+                           : std::string()) +
               (mgr_->supported() ? "monitoring supported" : "monitoring NOT supported"));
+    // Containers that waited across a restart get the RMIDs that are free before the first
+    // call is served, and their GroupCreated goes to whoever watches the name.
+    serviceWaiting();
     sd_notify(0, (std::string("READY=1\nSTATUS=serving ") + kBusName).c_str());
 
     itimerspec its{};
@@ -156,23 +170,48 @@ bool Daemon::onSignal() {
     return true;
 }
 
+void Daemon::serviceWaiting() {
+    if (mgr_->grantDue()) {
+        mgr_->grantWaiting();
+    }
+    if (mgr_->grantPasses() == grantPassesSeen_) {
+        return; // no pass since the timer was last set: it stays as it is
+    }
+    grantPassesSeen_ = mgr_->grantPasses();
+    itimerspec its{}; // all zero: disarmed
+    if (std::optional<std::chrono::milliseconds> d = mgr_->retryDelay()) {
+        its.it_value.tv_sec = static_cast<time_t>(d->count() / 1000);
+        its.it_value.tv_nsec = static_cast<long>(d->count() % 1000) * 1000000L;
+    }
+    timerfd_settime(waitTimerfd_.get(), 0, &its, nullptr);
+}
+
 int Daemon::loop() {
     bool stopping = false;
     while (!stopping) {
         while (conn_->processPendingRequest()) {
             manager_->reapObjects();
         }
-        // After the calls are answered: the resyncs of groups just made and of cgroups
-        // joined since the last iteration, one per group.
-        mgr_->resyncPending();
-        while (conn_->processPendingRequest()) {
-            manager_->reapObjects();
+        // After the calls are answered: the grants to waiting containers, then the resyncs
+        // of groups just made or granted and of cgroups joined since the last iteration (one
+        // per group). Calls that came meanwhile are served before the loop sleeps, so that
+        // nothing they mark waits for the next wake-up.
+        for (bool again = true; again;) {
+            serviceWaiting();
+            again = mgr_->resyncPending() > 0;
+            while (conn_->processPendingRequest()) {
+                manager_->reapObjects();
+                again = true;
+            }
         }
         manager_->reapObjects();
         sdbus::IConnection::PollData pd = conn_->getEventLoopPollData();
-        pollfd fds[5] = {
-            {pd.fd, pd.events, 0},         {sigfd_.get(), POLLIN, 0},
-            {timerfd_.get(), POLLIN, 0},   {collector_->fd(), POLLIN, 0},
+        pollfd fds[6] = {
+            {pd.fd, pd.events, 0},
+            {sigfd_.get(), POLLIN, 0},
+            {timerfd_.get(), POLLIN, 0},
+            {collector_->fd(), POLLIN, 0},
+            {waitTimerfd_.get(), POLLIN, 0},
             {mgr_->followFd(), POLLIN, 0}, // -1 (ignored by poll) without a watcher
         };
         // A retry of a refused joiner (GroupManager::retryTimeoutMs) shortens the wait; with
@@ -181,7 +220,7 @@ int Daemon::loop() {
         if (const int retry = mgr_->retryTimeoutMs(); retry >= 0) {
             timeout = timeout < 0 ? retry : std::min(timeout, retry);
         }
-        int r = ::poll(fds, 5, timeout);
+        int r = ::poll(fds, 6, timeout);
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -201,11 +240,17 @@ int Daemon::loop() {
         }
         if (fds[3].revents & POLLIN) {
             collector_->finish();
+            manager_->reapObjects(); // the collected are gone before the next call is served
             // The safety net of following, at each collection (the timer's, start-up's and
             // GarbageCollect()'s): joins no event told of (CLONE_INTO_CGROUP, a lost event).
             mgr_->resyncAll();
         }
         if (fds[4].revents & POLLIN) {
+            uint64_t ticks = 0;
+            (void)!::read(waitTimerfd_.get(), &ticks, sizeof ticks);
+            mgr_->requestGrant();
+        }
+        if (fds[5].revents & POLLIN) {
             mgr_->onFollowEvents();
         }
         mgr_->runDueRetries();

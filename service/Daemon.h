@@ -2,7 +2,8 @@
 
 // rdtmond's wiring: the one object that owns what the service runs on (the bus connection,
 // the registry, the manager, the collector, the D-Bus objects) and its event loop. One thread
-// runs the loop (bus, signals, the collector's timer); the only other thread is the
+// runs the loop (bus, signals, the collector's timer, the RMID retry timer); the only other
+// thread is the
 // collector's short-lived worker.
 //
 // Life cycle: setup() -> start() -> loop() -> stop(); run() does all four. Destruction
@@ -11,6 +12,7 @@
 #include "Config.h"
 #include "UniqueFd.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -55,12 +57,17 @@ public:
 private:
     // Reads one signal: true when it asks the service to stop.
     bool onSignal();
+    // Gives waiting containers their groups when something may have freed an RMID, and arms
+    // the retry timer only while they meet RMIDs in limbo.
+    void serviceWaiting();
 
     Config cfg_;
     std::string stateDir_;
     // Declared in the order setup() makes them: destroyed in reverse.
     UniqueFd sigfd_;
     UniqueFd timerfd_;
+    UniqueFd waitTimerfd_; // retries for containers waiting on RMIDs in limbo
+    uint64_t grantPassesSeen_ = 0;
     std::unique_ptr<GroupRegistry> registry_;
     std::unique_ptr<GarbageCollector> gc_;
     std::unique_ptr<ResctrlLocator> locator_;

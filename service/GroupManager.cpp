@@ -106,6 +106,13 @@ Resctrl& GroupManager::requireResctrl() {
 void GroupManager::reconcile() {
     Resctrl& r = *resctrl_;
     for (const GroupRecord& rec : registry_.all()) {
+        if (rec.waiting) {
+            // No group yet; a grant cut short by a crash is undone and waits again.
+            if (rec.pending) {
+                settleHalfGrant(r, rec);
+            }
+            continue;
+        }
         bool exists = false;
         try {
             exists = r.monGroupExists(refOf(rec));
@@ -139,11 +146,15 @@ void GroupManager::reconcile() {
             follow(rec); // start-up or resctrl back: follow what the records say
         }
     }
+    if (registry_.waitingCount() > 0) {
+        grantDue_ = true;
+    }
 }
 
 void GroupManager::forget(const GroupRecord& r, RemoveReason reason) {
     registry_.erase(r.id);
     unfollow(r.id);
+    grantDue_ = true; // its RMID is free (whoever removed the directory)
     if (reason == RemoveReason::Vanished) {
         log::warning(log::forContainer(r.id, "group " + r.ctrl + "/mon_groups/" + r.id +
                                                  " vanished; dropped from the records"));
@@ -165,7 +176,7 @@ unsigned GroupManager::dropVanished() {
     }
     unsigned n = 0;
     for (const GroupRecord& rec : registry_.all()) {
-        if (!rec.pending && present.count({rec.ctrl, rec.id}) == 0) {
+        if (!rec.pending && !rec.waiting && present.count({rec.ctrl, rec.id}) == 0) {
             forget(rec, RemoveReason::Vanished);
             ++n;
         }
@@ -218,8 +229,16 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
     Resctrl& r = requireResctrl();
     const auto spid = static_cast<pid_t>(pid);
     requireContainerCandidate(spid);
+    // Those who wait come first: an RMID freed without us noticing (another tool's rmdir)
+    // goes to them, not to this newcomer.
+    if (registry_.waitingCount() > 0) {
+        grantWaitingWith(&r);
+    }
 
     if (std::optional<GroupRecord> existing = registry_.find(id)) {
+        if (existing->waiting) {
+            return stillWaiting(*existing, pid, stillAlive);
+        }
         if (existing->pending) {
             // Only a failed undo leaves one behind; finish the undo and start over.
             undoCreate(*existing, true);
@@ -269,11 +288,21 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
                         "another tool); leaving it alone");
     }
 
+    if (waitForRmid_ && registry_.waitingCount() > 0) {
+        // Others still wait (the pass above found no RMID for them): queue behind them.
+        return startWaiting(rec, stillAlive, "containers that asked earlier wait for one");
+    }
+
     // The record comes first: if we die after mkdir, start-up finds it and cleans up.
     registry_.put(rec);
     try {
         r.createMonGroup(ref);
     } catch (const Error& e) {
+        if (waitForRmid_ && (e.kind() == ErrorKind::OutOfRmids || e.kind() == ErrorKind::Busy)) {
+            // RMIDs in limbo free by themselves: a pass soon arms the retry timer.
+            grantDue_ = grantDue_ || e.kind() == ErrorKind::Busy;
+            return startWaiting(rec, stillAlive, e.what());
+        }
         undoCreate(rec, false);
         if (e.kind() == ErrorKind::AlreadyExists) {
             throw Error(ErrorKind::AlreadyExists,
@@ -324,6 +353,14 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
 void GroupManager::removeGroup(const std::string& id) {
     validateContainerId(id);
     std::optional<GroupRecord> rec = registry_.find(id);
+    if (rec && rec->waiting) {
+        dropWaiting(*rec, RemoveReason::Requested, "removed while waiting for an RMID");
+        if (registry_.find(id)) {
+            throw Error(ErrorKind::Failed,
+                        "container " + id + ": a half-made group cannot be removed");
+        }
+        return;
+    }
     if (!rec || rec->pending) {
         throw Error(ErrorKind::NoSuchGroup, "container " + id + " has no group owned by rdtmond");
     }
@@ -339,6 +376,7 @@ void GroupManager::removeGroup(const std::string& id) {
     }
     registry_.erase(id);
     unfollow(id);
+    grantDue_ = true;
     log::info(log::forContainer(id, "removed group " + r.groupPath(refOf(*rec)) + " (requested)"));
     if (events_.removed) {
         events_.removed(*rec, RemoveReason::Requested);
@@ -348,7 +386,7 @@ void GroupManager::removeGroup(const std::string& id) {
 std::vector<GroupRecord> GroupManager::groups() const {
     std::vector<GroupRecord> out;
     for (GroupRecord& r : registry_.all()) {
-        if (!r.pending) {
+        if (!r.pending && !r.waiting) {
             out.push_back(std::move(r));
         }
     }
@@ -357,7 +395,7 @@ std::vector<GroupRecord> GroupManager::groups() const {
 
 std::optional<GroupRecord> GroupManager::find(const std::string& id) const {
     std::optional<GroupRecord> r = registry_.find(id);
-    if (r && r->pending) {
+    if (r && (r->pending || r->waiting)) {
         return std::nullopt;
     }
     return r;
@@ -366,6 +404,10 @@ std::optional<GroupRecord> GroupManager::find(const std::string& id) const {
 Counters GroupManager::counters(const std::string& id) {
     validateContainerId(id);
     std::optional<GroupRecord> rec = find(id);
+    if (!rec && registry_.find(id) && registry_.find(id)->waiting) {
+        throw Error(ErrorKind::NoSuchGroup,
+                    "container " + id + " waits for an RMID and has no group yet");
+    }
     if (!rec) {
         throw Error(ErrorKind::NoSuchGroup, "container " + id + " has no group owned by rdtmond");
     }
@@ -437,7 +479,14 @@ std::string GroupManager::groupPath(const GroupRecord& rec) {
 }
 
 std::vector<GroupRecord> GroupManager::collectionSnapshot() const {
-    return groups();
+    std::vector<GroupRecord> out = groups();
+    for (GroupRecord& w : registry_.waiting()) {
+        // A waiting record stays pending between attempts to grant it; to the collector it
+        // is a container like any other.
+        w.pending = false;
+        out.push_back(std::move(w));
+    }
+    return out;
 }
 
 unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
@@ -460,7 +509,17 @@ unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
         std::optional<GroupRecord> now = registry_.find(id);
         // Between the snapshot and now the group may have been removed or made anew
         // (a CreateGroup for the same id): only the very record that was judged is removed.
-        if (!now || snap == snapshot.end() || !(*now == *snap)) {
+        GroupRecord judged = now ? *now : GroupRecord{};
+        if (judged.waiting) {
+            judged.pending = false; // as the snapshot shows it
+        }
+        if (!now || snap == snapshot.end() || !(judged == *snap)) {
+            continue;
+        }
+        if (now->waiting) {
+            dropWaiting(*now, RemoveReason::Stale,
+                        "dropped while waiting for an RMID: no runtime lists the container");
+            removed += registry_.find(id) ? 0 : 1;
             continue;
         }
         try {
@@ -483,12 +542,18 @@ unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
             log::error(log::forContainer(id, e.what()));
             continue;
         }
+        grantDue_ = true;
         log::info(log::forContainer(id, "removed stale group " + r->groupPath(refOf(*now)) +
                                             ": no runtime lists the container"));
         if (events_.removed) {
             events_.removed(*now, RemoveReason::Stale);
         }
         ++removed;
+    }
+    // RMIDs can free without us (another tool's rmdir): the waiting try again at every
+    // collection.
+    if (registry_.waitingCount() > 0) {
+        grantDue_ = true;
     }
     return removed;
 }

@@ -4,6 +4,7 @@
 #include "GroupRegistry.h"
 #include "Resctrl.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -57,10 +58,19 @@ struct AllCounters {
 //   remove: rmdir -> drop record -> reply
 // A pending record found at start-up means a create that never replied: its directory, if
 // any, is removed. A directory with no record was never ours and is never touched.
+//
+// Waiting for an RMID (GroupManagerWaiting.cpp): with waitForRmid on, a create whose mkdir
+// meets ENOSPC or EBUSY records the container as waiting instead of failing; grantWaiting()
+// gives the waiting their groups in arrival order when RMIDs free:
+//   wait:  pending record -> mkdir fails (no RMID) -> waiting record -> reply
+//   grant: waiting+pending record -> mkdir -> move threads -> final record -> GroupCreated
 class GroupManager {
 public:
     struct Events {
         std::function<void(const GroupRecord&)> created;
+        // A container began to wait for an RMID; created() follows when it gets its group,
+        // removed() when it is dropped while waiting.
+        std::function<void(const GroupRecord&)> waiting;
         std::function<void(const GroupRecord&, RemoveReason)> removed;
         // resctrl appeared or went away (Supported, ResctrlPath, MonFeatures, NumRmids).
         std::function<void()> availabilityChanged;
@@ -88,7 +98,9 @@ public:
     // CreateGroup: the group of container id under the CTRL_MON group that holds pid, with
     // every thread of pid moved into it; labels (Labels.h rules) are kept with the record.
     // Idempotent for the same id (the threads are moved again; the labels stay those the
-    // group was made with).
+    // group was made with). With waitForRmid on, no free RMID gives a waiting record (no
+    // group yet) instead of OutOfRmids / Busy; so does any create while others wait, so
+    // that a newcomer never takes an RMID before them.
     GroupRecord createGroup(const std::string& id, uint32_t pid, const Labels& labels = {});
     // CreateContainerGroup: the same for the process a pidfd refers to. The pid comes from
     // the pidfd; after the threads have moved the pidfd must still show the process alive,
@@ -96,7 +108,7 @@ public:
     // the threads moved would then be another process's.
     GroupRecord createGroupForPidfd(const std::string& id, int pidfd, const Labels& labels);
     void removeGroup(const std::string& id);
-    std::vector<GroupRecord> groups() const; // owned, final records
+    std::vector<GroupRecord> groups() const; // owned, final records (not waiting)
     std::optional<GroupRecord> find(const std::string& id) const;
     Counters counters(const std::string& id);
     // GetAllCounters: every owned group (id order), then the default group as "/" and every
@@ -110,7 +122,8 @@ public:
     unsigned freeRmids();
     std::string groupPath(const GroupRecord& r);
 
-    // Collection in two halves so the sources can be read off the event loop.
+    // Collection in two halves so the sources can be read off the event loop. The snapshot
+    // holds the waiting records too: a waiting container no runtime lists is dropped.
     std::vector<GroupRecord> collectionSnapshot() const;
     unsigned applyCollection(const std::vector<GroupRecord>& snapshot,
                              const GarbageCollector::Decision& decision);
@@ -134,8 +147,9 @@ public:
     int followFd() const;
     // The fd is readable: reads its events and marks the groups to resync.
     void onFollowEvents();
-    // Runs the resyncs marked since the last call, one per group however many events came.
-    void resyncPending();
+    // Runs the resyncs marked since the last call, one per group however many events came;
+    // returns how many ran.
+    unsigned resyncPending();
     // Resyncs every group (the collection pass: catches CLONE_INTO_CGROUP, which writes no
     // file, and lost events).
     void resyncAll();
@@ -154,6 +168,31 @@ public:
     // Runs the retries that are due.
     void runDueRetries();
     bool following(const std::string& id) const { return followed_.count(id) != 0; }
+    // --- Waiting for an RMID (GroupManagerWaiting.cpp) ---
+    // On: a create that meets ENOSPC or EBUSY at mkdir returns a waiting record instead of
+    // throwing OutOfRmids / Busy. Records already waiting get groups either way.
+    void setWaitForRmid(bool on) { waitForRmid_ = on; }
+    std::vector<GroupRecord> waitingContainers() const; // in arrival order
+    struct GrantPass {
+        enum class Stop { Nothing, NoRmid, Limbo, Other };
+        unsigned granted = 0;
+        unsigned dropped = 0; // its process gone, or a foreign group took its name
+        Stop stoppedBy = Stop::Nothing;
+    };
+    // Gives the waiting containers groups, in arrival order, until one meets ENOSPC (wait for
+    // a removal), EBUSY (retry after retryDelay()) or another failure (logged; retried at
+    // the next removal or collection).
+    GrantPass grantWaiting();
+    // Set when something may have freed an RMID (a removal, a collection, start-up, the
+    // retry timer): the event loop then runs grantWaiting().
+    bool grantDue() const { return grantDue_; }
+    void requestGrant() { grantDue_ = true; }
+    // After the last pass: how long until the next try, set only while containers wait and
+    // the pass met RMIDs in limbo (250 ms, doubling to 4 s, back to 250 ms after a grant).
+    // nullopt: nothing to time (nothing waits, or it waits for a removal).
+    std::optional<std::chrono::milliseconds> retryDelay() const { return retryDelay_; }
+    // Counts passes, so that the loop re-arms its timer only after one.
+    uint64_t grantPasses() const { return grantPasses_; }
 
 private:
     // Starts following rec's cgroup (a watch, and a resync marked). Failures are logged.
@@ -177,6 +216,26 @@ private:
     void refuseIfOwnedByAnother(Resctrl& r, const std::string& id, const std::string& ctrl,
                                 pid_t pid);
 
+    // Waiting (GroupManagerWaiting.cpp).
+    enum class GrantOutcome { Granted, Dropped, NoRmid, Limbo, Other };
+    GrantPass grantWaitingWith(Resctrl* r);
+    GrantOutcome grantOne(Resctrl& r, const GroupRecord& w);
+    // rec (pending or not yet recorded) becomes a waiting record; why is the mkdir failure.
+    GroupRecord startWaiting(GroupRecord rec, const std::function<bool()>& stillAlive,
+                             const std::string& why);
+    // The same container asked again while it waits: still waiting, with the new pid.
+    GroupRecord stillWaiting(const GroupRecord& w, uint32_t pid,
+                             const std::function<bool()>& stillAlive);
+    // Undoes a grant that did not finish (waiting+pending): rmdir, record waiting again.
+    bool settleHalfGrant(Resctrl& r, const GroupRecord& w);
+    void dropWaiting(const GroupRecord& w, RemoveReason reason, const std::string& why);
+    // Whether w.pid still names the process that asked (same start time, not a zombie).
+    static bool sameProcess(const GroupRecord& w);
+    // The grant's move, before the record turns active: the init's threads (checked
+    // against its start time right after). The rest of the container's cgroup follows in
+    // the resync that follow() marks once the record is active.
+    void moveWaitingContainerIn(Resctrl& r, const GroupRecord& g);
+
     Opener opener_;
     GroupRegistry& registry_;
     Events events_;
@@ -198,6 +257,12 @@ private:
     };
     std::map<std::string, Retry> retries_;
     std::map<std::string, std::vector<pid_t>> lastThreads_; // cgroup threads at last resync
+
+    bool waitForRmid_ = true;
+    bool grantDue_ = false;
+    uint64_t grantPasses_ = 0;
+    std::optional<std::chrono::milliseconds> retryDelay_;
+    std::chrono::milliseconds backoff_{250};
 };
 
 } // namespace rdtmon

@@ -124,12 +124,15 @@ void GroupManager::onFollowEvents() {
     }
 }
 
-void GroupManager::resyncPending() {
+unsigned GroupManager::resyncPending() {
+    unsigned n = 0;
     while (!resyncDue_.empty()) {
         const std::string id = *resyncDue_.begin();
         resyncDue_.erase(resyncDue_.begin());
         resync(id);
+        ++n;
     }
+    return n;
 }
 
 void GroupManager::resyncAll() {

@@ -20,7 +20,7 @@ std::optional<GroupRecord> GroupManager::ownerOfProcess(Resctrl& r, const std::s
         throw Error(ErrorKind::NoSuchProcess, "process " + std::to_string(pid) + " does not exist");
     }
     auto ownedHere = [&](const GroupRecord& rec) {
-        return !rec.pending && rec.ctrl == ctrl && rec.id != exceptId;
+        return !rec.pending && !rec.waiting && rec.ctrl == ctrl && rec.id != exceptId;
     };
     // On the kernel each thread names its MON group in /proc/TID/resctrl: no scan needed.
     bool allKnown = true;

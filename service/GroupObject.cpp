@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <systemd/sd-bus.h>
+#include <vector>
 
 namespace rdtmon {
 
@@ -19,6 +20,10 @@ std::string groupObjectPath(const std::string& containerId) {
     std::string path(out);
     std::free(out);
     return path;
+}
+
+const char* stateName(const GroupRecord& rec) {
+    return rec.waiting ? "waiting" : "active";
 }
 
 GroupObject::GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec)
@@ -36,7 +41,29 @@ GroupObject::~GroupObject() {
     unregisterAdaptor();
 }
 
+void GroupObject::update(const GroupRecord& rec) {
+    const bool granted = rec_.waiting && !rec.waiting;
+    const bool ctrlChanged = rec_.ctrl != rec.ctrl;
+    rec_ = rec;
+    if (!granted && !ctrlChanged) {
+        return;
+    }
+    std::vector<std::string> changed{"ResctrlPath", "ControlGroup"};
+    if (granted) {
+        changed.emplace_back("State");
+    }
+    try {
+        getObject().emitPropertiesChangedSignal(org::rdtmon1::Group_adaptor::INTERFACE_NAME,
+                                                changed);
+    } catch (const std::exception& e) {
+        log::warning(log::forContainer(rec_.id, std::string("PropertiesChanged: ") + e.what()));
+    }
+}
+
 std::string GroupObject::ResctrlPath() {
+    if (rec_.waiting) {
+        return {}; // no group yet
+    }
     return safely<std::string>([&] { return mgr_.groupPath(rec_); }, std::string());
 }
 

@@ -15,13 +15,17 @@ namespace rdtmon {
 
 // kGroupPathPrefix + "/" + the id escaped with sd_bus_path_encode.
 std::string groupObjectPath(const std::string& containerId);
+// The State property and AddContainer's state: "waiting" or "active".
+const char* stateName(const GroupRecord& rec);
 
 class GroupObject final
     : public sdbus::AdaptorInterfaces<org::rdtmon1::Group_adaptor, sdbus::ManagedObject_adaptor> {
 public:
     GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec);
     ~GroupObject();
-    void update(const GroupRecord& rec) { rec_ = rec; }
+    // A new record for the same container; a change of state (a waiting container got its
+    // group) is announced with PropertiesChanged.
+    void update(const GroupRecord& rec);
     // The group's coverage changed: PropertiesChanged for TasksInGroup and TasksOutside.
     void coverageChanged();
 
@@ -35,6 +39,7 @@ private:
     std::string Cgroup() override { return rec_.cgroup; }
     uint32_t TasksInGroup() override;
     uint32_t TasksOutside() override;
+    std::string State() override { return stateName(rec_); }
     std::map<std::string, std::map<std::string, uint64_t>> GetCounters() override;
 
     GroupManager& mgr_;

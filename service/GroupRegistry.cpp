@@ -180,6 +180,8 @@ GroupRegistry::LoadResult GroupRegistry::load() {
         }
         result.fileExisted = true;
         records_ = parse(*text);
+        waitingCount_ = static_cast<std::size_t>(std::count_if(
+            records_.begin(), records_.end(), [](const auto& kv) { return kv.second.waiting; }));
         return result;
     } catch (const std::exception& e) {
         problem = e.what();
@@ -193,9 +195,27 @@ GroupRegistry::LoadResult GroupRegistry::load() {
     }
     ::fsync(dir.get());
     records_.clear();
+    waitingCount_ = 0;
     result.movedAsideTo = stateDir_ + "/" + aside;
     result.problem = problem;
     return result;
+}
+
+std::vector<GroupRecord> GroupRegistry::waiting() const {
+    std::vector<GroupRecord> out;
+    if (waitingCount_ == 0) {
+        return out;
+    }
+    out.reserve(waitingCount_);
+    for (const auto& [id, r] : records_) {
+        if (r.waiting) {
+            out.push_back(r);
+        }
+    }
+    std::stable_sort(out.begin(), out.end(), [](const GroupRecord& a, const GroupRecord& b) {
+        return a.waitSeq < b.waitSeq;
+    });
+    return out;
 }
 
 std::optional<GroupRecord> GroupRegistry::find(const std::string& id) const {
@@ -229,6 +249,7 @@ void GroupRegistry::put(const GroupRecord& r) {
             records_.erase(it);
             throw;
         }
+        waitingCount_ += r.waiting ? 1 : 0;
         return;
     }
     GroupRecord old = std::exchange(it->second, r);
@@ -238,6 +259,7 @@ void GroupRegistry::put(const GroupRecord& r) {
         it->second = std::move(old);
         throw;
     }
+    waitingCount_ = waitingCount_ - (old.waiting ? 1 : 0) + (r.waiting ? 1 : 0);
 }
 
 void GroupRegistry::erase(const std::string& id) {
@@ -251,6 +273,7 @@ void GroupRegistry::erase(const std::string& id) {
         records_.insert(std::move(node));
         throw;
     }
+    waitingCount_ -= node.mapped().waiting ? 1 : 0;
 }
 
 namespace {
@@ -315,6 +338,14 @@ std::string GroupRegistry::serialize(const std::map<std::string, GroupRecord>& r
             out += ",\"cgroup\":";
             appendJsonString(out, r.cgroup);
         }
+        if (r.waiting || r.pidStartTime != 0 || r.waitSeq != 0) {
+            out += ",\"waiting\":";
+            out += r.waiting ? "true" : "false";
+            out += ",\"pidStartTime\":";
+            out += std::to_string(r.pidStartTime);
+            out += ",\"waitSeq\":";
+            out += std::to_string(r.waitSeq);
+        }
         out += '}';
     }
     out += "\n]}\n";
@@ -352,7 +383,8 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
         }
         for (const auto& [key, value] : g.items()) {
             if (key != "id" && key != "ctrl" && key != "pid" && key != "createdUsec" &&
-                key != "pending" && key != "labels" && key != "cgroup") {
+                key != "pending" && key != "labels" && key != "cgroup" && key != "waiting" &&
+                key != "pidStartTime" && key != "waitSeq") {
                 fail(where + ": unknown key " + key);
             }
         }
@@ -417,6 +449,27 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
                                       r.cgroup.find('\n') != std::string::npos)) {
                 fail(where + ".cgroup: expected an absolute path");
             }
+        }
+        // Optional: records written before waiting existed are all active.
+        if (auto waiting = g.find("waiting"); waiting != g.end()) {
+            if (!waiting->is_boolean()) {
+                fail(where + ".waiting: expected a boolean");
+            }
+            r.waiting = waiting->get<bool>();
+        }
+        for (auto [key, field] :
+             {std::pair{"pidStartTime", &r.pidStartTime}, std::pair{"waitSeq", &r.waitSeq}}) {
+            auto v = g.find(key);
+            if (v == g.end()) {
+                if (r.waiting) {
+                    fail(where + "." + key + ": a waiting record needs it");
+                }
+                continue;
+            }
+            if (!v->is_number_unsigned()) {
+                fail(where + "." + key + ": expected an unsigned integer");
+            }
+            *field = v->get<uint64_t>();
         }
         if (!out.emplace(r.id, r).second) {
             fail(where + ".id: duplicate container id " + r.id);

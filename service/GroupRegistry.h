@@ -25,6 +25,16 @@ struct GroupRecord {
     // The container's cgroup directory whose joiners are moved into the group (absolute,
     // e.g. /sys/fs/cgroup/unified/...), or "" when the group does not follow a cgroup.
     std::string cgroup;
+    // Waiting for an RMID: the container asked when none was free and has no group yet
+    // (docs/architecture.md, "Waiting for an RMID"). waiting and pending together: a grant
+    // was under way (mkdir made, threads maybe moved, nobody told); start-up removes the
+    // directory and the record waits again.
+    bool waiting = false;
+    // pid's start time (ProcStat::startTime) when the container asked: the grant moves pid
+    // only while it still names that process, never a process that reused the pid.
+    uint64_t pidStartTime = 0;
+    // Arrival order: waiting records get their groups in increasing waitSeq.
+    uint64_t waitSeq = 0;
     bool operator==(const GroupRecord&) const = default;
 };
 
@@ -51,6 +61,10 @@ public:
     std::optional<GroupRecord> find(const std::string& id) const;
     std::vector<GroupRecord> all() const; // sorted by id
     std::size_t size() const { return records_.size(); }
+    // The waiting records (GroupRecord::waiting), in arrival order (waitSeq, then id). The
+    // count costs nothing, so the hot paths can ask it whenever something frees an RMID.
+    std::size_t waitingCount() const { return waitingCount_; }
+    std::vector<GroupRecord> waiting() const;
 
     void put(const GroupRecord& r);    // insert or replace, then persist
     void erase(const std::string& id); // no-op if absent, else persist
@@ -59,6 +73,9 @@ public:
     // malformed input (wrong shape, bad id, duplicate id, labels that break the rules of
     // Labels.h). A record's "labels" is written only when it has some, and a record without
     // it (every file written before labels existed) loads with none; "cgroup" likewise.
+    // Likewise "waiting",
+    // "pidStartTime" and "waitSeq" are written only for a waiting record (a waiting record
+    // must have the other two): a file written before waiting existed loads as all active.
     static std::string serialize(const std::map<std::string, GroupRecord>& records);
     static std::map<std::string, GroupRecord> parse(const std::string& text);
 
@@ -67,6 +84,7 @@ private:
 
     std::string stateDir_;
     std::map<std::string, GroupRecord> records_;
+    std::size_t waitingCount_ = 0;
 };
 
 } // namespace rdtmon

@@ -6,6 +6,8 @@
 #include "Names.h"
 #include "rdtmon/version.h"
 
+#include <algorithm>
+
 #include <memory>
 
 namespace rdtmon {
@@ -26,6 +28,9 @@ void ManagerObject::publishExisting() {
         if (objects_.count(rec.id) == 0) {
             objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
         }
+    }
+    for (const GroupRecord& rec : mgr_.waitingContainers()) {
+        onWaiting(rec);
     }
 }
 
@@ -66,6 +71,15 @@ void ManagerObject::onCreated(const GroupRecord& rec) {
     }
 }
 
+void ManagerObject::onWaiting(const GroupRecord& rec) {
+    auto it = objects_.find(rec.id);
+    if (it == objects_.end()) {
+        objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
+    } else {
+        it->second->update(rec);
+    }
+}
+
 void ManagerObject::onRemoved(const GroupRecord& rec, RemoveReason reason) {
     auto it = objects_.find(rec.id);
     if (it != objects_.end()) {
@@ -78,7 +92,9 @@ void ManagerObject::onRemoved(const GroupRecord& rec, RemoveReason reason) {
     }
     try {
         emitGroupRemoved(rec.id, reasonName(reason));
-        getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
+        if (!rec.waiting) { // a waiting container was never counted
+            getObject().emitPropertiesChangedSignal(kManagerInterface, {"GroupCount"});
+        }
     } catch (const std::exception& e) {
         log::warning(log::forContainer(rec.id, std::string("GroupRemoved signal: ") + e.what()));
     }
@@ -143,6 +159,16 @@ ManagerObject::CreateContainerGroup(const std::string& container_id, const sdbus
     });
 }
 
+std::tuple<sdbus::ObjectPath, std::string>
+ManagerObject::AddContainer(const std::string& container_id, const sdbus::UnixFd& pidfd,
+                            const std::map<std::string, std::string>& labels) {
+    return translated("AddContainer", container_id, [&] {
+        requireRoot("AddContainer");
+        GroupRecord rec = mgr_.createGroupForPidfd(container_id, pidfd.get(), labels);
+        return std::make_tuple(replyFor(rec), std::string(stateName(rec)));
+    });
+}
+
 void ManagerObject::RemoveGroup(const std::string& container_id) {
     translated("RemoveGroup", container_id, [&] {
         requireRoot("RemoveGroup");
@@ -180,13 +206,19 @@ std::tuple<uint64_t, std::vector<ManagerObject::CountersEntry>> ManagerObject::G
     });
 }
 
-std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint32_t>>
+std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>>
 ManagerObject::GetAllCoverage() {
     return translated("GetAllCoverage", std::string(), [&] {
-        std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint32_t>> out;
-        for (const GroupRecord& rec : mgr_.groups()) {
-            const Coverage c = mgr_.coverage(rec.id);
-            out.emplace_back(rec.id, rec.cgroup, c.inGroup, c.outside);
+        std::vector<GroupRecord> all = mgr_.groups();
+        std::vector<GroupRecord> waiting = mgr_.waitingContainers();
+        all.insert(all.end(), waiting.begin(), waiting.end());
+        std::sort(all.begin(), all.end(),
+                  [](const GroupRecord& a, const GroupRecord& b) { return a.id < b.id; });
+        std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>> out;
+        out.reserve(all.size());
+        for (const GroupRecord& rec : all) {
+            const Coverage c = rec.waiting ? Coverage{} : mgr_.coverage(rec.id);
+            out.emplace_back(rec.id, stateName(rec), rec.cgroup, c.inGroup, c.outside);
         }
         return out;
     });

@@ -32,10 +32,12 @@ public:
 
     // Event sinks wired to GroupManager::Events.
     void onCreated(const GroupRecord& rec);
+    void onWaiting(const GroupRecord& rec); // the object, State "waiting"; no GroupCreated yet
     void onRemoved(const GroupRecord& rec, RemoveReason reason);
     void onAvailabilityChanged();
     void onCoverageChanged(const std::string& id);
-    // Publishes one object per owned group (after start-up reconcile).
+    // Publishes one object per owned group and per waiting container (after start-up
+    // reconcile).
     void publishExisting();
     // Destroys the objects of removed groups. A group can be removed from inside one of its
     // own handlers (GetCounters finds it vanished), so destruction waits for the loop.
@@ -50,6 +52,9 @@ private:
     sdbus::ObjectPath
     CreateContainerGroup(const std::string& container_id, const sdbus::UnixFd& pidfd,
                          const std::map<std::string, std::string>& labels) override;
+    std::tuple<sdbus::ObjectPath, std::string>
+    AddContainer(const std::string& container_id, const sdbus::UnixFd& pidfd,
+                 const std::map<std::string, std::string>& labels) override;
     void RemoveGroup(const std::string& container_id) override;
     std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>>
     ListGroups() override;
@@ -58,7 +63,7 @@ private:
     using CountersEntry = sdbus::Struct<std::string, std::map<std::string, std::string>,
                                         std::map<std::string, std::map<std::string, uint64_t>>>;
     std::tuple<uint64_t, std::vector<CountersEntry>> GetAllCounters() override;
-    std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint32_t>>
+    std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>>
     GetAllCoverage() override;
     void GarbageCollect(sdbus::Result<uint32_t>&& result) override;
     std::string Version() override;

@@ -21,10 +21,10 @@ std::optional<ProcStat> parseProcStat(std::string_view text) {
     }
     ProcStat st;
     st.comm = std::string(text.substr(open + 1, close - open - 1));
-    // After ") ": state ppid pgrp session tty_nr tpgid flags ...
+    // After ") ": state ppid pgrp session tty_nr tpgid flags ... starttime (the 20th).
     std::vector<std::string_view> f;
     std::size_t i = close + 1;
-    while (i < text.size() && f.size() < 7) {
+    while (i < text.size() && f.size() < 20) {
         while (i < text.size() && (text[i] == ' ' || text[i] == '\n')) {
             ++i;
         }
@@ -45,6 +45,9 @@ std::optional<ProcStat> parseProcStat(std::string_view text) {
         return ec == std::errc() && p == s.data() + s.size();
     };
     if (!num(f[1], st.ppid) || !num(f[6], st.flags)) {
+        return std::nullopt;
+    }
+    if (f.size() >= 20 && !num(f[19], st.startTime)) {
         return std::nullopt;
     }
     return st;

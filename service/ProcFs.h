@@ -15,6 +15,10 @@ struct ProcStat {
     char state = '?'; // R S D Z X ...
     pid_t ppid = 0;
     unsigned long flags = 0; // PF_* of the kernel
+    // Clock ticks after boot at which the process started (field 22): with the pid, it names
+    // one process for good, as a pid alone does not once the pid is reused. 0 when the text
+    // ends before it.
+    unsigned long long startTime = 0;
 };
 
 // PF_KTHREAD from the kernel's include/linux/sched.h.

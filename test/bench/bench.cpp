@@ -544,13 +544,13 @@ void Bench::footprint(const char* label) {
 }
 
 // rdtmon-hook create then delete for fresh ids, the service warm, one live pid. withFloor:
-// each round also runs the minimal C client's CreateContainerGroup (its group removed
+// each round also runs the minimal C client's AddContainer (its group removed
 // in-process, untimed), so that hook and floor alternate on the same bus and machine load.
 void Bench::hookLatency(const std::string& label, int runs, pid_t pid, const std::string& prefix,
                         bool withFloor) {
     Row create{"rdtmon-hook create" + label, {}, ""};
     Row del{"rdtmon-hook delete" + label, {}, ""};
-    Row floor{"floor: minimal C sd-bus client, CreateContainerGroup" + label, {}, ""};
+    Row floor{"floor: minimal C sd-bus client, AddContainer" + label, {}, ""};
     const int warm = std::min(10, runs);
     CpuAcc cpuCreate, cpuDelete, cpuFloor;
     for (int i = 0; i < warm + runs; ++i) {
@@ -1013,7 +1013,7 @@ void Bench::run() {
     footprint((std::to_string(s_.groups) + " groups").c_str());
 
     const Row* hc = rep_.find("rdtmon-hook create");
-    const Row* fc = rep_.find("floor: minimal C sd-bus client, CreateContainerGroup");
+    const Row* fc = rep_.find("floor: minimal C sd-bus client, AddContainer");
     if (hc && fc && fc->median() > 0) {
         rep_.scalar("ratio: rdtmon-hook create / minimal C sd-bus client (medians)",
                     hc->median() / fc->median(), "x", "target <= 1.15");

@@ -1,6 +1,7 @@
-/* The floor for a hook that must be a D-Bus client: the hook's CreateContainerGroup call
- * made with sd-bus and nothing else. No OCI state, no bundle, no checks: pidfd_open of the
- * pid, connect to the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured), one call, exit.
+/* The floor for a hook that must be a D-Bus client: the hook's AddContainer call made with
+ * sd-bus and nothing else. No OCI state, no bundle, no checks: pidfd_open of the pid,
+ * connect to the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured), one call, read the reply's
+ * state as the hook does, exit.
  *
  *   rdtmon-floor-client ID PID [KEY VALUE]...     exit 0 when the call succeeded
  *
@@ -26,11 +27,12 @@ int main(int argc, char** argv) {
     }
     sd_bus* bus = NULL;
     sd_bus_message* m = NULL;
+    sd_bus_message* reply = NULL;
     sd_bus_error error = SD_BUS_ERROR_NULL;
     int r = sd_bus_open_system(&bus);
     if (r >= 0) {
         r = sd_bus_message_new_method_call(bus, &m, "org.rdtmon1", "/org/rdtmon1",
-                                           "org.rdtmon1.Manager", "CreateContainerGroup");
+                                           "org.rdtmon1.Manager", "AddContainer");
     }
     if (r >= 0) {
         r = sd_bus_message_append(m, "sh", argv[1], pidfd);
@@ -45,13 +47,22 @@ int main(int argc, char** argv) {
         r = sd_bus_message_close_container(m);
     }
     if (r >= 0) {
-        r = sd_bus_call(bus, m, 5 * 1000 * 1000, &error, NULL);
+        r = sd_bus_call(bus, m, 5 * 1000 * 1000, &error, &reply);
+    }
+    if (r >= 0) {
+        const char* path = NULL;
+        const char* state = NULL;
+        r = sd_bus_message_read(reply, "os", &path, &state);
+        if (r >= 0 && strcmp(state, "waiting") == 0) {
+            fprintf(stderr, "%s waits for an RMID\n", argv[1]);
+        }
     }
     if (r < 0) {
-        fprintf(stderr, "CreateContainerGroup: %s: %s\n", error.name ? error.name : "-",
+        fprintf(stderr, "AddContainer: %s: %s\n", error.name ? error.name : "-",
                 error.message ? error.message : strerror(-r));
     }
     sd_bus_error_free(&error);
+    sd_bus_message_unref(reply);
     sd_bus_message_unref(m);
     sd_bus_close_unref(bus);
     close(pidfd);

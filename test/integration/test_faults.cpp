@@ -102,8 +102,10 @@ protected:
     std::string runcRoot() const { return roots_.file("runc"); }
     // A collector tick every second (how the service notices resctrl coming back) that
     // never finds anything stale.
+    // Without waiting for an RMID: an injected ENOSPC or EBUSY is an error here.
     std::string config() const {
-        return R"({"gc":{"intervalSeconds":1,"graceSeconds":3600},"containerSources":[{"stateDirs":[")" +
+        return R"({"gc":{"intervalSeconds":1,"graceSeconds":3600},"groups":{"waitForRmid":false},)"
+               R"("containerSources":[{"stateDirs":[")" +
                runcRoot() + R"("]}]})";
     }
     std::string groupDir(const std::string& id, const std::string& ctrl = "") const {

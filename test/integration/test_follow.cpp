@@ -29,7 +29,8 @@ using ::testing::HasSubstr;
 
 namespace {
 
-using CoverageRow = sdbus::Struct<std::string, std::string, uint32_t, uint32_t>;
+// (container_id, state, cgroup, tasks_in_group, tasks_outside)
+using CoverageRow = sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>;
 
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds within) {
     const auto end = std::chrono::steady_clock::now() + scaledDeadline(within);
@@ -166,9 +167,10 @@ TEST_F(Follow, AProcessJoiningTheCgroupEndsUpInTheGroupWithItsThreadsAndChildren
     const std::vector<CoverageRow> rows = allCoverage();
     ASSERT_EQ(rows.size(), 1u);
     EXPECT_EQ(rows[0].get<0>(), "c1");
-    EXPECT_EQ(rows[0].get<1>(), cg.dir());
-    EXPECT_EQ(rows[0].get<2>(), 8u);
-    EXPECT_EQ(rows[0].get<3>(), 0u);
+    EXPECT_EQ(rows[0].get<1>(), "active");
+    EXPECT_EQ(rows[0].get<2>(), cg.dir());
+    EXPECT_EQ(rows[0].get<3>(), 8u);
+    EXPECT_EQ(rows[0].get<4>(), 0u);
 }
 
 TEST_F(Follow, AProcessInAnotherCtrlMonGroupIsLeftAloneCountedOutsideAndLoggedOnce) {
@@ -210,8 +212,8 @@ TEST_F(Follow, AProcessInAnotherCtrlMonGroupIsLeftAloneCountedOutsideAndLoggedOn
     EXPECT_THAT(daemon_.log(), HasSubstr("<5>container c1: " + line));
     const std::vector<CoverageRow> rows = allCoverage();
     ASSERT_EQ(rows.size(), 1u);
-    EXPECT_EQ(rows[0].get<2>(), 3u);
-    EXPECT_EQ(rows[0].get<3>(), 2u);
+    EXPECT_EQ(rows[0].get<3>(), 3u);
+    EXPECT_EQ(rows[0].get<4>(), 2u);
 }
 
 TEST_F(Follow, AJoinerThatReachesTheGroupsClosOnlyAfterJoiningIsCapturedByARetry) {
@@ -252,8 +254,8 @@ TEST_F(Follow, ACgroupTheInitSharesIsNotFollowedAndNothingElseMoves) {
     EXPECT_EQ(inotifyWatches(daemon_.pid()), 0);
     const std::vector<CoverageRow> rows = allCoverage();
     ASSERT_EQ(rows.size(), 1u);
-    EXPECT_EQ(rows[0].get<1>(), "");
-    EXPECT_EQ(rows[0].get<2>(), 1u);
+    EXPECT_EQ(rows[0].get<2>(), "");
+    EXPECT_EQ(rows[0].get<3>(), 1u);
 }
 
 TEST_F(Follow, ARestartFollowsTheRecordedCgroupsAgain) {

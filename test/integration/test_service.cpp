@@ -72,8 +72,10 @@ std::string ociState(const std::string& id, std::optional<pid_t> pid, const std:
 
 class ServiceTest : public ::testing::Test {
 protected:
-    explicit ServiceTest(EmulatorOptions eo = EmulatorOptions{.numRmids = 64})
-        : emu_(eo), bus_(), daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}) {
+    explicit ServiceTest(EmulatorOptions eo = EmulatorOptions{.numRmids = 64},
+                         std::string configJson = "{}")
+        : emu_(eo), bus_(),
+          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path(), .configJson = configJson}) {
         std::ofstream(bundle_.file("config.json")) << R"({"ociVersion":"1.0.2","linux":{}})";
     }
 
@@ -243,8 +245,11 @@ TEST_F(ServiceTest, EachErrorNameComesFromARealSituation) {
 
 class SmallEmulatorTest : public ServiceTest {
 protected:
-    // RMID 0 is the root's: two left for groups. Limbo long enough to see Busy.
-    SmallEmulatorTest() : ServiceTest(EmulatorOptions{.numRmids = 3, .limboMs = 60000}) {}
+    // RMID 0 is the root's: two left for groups. Limbo long enough to see Busy. Without
+    // waiting for an RMID, as before it existed (waiting: test_wait_rmid.cpp).
+    SmallEmulatorTest()
+        : ServiceTest(EmulatorOptions{.numRmids = 3, .limboMs = 60000},
+                      R"({"groups":{"waitForRmid":false}})") {}
 };
 
 TEST_F(SmallEmulatorTest, OutOfRmidsAndBusyAreReportedAndLeaveNothing) {

@@ -171,6 +171,7 @@ listed() { manager ListGroups | grep -q "\"$1\""; }
 
 # The standard fixture: emulator, bus, rdtmond with the given container state dirs.
 # fixture [--num-rmids N] -- STATEDIR...
+# FIXTURE_GROUPS, when set, is the JSON object of rdtmond's "groups" key.
 fixture() {
   local emu_args=() dirs
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do
@@ -183,6 +184,7 @@ fixture() {
   dirs=$(printf '%s\n' "$@" | jq -R . | jq -cs .)
   mkdir -p "$@"
   start_rdtmond "{ \"gc\": { \"intervalSeconds\": 3600, \"graceSeconds\": 0 },
+    ${FIXTURE_GROUPS:+\"groups\": $FIXTURE_GROUPS,}
     \"containerSources\": [ { \"stateDirs\": $dirs } ] }"
 }
 

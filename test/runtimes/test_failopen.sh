@@ -10,6 +10,8 @@
 . "$(dirname "$0")/lib.sh"
 MODE=${1:?usage: test_failopen.sh daemon-stopped|no-rmids|fail-closed}
 probe_runtime runc
+# No free RMID is an error only without waiting for one (groups.waitForRmid, on by default).
+FIXTURE_GROUPS='{ "waitForRmid": false }'
 case $MODE in
   daemon-stopped) fixture -- "$RUNC_ROOT" "$CRUN_ROOT" "$PODMAN_DIR/runroot/runc" ;;
   no-rmids | fail-closed) fixture --num-rmids 1 -- "$RUNC_ROOT" "$CRUN_ROOT" "$PODMAN_DIR/runroot/runc" ;;

@@ -39,6 +39,7 @@ TEST(Config, EmptyObjectGivesDefaults) {
     EXPECT_EQ(c.mountOptions, "");
     EXPECT_EQ(c.gcInterval, std::chrono::seconds(60));
     EXPECT_EQ(c.gcGrace, std::chrono::seconds(30));
+    EXPECT_TRUE(c.waitForRmid);
     expectDefaultSources(c.sources);
     expectDefaultSources(Config::defaultSources());
     expectDefaultSources(Config{}.sources);
@@ -209,6 +210,17 @@ TEST(Config, LoadUnreadableIsFailed) {
     EXPECT_NE(msg.find(std::strerror(ENOTDIR)), std::string::npos) << msg;
 }
 
+TEST(Config, GroupsWaitForRmid) {
+    EXPECT_FALSE(parseConfig(R"({"groups":{"waitForRmid":false}})").waitForRmid);
+    EXPECT_TRUE(parseConfig(R"({"groups":{"waitForRmid":true}})").waitForRmid);
+    EXPECT_TRUE(parseConfig(R"({"groups":{}})").waitForRmid);
+    expectInvalid(R"({"groups":{"waitForRmid":1}})", "groups.waitForRmid: expected a boolean");
+    expectInvalid(R"({"groups":{"waitForRmid":"false"}})",
+                  "groups.waitForRmid: expected a boolean");
+    expectInvalid(R"({"groups":{"waitForRmids":true}})", "groups.waitForRmids: unknown key");
+    expectInvalid(R"({"groups":true})", "groups: expected an object");
+}
+
 TEST(Config, LoadRejectsOversizedFile) {
     TempDir t("rdtmon-config");
     std::string big = "{\"gc\":{}" + std::string(1 << 20, ' ') + "}";
@@ -227,6 +239,7 @@ TEST(Config, ShippedExampleParses) {
     EXPECT_TRUE(c.mount);
     EXPECT_EQ(c.gcInterval, std::chrono::seconds(60));
     EXPECT_EQ(c.gcGrace, std::chrono::seconds(30));
+    EXPECT_TRUE(c.waitForRmid);
     ASSERT_EQ(c.sources.size(), 2u);
     EXPECT_EQ(c.sources[0].stateDirs, Config::defaultSources()[0].stateDirs);
     EXPECT_EQ(c.sources[1].command, (std::vector<std::string>{"crictl", "ps", "-a", "-q"}));

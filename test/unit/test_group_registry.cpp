@@ -152,6 +152,78 @@ TEST(GroupRegistry, CgroupSurvivesTheFileAndAnOlderFileWithoutItLoads) {
     }
 }
 
+GroupRecord waitingRec(std::string id, uint64_t seq, uint64_t start = 12345) {
+    GroupRecord r = rec(std::move(id), "clos1", 77, 9);
+    r.waiting = true;
+    r.pidStartTime = start;
+    r.waitSeq = seq;
+    r.labels = {{"pod", "p"}};
+    return r;
+}
+
+TEST(GroupRegistry, WaitingRecordsSurviveTheFileInArrivalOrder) {
+    TempDir t("rdtmon-registry");
+    {
+        GroupRegistry reg(t.path());
+        reg.load();
+        reg.put(waitingRec("z-first", 1));
+        reg.put(rec("active"));
+        reg.put(waitingRec("a-third", 3));
+        reg.put(waitingRec("m-second", 2));
+        GroupRecord granting = waitingRec("g-fourth", 4); // a grant under way
+        granting.pending = true;
+        reg.put(granting);
+        EXPECT_EQ(reg.waitingCount(), 4u);
+        reg.erase("g-fourth");
+        EXPECT_EQ(reg.waitingCount(), 3u);
+    }
+    // Active records are written exactly as before waiting existed.
+    const std::string text = readFile(t.file("groups.json"));
+    EXPECT_NE(text.find(R"({"id":"active","ctrl":"","pid":100,"createdUsec":5,"pending":false})"),
+              std::string::npos)
+        << text;
+    GroupRegistry again(t.path());
+    ASSERT_FALSE(again.load().movedAsideTo.has_value());
+    EXPECT_EQ(again.waitingCount(), 3u);
+    std::vector<std::string> order;
+    for (const GroupRecord& w : again.waiting()) {
+        order.push_back(w.id);
+    }
+    EXPECT_EQ(order, (std::vector<std::string>{"z-first", "m-second", "a-third"}));
+    EXPECT_EQ(*again.find("a-third"), waitingRec("a-third", 3));
+    EXPECT_FALSE(again.find("active")->waiting);
+
+    // Granted: the same record made active; the count follows every put.
+    GroupRecord granted = *again.find("z-first");
+    granted.waiting = false;
+    granted.pidStartTime = 0;
+    granted.waitSeq = 0;
+    again.put(granted);
+    EXPECT_EQ(again.waitingCount(), 2u);
+    GroupRegistry third(t.path());
+    third.load();
+    EXPECT_EQ(third.waitingCount(), 2u);
+    EXPECT_EQ(*third.find("z-first"), granted);
+}
+
+TEST(GroupRegistry, WaitingSerializeParseRoundTripAndAnOlderFileLoadsAllActive) {
+    std::map<std::string, GroupRecord> m;
+    m["a"] = waitingRec("a", 18446744073709551615ull, 18446744073709551615ull);
+    m["b"] = rec("b", "", 3, 4, true);
+    GroupRecord both = waitingRec("c", 2);
+    both.pending = true;
+    m["c"] = both;
+    EXPECT_EQ(GroupRegistry::parse(GroupRegistry::serialize(m)), m);
+
+    // What a version without waiting wrote: every record active.
+    auto old = GroupRegistry::parse(
+        R"({"version":1,"groups":[{"id":"o","ctrl":"","pid":9,"createdUsec":3,"pending":false}]})");
+    ASSERT_EQ(old.size(), 1u);
+    EXPECT_FALSE(old.at("o").waiting);
+    EXPECT_EQ(old.at("o").pidStartTime, 0u);
+    EXPECT_EQ(old.at("o").waitSeq, 0u);
+}
+
 TEST(GroupRegistry, PutRejectsBadLabelsWithoutWriting) {
     TempDir t("rdtmon-registry");
     GroupRegistry reg(t.path());
@@ -459,6 +531,17 @@ TEST(GroupRegistry, ParseRejectsEveryMalformedShape) {
             R"("labels":{"pod":"a\nb"}})"),
         doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"labels":{"pod":")" +
             std::string(254, 'v') + "\"}}"),
+        // waiting: a boolean; a waiting record needs its pid's start time and its place
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"waiting":1,)"
+            R"("pidStartTime":1,"waitSeq":1})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"waiting":true,)"
+            R"("waitSeq":1})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"waiting":true,)"
+            R"("pidStartTime":1})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"waiting":true,)"
+            R"("pidStartTime":-1,"waitSeq":1})"),
+        doc(R"({"id":"c1","ctrl":"","pid":1,"createdUsec":2,"pending":false,"waiting":true,)"
+            R"("pidStartTime":1,"waitSeq":"1"})"),
     };
     for (const auto& text : bad) {
         SCOPED_TRACE(text);

@@ -51,6 +51,22 @@ TEST(ProcStat, KernelThreadFlagAndZombieState) {
     EXPECT_EQ(z->flags & kPfKthread, 0u);
 }
 
+TEST(ProcStat, StartTimeIsField22WhenTheTextHasIt) {
+    // A real line of /proc/PID/stat (comm with a space and a parenthesis): starttime 4733.
+    auto st = parseProcStat("1234 (a b)) S 1 1234 1234 0 -1 4194560 110 0 0 0 0 0 0 0 20 0 1 0 "
+                            "4733 2510848 217 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 "
+                            "17 1 0 0 0 0 0\n");
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->startTime, 4733u);
+    EXPECT_EQ(st->ppid, 1);
+    EXPECT_EQ(parseProcStat("2 (k) S 0 0 0 0 -1 2129984 0 0")->startTime, 0u) << "cut short";
+    EXPECT_FALSE(parseProcStat("1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 x 1"));
+    // The live process's, as the service reads it.
+    auto self = readProcStat(::getpid());
+    ASSERT_TRUE(self);
+    EXPECT_GT(self->startTime, 0u);
+}
+
 TEST(ProcStat, MalformedTextIsNoStat) {
     for (const char* bad :
          {"", "42", "42 (x", "42 x) S 1 2 3 4 5 6", "42 (x) S 1 2 3 4 5", "42 (x) SS 1 2 3 4 5 6",
