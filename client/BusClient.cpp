@@ -1,6 +1,6 @@
 #include "BusClient.h"
 
-#include "rdtmon/dbus/GroupProxy.h"
+#include "rdtmon/dbus/GroupNames.h"
 #include "rdtmon/dbus/ManagerProxy.h"
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -15,14 +15,32 @@ namespace {
 constexpr const char* kBusName = "org.rdtmon1";
 constexpr const char* kManagerPath = "/org/rdtmon1";
 
-// The generated interface classes need a holder; signals are never listened to, so the
-// proxies are not registered (no AddMatch round trip per run).
-class GroupProxy : public sdbus::ProxyInterfaces<org::rdtmon1::Group_proxy> {
+// GetManagedObjects alone: no signal is listened to, so nothing is registered.
+class ObjectManagerProxy : public sdbus::ProxyInterfaces<sdbus::ObjectManager_proxy> {
 public:
-    GroupProxy(sdbus::IConnection& conn, const std::string& path)
-        : ProxyInterfaces(conn, kBusName, path) {}
-    ~GroupProxy() = default;
+    explicit ObjectManagerProxy(sdbus::IConnection& conn)
+        : ProxyInterfaces(conn, kBusName, kManagerPath) {}
+    ~ObjectManagerProxy() = default;
+
+private:
+    void onInterfacesAdded(
+        const sdbus::ObjectPath&,
+        const std::map<std::string, std::map<std::string, sdbus::Variant>>&) override {}
+    void onInterfacesRemoved(const sdbus::ObjectPath&, const std::vector<std::string>&) override {}
 };
+
+using PropertyMap = std::map<std::string, sdbus::Variant>;
+
+// A property of a GetManagedObjects entry; nullopt when the service does not have it (an
+// older one) or sent another type.
+template <class T>
+std::optional<T> property(const PropertyMap& props, const xml::Group::Property& which) {
+    const auto it = props.find(which.name);
+    if (it == props.end() || it->second.peekValueType() != which.type) {
+        return std::nullopt;
+    }
+    return it->second.get<T>();
+}
 
 std::string busAddress() {
     const char* a = std::getenv("DBUS_SYSTEM_BUS_ADDRESS");
@@ -133,7 +151,7 @@ Status BusClient::status() {
     });
 }
 
-std::vector<GroupInfo> BusClient::listGroups(bool withLabels) {
+std::vector<GroupInfo> BusClient::listGroups() {
     auto rows = guarded("ListGroups", [&] { return manager_->ListGroups(); });
     std::vector<GroupInfo> out;
     out.reserve(rows.size());
@@ -144,18 +162,32 @@ std::vector<GroupInfo> BusClient::listGroups(bool withLabels) {
         g.pid = std::get<2>(row);
         g.createdUsec = std::get<3>(row);
         g.objectPath = std::get<4>(row);
-        if (withLabels) {
-            try {
-                GroupProxy group(*conn_, g.objectPath);
-                g.labels = group.Labels();
-            } catch (const sdbus::Error& e) {
-                // Removed between the list and this call: listed without labels.
-                if (e.getName() != "org.freedesktop.DBus.Error.UnknownObject" &&
-                    e.getName() != "org.freedesktop.DBus.Error.UnknownMethod") {
-                    rethrow(e, "Labels of " + g.id);
-                }
-            }
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
+std::vector<GroupInfo> BusClient::groupObjects() {
+    ObjectManagerProxy objects(*conn_);
+    auto all = guarded("GetManagedObjects", [&] { return objects.GetManagedObjects(); });
+    std::vector<GroupInfo> out;
+    for (const auto& [path, interfaces] : all) {
+        const auto iface = interfaces.find(xml::Group::kInterface);
+        if (iface == interfaces.end()) {
+            continue;
         }
+        const PropertyMap& p = iface->second;
+        GroupInfo g;
+        g.objectPath = path;
+        g.id = property<std::string>(p, xml::Group::ContainerId).value_or("");
+        g.resctrlPath = property<std::string>(p, xml::Group::ResctrlPath).value_or("");
+        g.pid = property<uint32_t>(p, xml::Group::Pid).value_or(0);
+        g.createdUsec = property<uint64_t>(p, xml::Group::CreatedUsec).value_or(0);
+        g.labels = property<Labels>(p, xml::Group::Labels).value_or(Labels{});
+        g.state = property<std::string>(p, xml::Group::State).value_or(kStateActive);
+        g.cgroup = property<std::string>(p, xml::Group::Cgroup).value_or("");
+        g.tasksInGroup = property<uint32_t>(p, xml::Group::TasksInGroup);
+        g.tasksOutside = property<uint32_t>(p, xml::Group::TasksOutside);
         out.push_back(std::move(g));
     }
     return out;
@@ -177,6 +209,25 @@ Snapshot BusClient::allCounters() {
         }
         return s;
     });
+}
+
+std::optional<std::vector<GroupCoverage>> BusClient::allCoverage() {
+    try {
+        auto rows = manager_->GetAllCoverage();
+        std::vector<GroupCoverage> out;
+        out.reserve(rows.size());
+        for (auto& row : rows) {
+            out.push_back(GroupCoverage{std::move(std::get<0>(row)), std::move(std::get<1>(row)),
+                                        std::move(std::get<2>(row)), std::get<3>(row),
+                                        std::get<4>(row)});
+        }
+        return out;
+    } catch (const sdbus::Error& e) {
+        if (e.getName() == "org.freedesktop.DBus.Error.UnknownMethod") {
+            return std::nullopt;
+        }
+        rethrow(e, "GetAllCoverage");
+    }
 }
 
 uint32_t BusClient::garbageCollect() {

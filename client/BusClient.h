@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,15 @@ public:
     BusClient& operator=(const BusClient&) = delete;
 
     Status status();
-    // ListGroups; with labels, also each group's Labels property (one call per group).
-    std::vector<GroupInfo> listGroups(bool withLabels);
+    // ListGroups: the active groups, without labels.
+    std::vector<GroupInfo> listGroups();
+    // Every group object with all its properties (labels, state, coverage), waiting
+    // containers included, in one call (the ObjectManager's GetManagedObjects).
+    std::vector<GroupInfo> groupObjects();
     Counters counters(const std::string& containerId);
     Snapshot allCounters();
+    // GetAllCoverage; nullopt from a service older than it.
+    std::optional<std::vector<GroupCoverage>> allCoverage();
     uint32_t garbageCollect();
 
 private:

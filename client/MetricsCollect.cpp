@@ -9,6 +9,7 @@ MetricsInput collectMetrics(BusClient& bus, std::string* why) {
         if (in.status.supported) {
             try {
                 in.snapshot = bus.allCounters();
+                in.coverage = bus.allCoverage();
             } catch (const ClientError& e) {
                 // resctrl went away between the two calls: supported no longer.
                 if (e.kind() != ClientErrorKind::Unsupported) {

@@ -1,6 +1,7 @@
 #include "MetricsText.h"
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 namespace rdtmon::client {
@@ -66,6 +67,40 @@ std::vector<Sample> samplesOf(const std::vector<const GroupCounters*>& groups, c
     return out;
 }
 
+// Two samples per container of GetAllCoverage, sorted by id, labelled as the counters are.
+std::vector<Sample> taskSamples(const MetricsInput& in) {
+    std::vector<Sample> out;
+    if (!in.coverage) {
+        return out;
+    }
+    std::map<std::string, const Labels*> labelsOf;
+    for (const GroupCounters& g : in.snapshot.groups) {
+        labelsOf.emplace(g.id, &g.labels);
+    }
+    std::vector<const GroupCoverage*> rows;
+    for (const GroupCoverage& c : *in.coverage) {
+        rows.push_back(&c);
+    }
+    std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    static const Labels kNone;
+    for (const GroupCoverage* c : rows) {
+        const auto it = labelsOf.find(c->id);
+        const Labels& labels = it == labelsOf.end() ? kNone : *it->second;
+        for (const auto& [where, value] :
+             {std::pair<const char*, uint32_t>{"group", c->tasksInGroup},
+              {"outside", c->tasksOutside}}) {
+            std::string l;
+            label(l, "container_id", c->id);
+            label(l, "pod", labelOf(labels, "pod"));
+            label(l, "namespace", labelOf(labels, "namespace"));
+            label(l, "container", labelOf(labels, "container"));
+            label(l, "where", where);
+            out.push_back(Sample{std::move(l), value});
+        }
+    }
+    return out;
+}
+
 } // namespace
 
 std::string escapeLabelValue(std::string_view value) {
@@ -109,6 +144,13 @@ std::string formatMetrics(const MetricsInput& in) {
         freeRmids.push_back(Sample{{}, *st.freeRmids});
     }
     family(out, "rdtmon_rmids_free", "gauge", "RMIDs free for new monitoring groups.", freeRmids);
+    if (in.coverage) {
+        const auto waiting = std::count_if(in.coverage->begin(), in.coverage->end(),
+                                           [](const auto& c) { return c.state == kStateWaiting; });
+        family(out, "rdtmon_containers_waiting", "gauge",
+               "Containers waiting for a free RMID: not monitored until one frees.",
+               {Sample{{}, static_cast<uint64_t>(waiting)}});
+    }
 
     std::vector<const GroupCounters*> containers, closes;
     for (const GroupCounters& g : in.snapshot.groups) {
@@ -127,6 +169,10 @@ std::string formatMetrics(const MetricsInput& in) {
     family(out, "rdtmon_mbm_local_bytes_total", "counter",
            "Local memory bandwidth (MBM local) used by the container's group, per L3 domain.",
            samplesOf(containers, kMbmLocal, false));
+    family(out, "rdtmon_container_tasks", "gauge",
+           "Threads of the container in its group (where=group) and outside it "
+           "(where=outside: not counted in its numbers), at rdtmond's last count.",
+           taskSamples(in));
     family(out, "rdtmon_clos_llc_occupancy_bytes", "gauge",
            "Last-level cache occupied by a whole CTRL_MON group (its MON groups included), per "
            "L3 domain.",

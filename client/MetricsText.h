@@ -9,9 +9,12 @@
 //   rdtmon_groups                      gauge   groups rdtmond owns (GroupCount)
 //   rdtmon_rmids                       gauge   RMIDs resctrl has (NumRmids)
 //   rdtmon_rmids_free                  gauge   RMIDs free (FreeRmids; left out when unknown)
+//   rdtmon_containers_waiting          gauge   containers waiting for an RMID (GetAllCoverage)
 //   rdtmon_llc_occupancy_bytes         gauge   per container and L3 domain
 //   rdtmon_mbm_total_bytes_total       counter per container and L3 domain
 //   rdtmon_mbm_local_bytes_total       counter per container and L3 domain
+//   rdtmon_container_tasks             gauge   per container, where="group" or "outside":
+//                                              its threads in its group and outside it
 //   rdtmon_clos_llc_occupancy_bytes    gauge   per CTRL_MON group (clos) and L3 domain
 //   rdtmon_clos_mbm_total_bytes_total  counter per CTRL_MON group and L3 domain
 //   rdtmon_clos_mbm_local_bytes_total  counter per CTRL_MON group and L3 domain
@@ -25,6 +28,7 @@
 
 #include "Snapshot.h"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,6 +41,9 @@ struct MetricsInput {
     bool up = false;   // rdtmond answered; nothing below is read when false
     Status status;     // Manager properties
     Snapshot snapshot; // GetAllCounters (empty when resctrl is unsupported)
+    // GetAllCoverage (nullopt when unsupported, or from a service older than it); a
+    // container's labels come from the snapshot.
+    std::optional<std::vector<GroupCoverage>> coverage;
 };
 
 std::string formatMetrics(const MetricsInput& in);

@@ -36,7 +36,13 @@ struct Snapshot {
     std::vector<GroupCounters> groups;
 };
 
-// One row of ListGroups, with the group's Labels when asked for.
+// A group object's state: `active` (its group exists), or `waiting` for a free RMID.
+inline constexpr const char* kStateActive = "active";
+inline constexpr const char* kStateWaiting = "waiting";
+
+// One group: a row of ListGroups (active groups only, no labels), or one group object of
+// the ObjectManager with all its properties (waiting containers included). Properties a
+// service older than this client lacks keep these defaults.
 struct GroupInfo {
     std::string id;
     std::string resctrlPath;
@@ -44,6 +50,20 @@ struct GroupInfo {
     uint64_t createdUsec = 0; // CLOCK_REALTIME µs
     std::string objectPath;
     Labels labels;
+    std::string state = kStateActive;
+    std::string cgroup; // the container cgroup rdtmond follows; empty when none
+    // Threads of the container in its group and outside it, as of rdtmond's last count.
+    std::optional<uint32_t> tasksInGroup;
+    std::optional<uint32_t> tasksOutside;
+};
+
+// One entry of GetAllCoverage: how much of a container its group covers.
+struct GroupCoverage {
+    std::string id;
+    std::string state = kStateActive;
+    std::string cgroup;
+    uint32_t tasksInGroup = 0;
+    uint32_t tasksOutside = 0;
 };
 
 // The Manager's properties.

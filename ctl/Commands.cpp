@@ -77,14 +77,24 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
 }
 
 void runList(client::BusClient& bus, bool json, bool fullIds, std::ostream& out) {
-    std::vector<client::GroupInfo> groups = bus.listGroups(true);
+    std::vector<client::GroupInfo> groups = bus.groupObjects();
     std::sort(groups.begin(), groups.end(),
               [](const auto& a, const auto& b) { return a.id < b.id; });
+    auto orNull = [](const std::optional<uint32_t>& v) {
+        return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+    };
+    auto orDash = [](const std::optional<uint32_t>& v) {
+        return v ? std::to_string(*v) : std::string("-");
+    };
     if (json) {
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& g : groups) {
             arr.push_back({{"container_id", g.id},
+                           {"state", g.state},
                            {"resctrl_path", g.resctrlPath},
+                           {"cgroup", g.cgroup},
+                           {"tasks_in_group", orNull(g.tasksInGroup)},
+                           {"tasks_outside", orNull(g.tasksOutside)},
                            {"pid", g.pid},
                            {"created_usec", g.createdUsec},
                            {"object_path", g.objectPath},
@@ -93,12 +103,14 @@ void runList(client::BusClient& bus, bool json, bool fullIds, std::ostream& out)
         out << arr.dump() << "\n";
         return;
     }
-    std::vector<std::vector<std::string>> rows = {
-        {"CONTAINER ID", "NAMESPACE", "POD", "CONTAINER", "PID", "CREATED", "RESCTRL PATH"}};
+    std::vector<std::vector<std::string>> rows = {{"CONTAINER ID", "NAMESPACE", "POD", "CONTAINER",
+                                                   "STATE", "TASKS", "OUTSIDE", "PID", "CREATED",
+                                                   "RESCTRL PATH"}};
     for (const auto& g : groups) {
         rows.push_back({fullIds ? g.id : g.id.substr(0, 12), labelOr(g.labels, "namespace"),
-                        labelOr(g.labels, "pod"), labelOr(g.labels, "container"),
-                        std::to_string(g.pid), utcTime(g.createdUsec), g.resctrlPath});
+                        labelOr(g.labels, "pod"), labelOr(g.labels, "container"), g.state,
+                        orDash(g.tasksInGroup), orDash(g.tasksOutside), std::to_string(g.pid),
+                        utcTime(g.createdUsec), g.resctrlPath});
     }
     printTable(rows, out);
 }

@@ -21,9 +21,9 @@ struct Reading {
 
 Reading read(client::BusClient& bus, const std::string& resctrlPath) {
     Reading r;
-    const auto before = bus.listGroups(false);
+    const auto before = bus.listGroups();
     r.snapshot = bus.allCounters();
-    const auto after = bus.listGroups(false);
+    const auto after = bus.listGroups();
     std::map<std::string, uint64_t> first;
     for (const auto& g : before) {
         first.emplace(g.id, g.createdUsec);

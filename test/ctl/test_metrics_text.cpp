@@ -133,6 +133,32 @@ TEST(MetricsText, SncSubDomainsAreNotWrittenTwice) {
     EXPECT_THAT(text, Not(HasSubstr("mon_sub_L3_00")));
 }
 
+TEST(MetricsText, CoverageGivesTasksPerContainerAndTheWaitingCount) {
+    MetricsInput in = sample();
+    EXPECT_THAT(formatMetrics(in), Not(HasSubstr("rdtmon_container_tasks")));
+    EXPECT_THAT(formatMetrics(in), Not(HasSubstr("rdtmon_containers_waiting")));
+    in.coverage = std::vector<GroupCoverage>{{"web-1", "active", "/sys/fs/cgroup/x", 5, 2},
+                                             {"queued", "waiting", "", 0, 3}};
+    const std::string text = formatMetrics(in);
+    EXPECT_THAT(text, HasSubstr("rdtmon_rmids_free 28\n"
+                                "# HELP rdtmon_containers_waiting Containers waiting for a free "
+                                "RMID: not monitored until one frees.\n"
+                                "# TYPE rdtmon_containers_waiting gauge\n"
+                                "rdtmon_containers_waiting 1\n"));
+    EXPECT_THAT(text, HasSubstr("# TYPE rdtmon_container_tasks gauge\n"
+                                "rdtmon_container_tasks{container_id=\"queued\",pod=\"\",namespace="
+                                "\"\",container=\"\",where=\"group\"} 0\n"
+                                "rdtmon_container_tasks{container_id=\"queued\",pod=\"\",namespace="
+                                "\"\",container=\"\",where=\"outside\"} 3\n"
+                                "rdtmon_container_tasks{container_id=\"web-1\",pod=\"web-7d9f\","
+                                "namespace=\"shop\",container=\"nginx\",where=\"group\"} 5\n"
+                                "rdtmon_container_tasks{container_id=\"web-1\",pod=\"web-7d9f\","
+                                "namespace=\"shop\",container=\"nginx\",where=\"outside\"} 2\n"
+                                "# HELP rdtmon_clos_llc_occupancy_bytes"));
+    in.coverage->clear();
+    EXPECT_THAT(formatMetrics(in), HasSubstr("\nrdtmon_containers_waiting 0\n"));
+}
+
 // promtool is Debian's prometheus package (test/setup-deps.sh installs it).
 TEST(MetricsText, PromtoolFindsNothingToSay) {
     ASSERT_EQ(::access("/usr/bin/promtool", X_OK), 0) << "promtool is not installed";
@@ -148,6 +174,8 @@ TEST(MetricsText, PromtoolFindsNothingToSay) {
     }
     in.snapshot.groups.push_back(
         {"/clos1", {}, {{"mon_L3_00", {{"mbm_local_bytes", 1}, {"llc_occupancy", 2}}}}});
+    in.coverage =
+        std::vector<GroupCoverage>{{"c1", "active", "", 3, 0}, {"w", "waiting", "", 0, 1}};
     for (const bool up : {true, false}) {
         in.up = up;
         CommandOptions opts;
