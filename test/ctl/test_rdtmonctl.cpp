@@ -201,6 +201,59 @@ TEST_F(RdtmonctlTest, ListAsTextAndAsJsonWithLabels) {
     EXPECT_EQ(arr[1].at("object_path"), "/org/rdtmon1/group/web_2d1");
     EXPECT_EQ(arr[1].at("pid"), procs_[0].pid());
     EXPECT_GT(arr[1].at("created_usec").get<uint64_t>(), 1'600'000'000'000'000u);
+    // The sleeper shares this test's cgroup, so none is followed; its one thread moved.
+    EXPECT_EQ(arr[1].at("state"), "active");
+    EXPECT_EQ(arr[1].at("cgroup"), "");
+    EXPECT_EQ(arr[1].at("tasks_in_group"), 1);
+    EXPECT_EQ(arr[1].at("tasks_outside"), 0);
+    EXPECT_THAT(lines[0], HasSubstr("STATE"));
+    EXPECT_THAT(lines[2], HasSubstr("active  1"));
+}
+
+// Two RMIDs: the default group holds one, so a second container waits for the other.
+TEST(RdtmonctlWaiting, AWaitingContainerIsListedAndCountedUntilItGetsItsGroup) {
+    EmulatorMount emu(EmulatorOptions{.numRmids = 2, .l3Domains = 1});
+    PrivateBus bus;
+    Rdtmond daemon(bus, Rdtmond::Options{.resctrl = emu.path()});
+    RdtmonClient client(bus.address());
+    std::vector<ChildProcess> procs;
+    for (const char* id : {"first", "second"}) {
+        procs.emplace_back(spawnSleeper());
+        Pidfd pidfd(procs.back().pid());
+        ASSERT_TRUE(client.createContainerGroup(id, pidfd.get(), {}).ok()) << id;
+    }
+    const CommandResult j = ctl(bus, {"list", "--json"});
+    ASSERT_EQ(j.exitCode, 0) << j.err;
+    const json arr = json::parse(j.out);
+    ASSERT_EQ(arr.size(), 2u) << arr.dump();
+    EXPECT_EQ(arr[0].at("container_id"), "first");
+    EXPECT_EQ(arr[0].at("state"), "active");
+    EXPECT_EQ(arr[1].at("container_id"), "second");
+    EXPECT_EQ(arr[1].at("state"), "waiting");
+    EXPECT_EQ(arr[1].at("resctrl_path"), "");
+    EXPECT_EQ(arr[1].at("pid"), procs[1].pid());
+    const auto text = linesOf(ctl(bus, {"list"}).out);
+    ASSERT_EQ(text.size(), 3u);
+    EXPECT_THAT(text[2], HasSubstr("waiting"));
+    const CommandResult m = ctl(bus, {"metrics"});
+    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_containers_waiting 1\n"));
+    EXPECT_THAT(m.out, HasSubstr("rdtmon_container_tasks{container_id=\"first\",pod=\"\","
+                                 "namespace=\"\",container=\"\",where=\"group\"} 1\n"));
+
+    ASSERT_TRUE(client.removeGroup("first").ok());
+    // The removal frees the RMID; the grant runs on rdtmond's loop right after the call.
+    const auto deadline =
+        std::chrono::steady_clock::now() + scaledDeadline(std::chrono::seconds(10));
+    json now;
+    do {
+        now = json::parse(ctl(bus, {"list", "--json"}).out);
+    } while (!(now.size() == 1 && now[0].at("state") == "active") &&
+             std::chrono::steady_clock::now() < deadline);
+    ASSERT_EQ(now.size(), 1u) << now.dump();
+    EXPECT_EQ(now[0].at("container_id"), "second");
+    EXPECT_EQ(now[0].at("state"), "active") << now.dump();
+    EXPECT_EQ(now[0].at("resctrl_path"), emu.path() + "/mon_groups/second");
+    EXPECT_THAT(ctl(bus, {"metrics"}).out, HasSubstr("\nrdtmon_containers_waiting 0\n"));
 }
 
 TEST_F(RdtmonctlTest, CountersAsTextAndAsJson) {

@@ -8,6 +8,7 @@
 #include "Proc.h"
 #include "RdtmonClient.h"
 #include "RdtmondProcess.h"
+#include "Subprocess.h"
 #include "TestCgroup.h"
 #include "TestUtil.h"
 
@@ -165,6 +166,12 @@ TEST_F(Follow, AProcessJoiningTheCgroupEndsUpInTheGroupWithItsThreadsAndChildren
     EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(8u, 0u); }, 10s))
         << coverage("c1").first << " " << coverage("c1").second;
     const std::vector<CoverageRow> rows = allCoverage();
+    // A read, open to everyone (the exporter runs as an unprivileged user).
+    const CommandResult nobody = runCommand(bus_.busctl({"call", "org.rdtmon1", "/org/rdtmon1",
+                                                         "org.rdtmon1.Manager", "GetAllCoverage"}),
+                                            CommandOptions{.uid = 65534});
+    EXPECT_EQ(nobody.exitCode, 0) << nobody.err;
+    EXPECT_THAT(nobody.out, HasSubstr("\"c1\" \"active\""));
     ASSERT_EQ(rows.size(), 1u);
     EXPECT_EQ(rows[0].get<0>(), "c1");
     EXPECT_EQ(rows[0].get<1>(), "active");
