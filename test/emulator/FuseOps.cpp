@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -24,8 +25,13 @@ struct OpenFile {
     std::string data;
     bool have = false;
 };
-std::unordered_map<uint64_t, OpenFile> gOpen; // guarded by gModel->mu
-uint64_t gNextFh = 1;
+// fh is the OpenFile's address: a read, one per counter of every group in a pass, needs
+// no lookup. The map owns them; guarded by gModel->mu.
+std::unordered_map<uint64_t, std::unique_ptr<OpenFile>> gOpen;
+
+OpenFile* openFileOf(const fuse_file_info* fi) {
+    return reinterpret_cast<OpenFile*>(static_cast<std::uintptr_t>(fi->fh));
+}
 
 void* opInit(fuse_conn_info*, fuse_config* cfg) {
     // Names and attributes change only through this mount (mkdir, rmdir; modes are fixed),
@@ -112,19 +118,15 @@ int opOpen(const char* path, fuse_file_info* fi) {
     }
     fi->direct_io = 1;
     fi->nonseekable = 0;
-    uint64_t fh = gNextFh++;
-    gOpen.emplace(fh, OpenFile{*n, {}, false});
-    fi->fh = fh;
+    auto of = std::make_unique<OpenFile>(OpenFile{*n, {}, false});
+    fi->fh = reinterpret_cast<std::uintptr_t>(of.get());
+    gOpen.emplace(fi->fh, std::move(of));
     return 0;
 }
 
 int opRead(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
     std::lock_guard lk(gModel->mu);
-    auto it = gOpen.find(fi->fh);
-    if (it == gOpen.end()) {
-        return -EBADF;
-    }
-    OpenFile& of = it->second;
+    OpenFile& of = *openFileOf(fi);
     if (of.node.group != 0 && !gModel->groupExists(of.node.group)) {
         return -ENODEV;
     }
@@ -142,19 +144,13 @@ int opRead(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
 
 int opWrite(const char*, const char* buf, size_t size, off_t, fuse_file_info* fi) {
     std::unique_lock lk(gModel->mu);
-    auto it = gOpen.find(fi->fh);
-    if (it == gOpen.end()) {
-        return -EBADF;
-    }
-    if (it->second.node.kind == Model::Kind::GroupFile && it->second.node.name == "tasks") {
+    // The kernel releases a file only after its last write returned: of outlives the wait.
+    const OpenFile& of = *openFileOf(fi);
+    if (of.node.kind == Model::Kind::GroupFile && of.node.name == "tasks") {
         gModel->maybeHoldTasksWrite(lk); // releases mu while it waits
-        it = gOpen.find(fi->fh);
-        if (it == gOpen.end()) {
-            return -EBADF;
-        }
     }
     const fuse_context* ctx = fuse_get_context();
-    int r = gModel->writeFile(it->second.node, std::string(buf, size), ctx->pid, ctx->uid);
+    int r = gModel->writeFile(of.node, std::string(buf, size), ctx->pid, ctx->uid);
     return r < 0 ? r : static_cast<int>(size);
 }
 
