@@ -142,8 +142,9 @@ public:
     Counters readCounters(const MonGroupRef& g) const;
 
     // Bulk reading (ResctrlBulk.cpp).
-    // Lists the default group's mon_data (a changed layout closes every kept file). Throws
-    // when that cannot be listed.
+    // Lists the default group's mon_data (a changed layout closes every kept file), then
+    // reads every kept file, in parallel, for readCountersBulk to take. Throws when mon_data
+    // cannot be listed.
     void beginCountersPass(CountersPass& pass) const;
     // Closes the kept files of every group not read since beginCountersPass.
     void endCountersPass(CountersPass& pass) const;
