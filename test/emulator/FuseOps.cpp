@@ -32,6 +32,9 @@ std::unordered_map<uint64_t, std::unique_ptr<OpenFile>> gOpen;
 OpenFile* openFileOf(const fuse_file_info* fi) {
     return reinterpret_cast<OpenFile*>(static_cast<std::uintptr_t>(fi->fh));
 }
+// With nullpath_ok libfuse gives no path to the calls on an open file or directory (it
+// would build one per read): a directory keeps the path it was opened by. Guarded by mu.
+std::unordered_map<uint64_t, std::unique_ptr<std::string>> gOpenDirs;
 
 void* opInit(fuse_conn_info*, fuse_config* cfg) {
     // Names and attributes change only through this mount (mkdir, rmdir; modes are fixed),
@@ -44,6 +47,7 @@ void* opInit(fuse_conn_info*, fuse_config* cfg) {
     cfg->direct_io = 1;
     cfg->kernel_cache = 0;
     cfg->use_ino = 0;
+    cfg->nullpath_ok = 1;
     return nullptr;
 }
 
@@ -62,8 +66,12 @@ void fillStat(const Model::Node& n, struct stat* st) {
     }
 }
 
-int opGetattr(const char* path, struct stat* st, fuse_file_info*) {
+int opGetattr(const char* path, struct stat* st, fuse_file_info* fi) {
     std::lock_guard lk(gModel->mu);
+    if (path == nullptr) { // fstat of an open file (the kernel sends its fh for files only)
+        fillStat(openFileOf(fi)->node, st);
+        return 0;
+    }
     auto n = gModel->resolve(path);
     if (!n) {
         return -ENOENT;
@@ -72,13 +80,28 @@ int opGetattr(const char* path, struct stat* st, fuse_file_info*) {
     return 0;
 }
 
-int opReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_file_info*,
+int opOpendir(const char* path, fuse_file_info* fi) {
+    std::lock_guard lk(gModel->mu);
+    auto p = std::make_unique<std::string>(path);
+    fi->fh = reinterpret_cast<std::uintptr_t>(p.get());
+    gOpenDirs.emplace(fi->fh, std::move(p));
+    return 0;
+}
+
+int opReleasedir(const char*, fuse_file_info* fi) {
+    std::lock_guard lk(gModel->mu);
+    gOpenDirs.erase(fi->fh);
+    return 0;
+}
+
+int opReaddir(const char*, void* buf, fuse_fill_dir_t filler, off_t, fuse_file_info* fi,
               fuse_readdir_flags) {
     std::vector<std::string> names;
     std::vector<mode_t> modes;
     {
         std::lock_guard lk(gModel->mu);
-        auto n = gModel->resolve(path);
+        const std::string path = *reinterpret_cast<const std::string*>(fi->fh);
+        auto n = gModel->resolve(path.c_str());
         if (!n) {
             return -ENOENT;
         }
@@ -88,7 +111,7 @@ int opReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_f
         names = gModel->list(*n);
         // The kernel's resctrl (kernfs) fills d_type; without it every reader has to stat
         // each entry, one FUSE round trip apiece (1,000 per collection at 1,000 groups).
-        const std::string base = std::string(path) == "/" ? std::string() : std::string(path);
+        const std::string base = path == "/" ? std::string() : path;
         for (const auto& name : names) {
             auto c = gModel->resolve((base + "/" + name).c_str());
             modes.push_back(c && Model::isDir(c->kind) ? S_IFDIR : S_IFREG);
@@ -160,8 +183,11 @@ int opRelease(const char*, fuse_file_info* fi) {
     return 0;
 }
 
-int opTruncate(const char* path, off_t, fuse_file_info*) {
+int opTruncate(const char* path, off_t, fuse_file_info* fi) {
     std::lock_guard lk(gModel->mu);
+    if (path == nullptr) { // open(O_TRUNC), ftruncate
+        return Model::isWritableFile(openFileOf(fi)->node) ? 0 : -EACCES;
+    }
     auto n = gModel->resolve(path);
     if (!n) {
         return -ENOENT;
@@ -215,7 +241,9 @@ fuse_operations fuseOperations(Model& model, time_t mountTime) {
     fuse_operations ops{};
     ops.init = opInit;
     ops.getattr = opGetattr;
+    ops.opendir = opOpendir;
     ops.readdir = opReaddir;
+    ops.releasedir = opReleasedir;
     ops.open = opOpen;
     ops.read = opRead;
     ops.write = opWrite;
