@@ -2,6 +2,7 @@
 
 #include "ResctrlParsers.h"
 #include "UniqueFd.h"
+#include "WorkerPool.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -44,23 +45,42 @@ struct CountersLayout {
 // and, on FUSE, one round trip per counter instead of open, read and release. A file of a
 // group removed (or removed and made anew) reads ENODEV: it is closed and opened again
 // by name. At most budget() files stay open (half the fds left under RLIMIT_NOFILE).
+// beginCountersPass reads every kept file at once, with pread(2)s in parallel on a small
+// pool of threads owned by the pass (kReaders in flight, counting the caller's): only
+// those reads and the parsing of their numbers, everything else stays on the caller's
+// thread.
 class CountersPass {
 public:
+    static constexpr unsigned kReaders = 4;
+
     CountersPass();
     const CountersLayout& layout() const { return layout_; }
     std::size_t openFiles() const { return open_; }
     std::size_t budget() const { return budget_; }
     void setBudget(std::size_t n) { budget_ = n; } // for tests
+    // Kept files read in parallel by the last beginCountersPass (for tests).
+    std::size_t prefetchedFiles() const { return prefetched_; }
 
 private:
     friend class Resctrl;
+    // One kept file's read at the start of the pass: errno, or the number (none for a word).
+    struct Read {
+        int err = 0;
+        std::optional<uint64_t> value;
+    };
+    struct Kept {
+        std::vector<UniqueFd> fds; // one per (domain, event) of the layout, in its order
+        std::vector<Read> reads;   // filled by beginCountersPass when every fd is open
+        bool prefetched = false;   // reads are this pass's; used once
+    };
     CountersLayout layout_;
     std::map<std::string, UniqueFd> monGroupsDirs_; // by CTRL_MON name; invalid fd: none
-    // "<ctrl>\n<mon>" -> one fd per (domain, event) of the layout, in its order.
-    std::map<std::string, std::vector<UniqueFd>> files_;
-    std::map<std::string, bool> seen_; // groups read in this pass
+    std::map<std::string, Kept> files_;             // by "<ctrl>\n<mon>"
+    std::map<std::string, bool> seen_;              // groups read in this pass
     std::size_t open_ = 0;
     std::size_t budget_ = 0;
+    std::size_t prefetched_ = 0;
+    WorkerPool pool_{kReaders - 1};
 };
 
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
@@ -122,8 +142,9 @@ public:
     Counters readCounters(const MonGroupRef& g) const;
 
     // Bulk reading (ResctrlBulk.cpp).
-    // Lists the default group's mon_data (a changed layout closes every kept file). Throws
-    // when that cannot be listed.
+    // Lists the default group's mon_data (a changed layout closes every kept file), then
+    // reads every kept file, in parallel, for readCountersBulk to take. Throws when mon_data
+    // cannot be listed.
     void beginCountersPass(CountersPass& pass) const;
     // Closes the kept files of every group not read since beginCountersPass.
     void endCountersPass(CountersPass& pass) const;

@@ -145,6 +145,41 @@ void Resctrl::beginCountersPass(CountersPass& pass) const {
     // again by name in each pass.
     pass.monGroupsDirs_.clear();
     pass.seen_.clear();
+
+    // Every group with all its files kept from the last pass is read now, the preads in
+    // parallel: one after the other, 1,000 groups' 6,000 reads take 6,000 round trips end to
+    // end on FUSE. readCountersBulk then takes the numbers; a group with any file failing
+    // (removed, or made anew) is opened again by name there, as before.
+    std::size_t nFiles = 0;
+    for (const CountersLayout::Domain& d : pass.layout_.domains) {
+        nFiles += d.events.size();
+    }
+    struct Job {
+        int fd;
+        CountersPass::Read* out;
+    };
+    std::vector<Job> jobs;
+    jobs.reserve(pass.open_);
+    for (auto& [key, kept] : pass.files_) {
+        kept.prefetched =
+            nFiles != 0 && kept.fds.size() == nFiles &&
+            std::all_of(kept.fds.begin(), kept.fds.end(), [](const UniqueFd& f) { return !!f; });
+        if (!kept.prefetched) {
+            continue;
+        }
+        kept.reads.assign(nFiles, CountersPass::Read{});
+        for (std::size_t k = 0; k < nFiles; ++k) {
+            jobs.push_back(Job{kept.fds[k].get(), &kept.reads[k]});
+        }
+    }
+    pass.pool_.forEach(jobs.size(), [&jobs](std::size_t i) {
+        ReadResult r = preadCounter(jobs[i].fd);
+        jobs[i].out->err = r.err;
+        if (r.err == 0) {
+            jobs[i].out->value = parseCounterValue(r.text);
+        }
+    });
+    pass.prefetched_ = jobs.size();
 }
 
 void Resctrl::endCountersPass(CountersPass& pass) const {
@@ -153,7 +188,7 @@ void Resctrl::endCountersPass(CountersPass& pass) const {
             ++it;
             continue;
         }
-        for (const UniqueFd& fd : it->second) {
+        for (const UniqueFd& fd : it->second.fds) {
             pass.open_ -= fd ? 1 : 0;
         }
         it = pass.files_.erase(it);
@@ -179,13 +214,15 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
     }
     const std::string key = ctrl + "\n" + mon;
     pass.seen_[key] = true;
-    std::vector<UniqueFd>& fds = pass.files_[key];
+    CountersPass::Kept& kept = pass.files_[key];
+    std::vector<UniqueFd>& fds = kept.fds;
     auto closeAll = [&]() {
         for (UniqueFd& fd : fds) {
             pass.open_ -= fd ? 1 : 0;
             fd.reset();
         }
         fds.resize(nFiles);
+        kept.prefetched = false;
     };
     if (fds.size() != nFiles) {
         closeAll();
@@ -196,6 +233,28 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
             out[d.key].emplace(e, *v);
         }
     };
+
+    // Fastest path: every file read in parallel when the pass began.
+    if (kept.prefetched) {
+        kept.prefetched = false; // once: a second read in the same pass reads again
+        Counters out;
+        std::size_t k = 0;
+        bool ok = true;
+        for (const CountersLayout::Domain& d : pass.layout_.domains) {
+            for (const std::string& e : d.events) {
+                const CountersPass::Read& r = kept.reads[k++];
+                if (r.err != 0) {
+                    ok = false; // removed, or made anew: open everything again by name
+                } else if (r.value) {
+                    out[d.key].emplace(e, *r.value);
+                }
+            }
+        }
+        if (ok) {
+            return out;
+        }
+        closeAll();
+    }
 
     // Fast path: every file of the group already open from an earlier pass.
     if (nFiles != 0 && std::all_of(fds.begin(), fds.end(), [](const UniqueFd& f) { return !!f; })) {

@@ -2,7 +2,8 @@
 // scale, and the service's idle footprint. Everything runs on a private dbus-daemon (the
 // real policy) against resctrl-emu; the host's bus and resctrl are never touched.
 //
-//   rdtmon-bench [--quick] [--json FILE]
+//   rdtmon-bench [--quick] [--counters] [--json FILE]
+//   (--counters: fill the groups, then only ListGroups, GetCounters and GetAllCounters)
 //
 // It prints a table and optionally writes the same numbers as JSON. It never fails on a
 // number, only on an error: a hook that exits non-zero or writes to stderr, a group that
@@ -318,6 +319,7 @@ std::string describe(const Spawned& s) {
 
 struct Settings {
     bool quick = false;
+    bool countersOnly = false; // --counters: fill the groups, then only the counters rows
     std::string jsonPath;
     int hookRuns = 300;
     int shellRuns = 100;
@@ -995,6 +997,11 @@ void Bench::run() {
         bus_->envEntry(), "RESCTRL=" + emu_->path(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"});
     client_ = std::make_unique<RdtmonClient>(bus_->address());
 
+    if (s_.countersOnly) {
+        fillGroups();
+        counters();
+        return;
+    }
     footprint("0 groups, fresh start");
 
     ChildProcess sleeper(spawnSleeper(0));
@@ -1099,10 +1106,12 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "--quick") {
             s.quick = true;
+        } else if (a == "--counters") {
+            s.countersOnly = true;
         } else if (a == "--json" && i + 1 < argc) {
             s.jsonPath = argv[++i];
         } else {
-            std::cerr << "usage: rdtmon-bench [--quick] [--json FILE]\n";
+            std::cerr << "usage: rdtmon-bench [--quick] [--counters] [--json FILE]\n";
             return 2;
         }
     }

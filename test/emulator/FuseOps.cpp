@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -24,8 +25,16 @@ struct OpenFile {
     std::string data;
     bool have = false;
 };
-std::unordered_map<uint64_t, OpenFile> gOpen; // guarded by gModel->mu
-uint64_t gNextFh = 1;
+// fh is the OpenFile's address: a read, one per counter of every group in a pass, needs
+// no lookup. The map owns them; guarded by gModel->mu.
+std::unordered_map<uint64_t, std::unique_ptr<OpenFile>> gOpen;
+
+OpenFile* openFileOf(const fuse_file_info* fi) {
+    return reinterpret_cast<OpenFile*>(static_cast<std::uintptr_t>(fi->fh));
+}
+// With nullpath_ok libfuse gives no path to the calls on an open file or directory (it
+// would build one per read): a directory keeps the path it was opened by. Guarded by mu.
+std::unordered_map<uint64_t, std::unique_ptr<std::string>> gOpenDirs;
 
 void* opInit(fuse_conn_info*, fuse_config* cfg) {
     // Names and attributes change only through this mount (mkdir, rmdir; modes are fixed),
@@ -38,6 +47,7 @@ void* opInit(fuse_conn_info*, fuse_config* cfg) {
     cfg->direct_io = 1;
     cfg->kernel_cache = 0;
     cfg->use_ino = 0;
+    cfg->nullpath_ok = 1;
     return nullptr;
 }
 
@@ -56,8 +66,12 @@ void fillStat(const Model::Node& n, struct stat* st) {
     }
 }
 
-int opGetattr(const char* path, struct stat* st, fuse_file_info*) {
+int opGetattr(const char* path, struct stat* st, fuse_file_info* fi) {
     std::lock_guard lk(gModel->mu);
+    if (path == nullptr) { // fstat of an open file (the kernel sends its fh for files only)
+        fillStat(openFileOf(fi)->node, st);
+        return 0;
+    }
     auto n = gModel->resolve(path);
     if (!n) {
         return -ENOENT;
@@ -66,13 +80,28 @@ int opGetattr(const char* path, struct stat* st, fuse_file_info*) {
     return 0;
 }
 
-int opReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_file_info*,
+int opOpendir(const char* path, fuse_file_info* fi) {
+    std::lock_guard lk(gModel->mu);
+    auto p = std::make_unique<std::string>(path);
+    fi->fh = reinterpret_cast<std::uintptr_t>(p.get());
+    gOpenDirs.emplace(fi->fh, std::move(p));
+    return 0;
+}
+
+int opReleasedir(const char*, fuse_file_info* fi) {
+    std::lock_guard lk(gModel->mu);
+    gOpenDirs.erase(fi->fh);
+    return 0;
+}
+
+int opReaddir(const char*, void* buf, fuse_fill_dir_t filler, off_t, fuse_file_info* fi,
               fuse_readdir_flags) {
     std::vector<std::string> names;
     std::vector<mode_t> modes;
     {
         std::lock_guard lk(gModel->mu);
-        auto n = gModel->resolve(path);
+        const std::string path = *reinterpret_cast<const std::string*>(fi->fh);
+        auto n = gModel->resolve(path.c_str());
         if (!n) {
             return -ENOENT;
         }
@@ -82,7 +111,7 @@ int opReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_f
         names = gModel->list(*n);
         // The kernel's resctrl (kernfs) fills d_type; without it every reader has to stat
         // each entry, one FUSE round trip apiece (1,000 per collection at 1,000 groups).
-        const std::string base = std::string(path) == "/" ? std::string() : std::string(path);
+        const std::string base = path == "/" ? std::string() : path;
         for (const auto& name : names) {
             auto c = gModel->resolve((base + "/" + name).c_str());
             modes.push_back(c && Model::isDir(c->kind) ? S_IFDIR : S_IFREG);
@@ -112,19 +141,15 @@ int opOpen(const char* path, fuse_file_info* fi) {
     }
     fi->direct_io = 1;
     fi->nonseekable = 0;
-    uint64_t fh = gNextFh++;
-    gOpen.emplace(fh, OpenFile{*n, {}, false});
-    fi->fh = fh;
+    auto of = std::make_unique<OpenFile>(OpenFile{*n, {}, false});
+    fi->fh = reinterpret_cast<std::uintptr_t>(of.get());
+    gOpen.emplace(fi->fh, std::move(of));
     return 0;
 }
 
 int opRead(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
     std::lock_guard lk(gModel->mu);
-    auto it = gOpen.find(fi->fh);
-    if (it == gOpen.end()) {
-        return -EBADF;
-    }
-    OpenFile& of = it->second;
+    OpenFile& of = *openFileOf(fi);
     if (of.node.group != 0 && !gModel->groupExists(of.node.group)) {
         return -ENODEV;
     }
@@ -142,19 +167,13 @@ int opRead(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
 
 int opWrite(const char*, const char* buf, size_t size, off_t, fuse_file_info* fi) {
     std::unique_lock lk(gModel->mu);
-    auto it = gOpen.find(fi->fh);
-    if (it == gOpen.end()) {
-        return -EBADF;
-    }
-    if (it->second.node.kind == Model::Kind::GroupFile && it->second.node.name == "tasks") {
+    // The kernel releases a file only after its last write returned: of outlives the wait.
+    const OpenFile& of = *openFileOf(fi);
+    if (of.node.kind == Model::Kind::GroupFile && of.node.name == "tasks") {
         gModel->maybeHoldTasksWrite(lk); // releases mu while it waits
-        it = gOpen.find(fi->fh);
-        if (it == gOpen.end()) {
-            return -EBADF;
-        }
     }
     const fuse_context* ctx = fuse_get_context();
-    int r = gModel->writeFile(it->second.node, std::string(buf, size), ctx->pid, ctx->uid);
+    int r = gModel->writeFile(of.node, std::string(buf, size), ctx->pid, ctx->uid);
     return r < 0 ? r : static_cast<int>(size);
 }
 
@@ -164,8 +183,11 @@ int opRelease(const char*, fuse_file_info* fi) {
     return 0;
 }
 
-int opTruncate(const char* path, off_t, fuse_file_info*) {
+int opTruncate(const char* path, off_t, fuse_file_info* fi) {
     std::lock_guard lk(gModel->mu);
+    if (path == nullptr) { // open(O_TRUNC), ftruncate
+        return Model::isWritableFile(openFileOf(fi)->node) ? 0 : -EACCES;
+    }
     auto n = gModel->resolve(path);
     if (!n) {
         return -ENOENT;
@@ -219,7 +241,9 @@ fuse_operations fuseOperations(Model& model, time_t mountTime) {
     fuse_operations ops{};
     ops.init = opInit;
     ops.getattr = opGetattr;
+    ops.opendir = opOpendir;
     ops.readdir = opReaddir;
+    ops.releasedir = opReleasedir;
     ops.open = opOpen;
     ops.read = opRead;
     ops.write = opWrite;

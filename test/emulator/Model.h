@@ -167,8 +167,9 @@ public:
         failTasksErrno_ = err;
     }
     // The write(2) to a tasks file after the next n waits until releaseTasksWrite() (at most
-    // kMaxTasksWriteHold); one-shot. One thread serves the tree, so every other file
-    // operation waits with it: a test can act while a caller is inside a move.
+    // kMaxTasksWriteHold); one-shot. mu is released while it waits, so other file
+    // operations go on (on other FUSE threads): a test can act while a caller is inside a
+    // move.
     static constexpr std::chrono::seconds kMaxTasksWriteHold{10};
     void holdTasksWriteAfter(long n) { holdTasksAfter_ = n; }
     bool tasksWriteHeld() const { return tasksWriteHeld_; }
@@ -229,8 +230,8 @@ private:
 
     // counters and fixed contents (Model.cpp)
     unsigned unitCount() const { return opts_.l3Domains * std::max(1u, opts_.snc); }
-    void updateActivity(Group& g, const Membership& m);
-    uint64_t ownValue(Group& g, const Membership& m, int event, int unit);
+    void updateActivity(Group& g, const Membership& m, Clock::time_point now);
+    uint64_t ownValue(Group& g, const Membership& m, int event, int unit, Clock::time_point now);
     std::string counterContent(const Node& n);
     std::string rootCpus() const;
     std::string rootCpuList() const;

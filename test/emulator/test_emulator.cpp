@@ -798,6 +798,24 @@ TEST(EmuFixture, HungEmulatorCannotHangTheTests) {
     EmulatorMount emu;
     std::string mnt = emu.path();
     ASSERT_EQ(::kill(emu.pid(), SIGSTOP), 0);
+    // kill(2) returns before every FUSE thread has stopped: one still running could answer
+    // the stat below. Wait until each is in state T.
+    auto allStopped = [&] {
+        for (pid_t tid : threadsOf(emu.pid())) {
+            const std::string st = readFile("/proc/" + std::to_string(emu.pid()) + "/task/" +
+                                            std::to_string(tid) + "/stat");
+            const std::size_t paren = st.rfind(')');
+            if (paren == std::string::npos || paren + 2 >= st.size() || st[paren + 2] != 'T') {
+                return false;
+            }
+        }
+        return true;
+    };
+    const auto stopDeadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!allStopped() && std::chrono::steady_clock::now() < stopDeadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(allStopped());
     // A caller stuck on the mount is released by the watchdog (ENOTCONN).
     auto t0 = std::chrono::steady_clock::now();
     int r = inChild([&] {

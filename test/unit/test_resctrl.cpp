@@ -917,6 +917,76 @@ TEST_F(ResctrlEmu, BulkReadsKeepFilesOpenAndSeeAGroupRemovedOrMadeAnew) {
     EXPECT_EQ(pass.openFiles(), 0u);
 }
 
+// From the second pass on, the kept files of every group are read in parallel when the
+// pass begins: each group reads what a one-group read gives (every value held constant),
+// in the same order of calls, words left out, a group removed left out and one made anew
+// read anew.
+TEST_F(ResctrlEmu, BulkReadsInParallelGiveWhatTheOneGroupReadGives) {
+    start({.numRmids = 64, .l3Domains = 2});
+    constexpr int kGroups = 40;
+    auto name = [](int i) { return concat("g", i); };
+    for (int i = 0; i < kGroups; ++i) {
+        r_->createMonGroup({"", name(i)});
+        // No tasks and no MBM rate: every value stays where it is.
+        emu_->drive("mon_groups/" + name(i), 0, 0, static_cast<uint64_t>(1000 + i));
+    }
+    emu_->counterWord("mon_groups/g7", "mbm_local_bytes", "Unavailable");
+    emu_->counterWord("mon_groups/g8", "all", "Error");
+    CountersPass pass;
+    auto readAll = [&] {
+        std::vector<std::optional<Counters>> out;
+        r_->beginCountersPass(pass);
+        for (int i = 0; i < kGroups; ++i) {
+            out.push_back(r_->readCountersBulk(pass, "", name(i)));
+        }
+        r_->endCountersPass(pass);
+        return out;
+    };
+    std::vector<std::optional<Counters>> first = readAll();
+    EXPECT_EQ(pass.prefetchedFiles(), 0u); // the first pass opens them
+    EXPECT_EQ(pass.openFiles(), 6u * kGroups);
+
+    r_->removeMonGroup({"", "g3"});
+    r_->removeMonGroup({"", "g5"});
+    r_->createMonGroup({"", "g5"});
+    emu_->drive("mon_groups/g5", 0, 0, 55);
+    std::vector<std::optional<Counters>> second = readAll();
+    EXPECT_EQ(pass.prefetchedFiles(), 6u * kGroups);
+    for (int i = 0; i < kGroups; ++i) {
+        SCOPED_TRACE(name(i));
+        if (i == 3) {
+            EXPECT_FALSE(second[3]);
+            continue;
+        }
+        ASSERT_TRUE(first[static_cast<std::size_t>(i)] && second[static_cast<std::size_t>(i)]);
+        const Counters& c = *second[static_cast<std::size_t>(i)];
+        EXPECT_EQ(c, r_->readCounters({"", name(i)}));
+        if (i != 5) {
+            EXPECT_EQ(c, *first[static_cast<std::size_t>(i)]);
+        }
+    }
+    EXPECT_EQ(second[5]->at("mon_L3_00").at("llc_occupancy") +
+                  second[5]->at("mon_L3_01").at("llc_occupancy"),
+              55u);
+    EXPECT_EQ(second[7]->at("mon_L3_00").count("mbm_local_bytes"), 0u);
+    EXPECT_EQ(second[7]->at("mon_L3_00").count("mbm_total_bytes"), 1u);
+    EXPECT_TRUE(second[8]->empty());
+    // g3's files closed, g5's opened again by name.
+    EXPECT_EQ(pass.openFiles(), 6u * (kGroups - 1));
+    // A group read twice in one pass reads its files again the second time.
+    r_->beginCountersPass(pass);
+    emu_->drive("mon_groups/g0", 0, 0, 7);
+    std::optional<Counters> once = r_->readCountersBulk(pass, "", "g0");
+    std::optional<Counters> twice = r_->readCountersBulk(pass, "", "g0");
+    r_->endCountersPass(pass);
+    ASSERT_TRUE(once && twice);
+    EXPECT_EQ(once->at("mon_L3_00").at("llc_occupancy") + once->at("mon_L3_01").at("llc_occupancy"),
+              1000u);
+    EXPECT_EQ(twice->at("mon_L3_00").at("llc_occupancy") +
+                  twice->at("mon_L3_01").at("llc_occupancy"),
+              7u);
+}
+
 TEST_F(ResctrlEmu, CountersWithSncSubDomains) {
     start({.l3Domains = 2, .snc = 2});
     const MonGroupRef g{"", "c1"};
