@@ -51,7 +51,8 @@ struct AllCounters {
 // The service's logic without a bus: creates, removes, lists and collects the groups this
 // service owns, keeping resctrl and the registry consistent at every step. It is driven
 // from one thread (the event loop); only GarbageCollector::decide() runs elsewhere, on a
-// snapshot, and its result is applied here after re-checking each record.
+// snapshot, and its result is applied here after re-checking each record, and the
+// CountersPass's reader threads pread counter files while allCounters() waits for them.
 //
 // Ordering that makes a crash safe (no group without a record, no record that lies):
 //   create: pending record -> mkdir -> move threads -> final record -> reply
