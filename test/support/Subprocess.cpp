@@ -160,7 +160,15 @@ CommandResult runCommand(const std::vector<std::string>& argv, const CommandOpti
         ::dup2(err.fd[1], 2);
         ::setpgid(0, 0);
         if (opts.uid) {
+            // A program named by its path is opened while still root, so that another user
+            // can run a binary of a checkout in a directory only root may enter (/root).
+            const int exe =
+                std::strchr(cargs[0], '/') != nullptr ? ::open(cargs[0], O_PATH | O_CLOEXEC) : -1;
             dropPrivileges(*opts.uid, opts.gid);
+            if (exe >= 0) {
+                ::execveat(exe, "", cargs.data(), cenv.data(), AT_EMPTY_PATH);
+                _exit(127);
+            }
         }
         ::execvpe(cargs[0], cargs.data(), cenv.data());
         _exit(127);
