@@ -105,7 +105,7 @@ ClientErrorKind clientErrorKindOf(const std::string& name) {
     return ClientErrorKind::Other;
 }
 
-class BusClient::ManagerProxy : public sdbus::ProxyInterfaces<org::rdtmon1::Manager_proxy> {
+class BusClient::ManagerProxy final : public sdbus::ProxyInterfaces<org::rdtmon1::Manager_proxy> {
 public:
     explicit ManagerProxy(sdbus::IConnection& conn)
         : ProxyInterfaces(conn, kBusName, kManagerPath) {}

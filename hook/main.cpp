@@ -215,7 +215,7 @@ struct CallError {
 // An sd-bus error for a negative errno r, named as sd-bus names it (e.g. ENOENT is
 // org.freedesktop.DBus.Error.FileNotFound), as a proxy on sd-bus would report it.
 CallError errnoError(int r, const std::string& what) {
-    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_error e{}; // SD_BUS_ERROR_NULL, without its C99 compound literal
     sd_bus_error_set_errno(&e, r < 0 ? -r : r);
     CallError out{e.name != nullptr ? e.name : rdtmon::errorName(rdtmon::ErrorKind::Failed),
                   what + ": " + rdtmon::errnoText(r < 0 ? -r : r)};
@@ -262,7 +262,7 @@ public:
         if (r < 0) {
             return errnoError(r, std::string("cannot build the ") + method.name + " call");
         }
-        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_error error{}; // SD_BUS_ERROR_NULL
         sd_bus_message* reply = nullptr;
         r = sd_bus_call(bus_, m, timeoutUsec, &error, wantReply ? &reply : nullptr);
         Message replyMsg{reply};
