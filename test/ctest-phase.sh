@@ -11,7 +11,17 @@ shift 2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 rc=0
+t0=$(date +%s)
 ctest "$@" 2>&1 | tee "$log" || rc=$?
+
+# The phase's wall time, and ctest's "Label Time Summary" (each label's summed test
+# times), for the table at the end of test/run-tests.sh (TIMES_FILE; none when unset).
+here=$(dirname "$0")
+"$here/phase-times.sh" add "${TIMES_FILE:-}" "ctest: $phase" "$(($(date +%s) - t0))"
+sed -n '/^Label Time Summary:/,/^$/p' "$log" | awk 'NR > 1 && $2 == "=" { print $1, $3 }' |
+    while read -r label secs; do
+        "$here/phase-times.sh" add "${TIMES_FILE:-}" "  label $label" "${secs%.*}"
+    done
 
 # "100% tests passed, 0 tests failed out of 259"; skipped tests are listed as "(Skipped)".
 line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
