@@ -1,8 +1,8 @@
 #!/bin/bash
 # Hardening run (issue 8), called by CI after the normal suite:
-#  1. an ASan+UBSan build (-DRDTMON_SANITIZE=ON) in its own build dir, running the whole
-#     gtest suite: unit, emulator and integration tests (the bad-input matrix and the
-#     fault tests included), with the daemon, the hook and the emulator sanitized too;
+#  1. a clang ASan+UBSan build (-DRDTMON_SANITIZE=ON, -O1) in its own build dir, running
+#     the whole gtest suite: unit, emulator and integration tests (the bad-input matrix and
+#     the fault tests included), with the daemon, the hook and the emulator sanitized too;
 #  2. a clang build with -DRDTMON_FUZZ=ON running every libFuzzer target for a short fixed
 #     time (RDTMON_FUZZ_SECONDS, default 25) plus its kept regression inputs.
 # Any sanitizer report, fuzzer finding or failed test fails the run.
@@ -53,9 +53,18 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 start=$(date +%s)
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
     echo "== ASan+UBSan build in $ASAN_DIR"
-    cmake -S . -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRDTMON_SANITIZE=ON \
-        -DRDTMON_WERROR=ON
-    cmake --build "$ASAN_DIR" -j"$JOBS"
+    # clang, -O1 and line tables only: AddressSanitizer's documented optimisation level,
+    # with file:line in every report. GCC at -O2 -g took five times as long to compile an
+    # instrumented test program (CONTRIBUTING.md, "CI's time"), and this build is also the
+    # tree's check against a second compiler. The suites that need the whole machine are
+    # not built here, as they are not run here.
+    CC=clang CXX=clang++ test/phase-times.sh run "${TIMES_FILE:-}" "configure (ASan+UBSan)" \
+        cmake -S . -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRDTMON_SANITIZE=ON \
+        -DRDTMON_WERROR=ON -DRDTMON_MACHINE_TESTS=OFF \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+        -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG"
+    test/phase-times.sh run "${TIMES_FILE:-}" "build (ASan+UBSan)" \
+        cmake --build "$ASAN_DIR" -j"$JOBS"
     echo "== whole gtest suite under ASan+UBSan"
     test/ctest-phase.sh sanitized "$SUMMARY_FILE" --test-dir "$ASAN_DIR" \
         -L '^(unit|emulator|integration)$' --output-on-failure -j"$JOBS" --timeout 900
@@ -64,9 +73,11 @@ fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
     echo "== clang libFuzzer build in $FUZZ_DIR"
-    CC=clang CXX=clang++ cmake -S . -B "$FUZZ_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    CC=clang CXX=clang++ test/phase-times.sh run "${TIMES_FILE:-}" "configure (fuzzers)" \
+        cmake -S . -B "$FUZZ_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DRDTMON_FUZZ=ON -DRDTMON_FUZZ_SECONDS="$FUZZ_SECONDS"
-    cmake --build "$FUZZ_DIR" -j"$JOBS" --target fuzzers
+    test/phase-times.sh run "${TIMES_FILE:-}" "build (fuzzers)" \
+        cmake --build "$FUZZ_DIR" -j"$JOBS" --target fuzzers
     echo "== fuzzing each target for $FUZZ_SECONDS s"
     test/ctest-phase.sh fuzz "$SUMMARY_FILE" --test-dir "$FUZZ_DIR" -L '^fuzz$' \
         --output-on-failure -j"$JOBS"
