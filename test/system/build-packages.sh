@@ -27,7 +27,8 @@ for tool in dpkg-buildpackage lintian rpmbuild rpm dpkg-deb; do
 done
 
 tmp=$(mktemp -d /tmp/rdtmon-pkg.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+rpm_pid=""
+trap '[ -z "$rpm_pid" ] || { kill "$rpm_pid"; wait "$rpm_pid"; } 2>/dev/null; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
 fail() { echo "build-packages: FAIL: $*" >&2; exit 1; }
@@ -46,6 +47,20 @@ tar -C "$src" --exclude-vcs --exclude='./build' --exclude='./build-*' --exclude=
     --exclude='./debian/debhelper-build-stamp' -cf - . | tar -C "$tree" -xf -
 mkdir -p "$tmp/rpmbuild/SOURCES"
 tar -C "$tmp" -czf "$tmp/rpmbuild/SOURCES/rdtmon-$version.tar.gz" "rdtmon-$version"
+
+# --- rpm, in the background -----------------------------------------------------------------
+# The two package builds share nothing but the source tarball, and each spends part of its
+# time on one core (configure, install, debhelper, lintian, rpm's scriptlets): side by
+# side they take less time than one after the other. The rpm is checked after the deb.
+step "rpmbuild --nodeps -bb (check: $check), beside the deb"
+set -- --define "_topdir $tmp/rpmbuild" --define "rdtmon_version $version"
+[ "$check" = yes ] || set -- "$@" --nocheck --without check
+(
+    start=$(date +%s)
+    rpmbuild --nodeps -bb "$@" "$tree/rpm/rdtmon.spec" >"$tmp/rpm.log" 2>&1
+    echo $(( $(date +%s) - start )) >"$tmp/rpm.seconds"
+) &
+rpm_pid=$!
 
 # --- deb -----------------------------------------------------------------------------------
 if [ "$check" = yes ]; then
@@ -75,16 +90,15 @@ if ! lintian --fail-on error,warning --display-info --tag-display-limit 0 "$chan
 fi
 sed 's/^/  lintian: /' "$tmp/lintian.log"
 
-# --- rpm -----------------------------------------------------------------------------------
-step "rpmbuild --nodeps -bb (check: $check)"
-start=$(date +%s)
-set -- --define "_topdir $tmp/rpmbuild" --define "rdtmon_version $version"
-[ "$check" = yes ] || set -- "$@" --nocheck --without check
-if ! rpmbuild --nodeps -bb "$@" "$tree/rpm/rdtmon.spec" >"$tmp/rpm.log" 2>&1; then
+# --- rpm (started above) -------------------------------------------------------------------
+rpm_rc=0
+wait "$rpm_pid" || rpm_rc=$?
+rpm_pid=""
+if [ "$rpm_rc" != 0 ]; then
     tail -n 80 "$tmp/rpm.log" >&2
     fail "rpmbuild failed"
 fi
-step "rpm built in $(( $(date +%s) - start )) s"
+step "rpm built in $(cat "$tmp/rpm.seconds") s"
 if [ "$check" = yes ]; then
     grep -E '[0-9]+% tests passed' "$tmp/rpm.log" || fail "no ctest summary in the rpm build log"
 fi
