@@ -60,7 +60,7 @@ mkdir -p "$BUILD_DIR"
 if [ "$QUICK" = 0 ]; then
     # Its own session, so that a failed build stops it with all of its go processes.
     setsid test/phase-times.sh run "$TIMES_FILE" "go tools (beside the build)" \
-        test/containerd/build-tools.sh all >"$BUILD_DIR/go-tools.log" 2>&1 &
+        bash test/containerd/build-tools.sh all >"$BUILD_DIR/go-tools.log" 2>&1 &
     tools_pid=$!
 fi
 
