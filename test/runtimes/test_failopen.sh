@@ -5,7 +5,7 @@
 #   test_failopen.sh fail-closed      no free RMID and --fail-closed in a test copy of the
 #                                     create hook config: the container must not start
 # runc 1.1 and podman 4.3 (runc) keep a hook's stderr only when the hook fails, so a
-# fail-open line is not in their output (asserted, see README "Known limits"); crun shows
+# fail-open line is not in their output (asserted, see docs/usage.md "Known limits"); crun shows
 # it through its own annotation run.oci.hooks.stderr, which is checked here.
 . "$(dirname "$0")/lib.sh"
 MODE=${1:?usage: test_failopen.sh daemon-stopped|no-rmids|fail-closed}
@@ -66,8 +66,8 @@ rc=0
 wait "$run_pid" || rc=$?
 [ "$rc" = 7 ] || fail "runc run exited $rc, the container exits 7: $(cat "$WORK/err")"
 [ "$(cat "$WORK/out")" = "$(printf 'ready\nbye')" ] || fail "container output changed"
-# Current behaviour (README known limits): runc drops the stderr of a hook that exits 0.
-[ ! -s "$WORK/err" ] || fail "runc now shows hook output, update the test and README: $(cat "$WORK/err")"
+# Current behaviour (docs/usage.md, known limits): runc drops the stderr of a hook that exits 0.
+[ ! -s "$WORK/err" ] || fail "runc now shows hook output, update the test and docs/usage.md: $(cat "$WORK/err")"
 pass "runc: the container starts, runs and exits 7 as without rdtmon (runc drops a successful hook's stderr)"
 
 # --- fail-open: crun, which can send hook stderr to a file (its runtime log of hooks) ---
