@@ -169,14 +169,23 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "resctrl-emu: fuse_new failed\n");
         return 1;
     }
-    if (fuse_mount(f, opts.mountpoint.c_str()) != 0) {
-        std::fprintf(stderr, "resctrl-emu: cannot mount on %s (is /dev/fuse available?)\n",
-                     opts.mountpoint.c_str());
+    // The handlers come before the mount: a SIGTERM sent as soon as the mount shows (as the
+    // tests do) must end the loop and unmount, not kill the process with the mount left
+    // behind. A daemonized child inherits them.
+    fuse_session* se = fuse_get_session(f);
+    if (fuse_set_signal_handlers(se) != 0) {
         fuse_destroy(f);
         return 1;
     }
-    fuse_session* se = fuse_get_session(f);
-    if (fuse_daemonize(opts.foreground ? 1 : 0) != 0 || fuse_set_signal_handlers(se) != 0) {
+    if (fuse_mount(f, opts.mountpoint.c_str()) != 0) {
+        std::fprintf(stderr, "resctrl-emu: cannot mount on %s (is /dev/fuse available?)\n",
+                     opts.mountpoint.c_str());
+        fuse_remove_signal_handlers(se);
+        fuse_destroy(f);
+        return 1;
+    }
+    if (fuse_daemonize(opts.foreground ? 1 : 0) != 0) {
+        fuse_remove_signal_handlers(se);
         fuse_unmount(f);
         fuse_destroy(f);
         return 1;
