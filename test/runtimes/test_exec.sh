@@ -28,7 +28,7 @@ exec_in_group() {
   local want
   want=$(container_threads "$epid")
   [ "$(echo "$want" | wc -l)" -ge 6 ] || return 1 # the shell, 4 threads, a sleeper
-  [ -z "$(comm -23 <(echo "$want") <(group_tasks "mon_groups/$id"))" ]
+  [ -z "$(comm -23 <(echo "$want" | sort) <(group_tasks "mon_groups/$id" | sort))" ]
 }
 wait_for 10 exec_in_group ||
   fail "the exec'd process is not in mon_groups/$id: its threads [$(container_threads "$epid" | tr '\n' ' ')], the group [$(group_tasks "mon_groups/$id" | tr '\n' ' ')]"
@@ -46,7 +46,7 @@ threads_in_group() {
   local want
   want=$(ls "/proc/$epid/task" | sort -n)
   [ "$(echo "$want" | wc -l)" = 5 ] || return 1
-  [ -z "$(comm -23 <(echo "$want") <(group_tasks "mon_groups/$id"))" ]
+  [ -z "$(comm -23 <(echo "$want" | sort) <(group_tasks "mon_groups/$id" | sort))" ]
 }
 wait_for 10 threads_in_group ||
   fail "the threads of exec'd pid $epid [$(ls "/proc/$epid/task" | tr '\n' ' ')] are not all in mon_groups/$id"

@@ -32,7 +32,7 @@ podman_exec_in_group() {
   local want
   want=$(for p in $(exec_pids); do ls "/proc/$p/task"; done | sort -n)
   [ "$(echo "$want" | grep -c .)" -ge 2 ] || return 1
-  [ -z "$(comm -23 <(echo "$want") <(group_tasks "mon_groups/$id"))" ]
+  [ -z "$(comm -23 <(echo "$want" | sort) <(group_tasks "mon_groups/$id" | sort))" ]
 }
 wait_for 10 podman_exec_in_group ||
   fail "podman exec'd pids [$(echo $(exec_pids))] are not in mon_groups/$id [$(echo $(group_tasks "mon_groups/$id"))]"

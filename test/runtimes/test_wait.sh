@@ -40,7 +40,7 @@ runc_ delete "$first" || fail "runc delete failed"
 group_absent "mon_groups/$first" || fail "the first container's group is still there"
 all_in() {
   group_exists "mon_groups/$second" || return 1
-  [ -z "$(comm -23 <(printf '%s\n' "$init" "$epid" | sort -n) <(group_tasks "mon_groups/$second"))" ]
+  [ -z "$(comm -23 <(printf '%s\n' "$init" "$epid" | sort) <(group_tasks "mon_groups/$second" | sort))" ]
 }
 wait_for 10 all_in ||
   fail "after the removal mon_groups/$second [$(group_tasks "mon_groups/$second" 2>/dev/null | tr '\n' ' ')] lacks the init $init or the exec'd $epid"
