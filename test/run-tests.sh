@@ -53,9 +53,9 @@ trap summary EXIT
 test/phase-times.sh run "$TIMES_FILE" dependencies test/setup-deps.sh
 
 # The Go programs of the containerd tests (containerd, crictl: module downloads and a
-# build of some minutes on a new machine) are built beside the C++ build, which waits on
-# the disk and the network less than they do; the containerd_tools test then finds them
-# built, or builds them itself if this failed (its log says why).
+# build of some minutes on a new machine) are built beside the C++ build, so that their
+# downloads and compile overlap it; the containerd_tools test then finds them built, or
+# builds them itself if this failed (its log says why).
 mkdir -p "$BUILD_DIR"
 if [ "$QUICK" = 0 ]; then
     # Its own session, so that a failed build stops it with all of its go processes.
