@@ -3,6 +3,7 @@
 // read Unavailable. Also what it says, and exits with, when there is no rdtmond, no
 // monitoring, or a bad command line.
 
+#include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
 #include "PrivateBus.h"
 #include "Proc.h"
@@ -120,11 +121,11 @@ const json& containerIn(const json& frame, const std::string& id) {
     return none;
 }
 
-class RdtmonctlTest : public ::testing::Test {
+class RdtmonctlTest : public ::testing::Test, protected DaemonOnEmulator {
 protected:
     RdtmonctlTest()
-        : emu_(EmulatorOptions{.numRmids = 32, .l3Domains = 2}), bus_(),
-          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}), client_(bus_.address()) {}
+        : DaemonOnEmulator(EmulatorOptions{.numRmids = 32, .l3Domains = 2}),
+          client_(bus_.address()) {}
 
     // A group for a sleeper of its own, with labels through the pidfd call.
     void makeGroup(const std::string& id, const LabelMap& labels) {
@@ -138,9 +139,6 @@ protected:
                             static_cast<uint64_t>(local), " ", static_cast<uint64_t>(llc)));
     }
 
-    EmulatorMount emu_;
-    PrivateBus bus_;
-    Rdtmond daemon_;
     RdtmonClient client_;
     std::vector<ChildProcess> procs_;
 };

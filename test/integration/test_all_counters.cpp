@@ -1,6 +1,7 @@
 // Manager.GetAllCounters and Manager.FreeRmids end to end: rdtmond on a private bus with the
 // real policy, the resctrl emulator, busctl as an unprivileged client.
 
+#include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
 #include "PrivateBus.h"
 #include "Proc.h"
@@ -41,10 +42,10 @@ struct Reply {
     std::map<std::string, Entry> byId;
 };
 
-class AllCountersTest : public ::testing::Test {
+class AllCountersTest : public ::testing::Test, protected DaemonOnEmulator {
 protected:
     explicit AllCountersTest(EmulatorOptions eo = EmulatorOptions{.numRmids = 64})
-        : emu_(eo), bus_(), daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}) {}
+        : DaemonOnEmulator(eo) {}
 
     // GetAllCounters through busctl as nobody: a read is allowed to everyone.
     CommandResult callAsNobody() {
@@ -75,10 +76,6 @@ protected:
             std::ofstream(emu_.path() + "/" + name + "/tasks") << t << "\n";
         }
     }
-
-    EmulatorMount emu_;
-    PrivateBus bus_;
-    Rdtmond daemon_;
 };
 
 TEST_F(AllCountersTest, OwnedGroupsWithLabelsThenEveryCtrlMonGroupNonRootAllowed) {

@@ -3,6 +3,7 @@
 // another CTRL_MON group is left alone and counted outside; a cgroup the init shares with
 // others is never followed; a restart follows again; a removal stops following.
 
+#include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
 #include "PrivateBus.h"
 #include "Proc.h"
@@ -33,17 +34,6 @@ namespace {
 // (container_id, state, cgroup, tasks_in_group, tasks_outside)
 using CoverageRow = sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>;
 
-bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds within) {
-    const auto end = std::chrono::steady_clock::now() + scaledDeadline(within);
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) {
-            return true;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return pred();
-}
-
 std::size_t occurrences(const std::string& text, const std::string& what) {
     std::size_t n = 0;
     for (std::size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) {
@@ -67,11 +57,9 @@ int inotifyWatches(pid_t pid) {
     return watches;
 }
 
-class Follow : public ::testing::Test {
+class Follow : public ::testing::Test, protected DaemonOnEmulator {
 protected:
-    Follow()
-        : emu_(EmulatorOptions{.numRmids = 16}), bus_(),
-          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}) {}
+    Follow() : DaemonOnEmulator(EmulatorOptions{.numRmids = 16}) {}
 
     void SetUp() override {
         if (!TestCgroup::available()) {
@@ -130,9 +118,6 @@ protected:
         return rows;
     }
 
-    EmulatorMount emu_;
-    PrivateBus bus_;
-    Rdtmond daemon_;
     std::unique_ptr<sdbus::IConnection> conn_;
 };
 
@@ -143,27 +128,30 @@ TEST_F(Follow, AProcessJoiningTheCgroupEndsUpInTheGroupWithItsThreadsAndChildren
     RdtmonClient c(bus_.address());
     ASSERT_TRUE(c.createGroup("c1", static_cast<uint32_t>(init.pid())).ok());
     EXPECT_EQ(groupProperty<std::string>("c1", "Cgroup"), cg.dir());
-    EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(1u, 0u); }, 10s));
+    EXPECT_TRUE(
+        waitUntil([&] { return coverage("c1") == std::make_pair(1u, 0u); }, scaledDeadline(10s)));
 
     // As runc exec does: a process with threads is started elsewhere, then its pid written
     // to cgroup.procs.
     ChildProcess joiner(spawnSleeper(3));
     ASSERT_TRUE(noneIn("c1", joiner.pid()));
     cg.add(joiner.pid());
-    EXPECT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, 10s)) << daemon_.log();
+    EXPECT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, scaledDeadline(10s)))
+        << daemon_.log();
 
     // A process that forks after it joined: its children start in the group.
     Forker forker;
     cg.add(forker.pid());
-    ASSERT_TRUE(waitUntil([&] { return allIn("c1", forker.pid()); }, 10s));
+    ASSERT_TRUE(waitUntil([&] { return allIn("c1", forker.pid()); }, scaledDeadline(10s)));
     const pid_t kid = forker.forkChild();
-    EXPECT_TRUE(waitUntil([&] { return allIn("c1", kid); }, 10s));
+    EXPECT_TRUE(waitUntil([&] { return allIn("c1", kid); }, scaledDeadline(10s)));
 
     // A fork writes no file: the coverage counts the child at the next resync, here the
     // next join. 1 + 4 + 1 + 1 + 1 threads, none outside.
     ChildProcess last(spawnSleeper());
     cg.add(last.pid());
-    EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(8u, 0u); }, 10s))
+    EXPECT_TRUE(
+        waitUntil([&] { return coverage("c1") == std::make_pair(8u, 0u); }, scaledDeadline(10s)))
         << coverage("c1").first << " " << coverage("c1").second;
     const std::vector<CoverageRow> rows = allCoverage();
     // A read, open to everyone (the exporter runs as an unprivileged user).
@@ -194,7 +182,8 @@ TEST_F(Follow, AProcessInAnotherCtrlMonGroupIsLeftAloneCountedOutsideAndLoggedOn
     }
     ASSERT_EQ(tasksOf(emu_.path() + "/clos1").size(), 2u);
     cg.add(other.pid());
-    EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(1u, 2u); }, 10s))
+    EXPECT_TRUE(
+        waitUntil([&] { return coverage("c1") == std::make_pair(1u, 2u); }, scaledDeadline(10s)))
         << coverage("c1").first << " " << coverage("c1").second << daemon_.log();
     EXPECT_TRUE(noneIn("c1", other.pid()));
     EXPECT_EQ(tasksOf(emu_.path() + "/clos1").size(), 2u);
@@ -203,17 +192,19 @@ TEST_F(Follow, AProcessInAnotherCtrlMonGroupIsLeftAloneCountedOutsideAndLoggedOn
     // process of the group's own CTRL_MON group still joins.
     ChildProcess joiner(spawnSleeper());
     cg.add(joiner.pid());
-    ASSERT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, 10s));
-    EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(2u, 2u); }, 10s));
+    ASSERT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, scaledDeadline(10s)));
+    EXPECT_TRUE(
+        waitUntil([&] { return coverage("c1") == std::make_pair(2u, 2u); }, scaledDeadline(10s)));
     EXPECT_TRUE(noneIn("c1", other.pid()));
     EXPECT_EQ(tasksOf(emu_.path() + "/clos1").size(), 2u);
     // Said once it was refused again (a retry), never more.
     const std::string line = concat("process ", other.pid(), " in cgroup");
-    EXPECT_TRUE(waitUntil([&] { return occurrences(daemon_.log(), line) == 1; }, 10s))
+    EXPECT_TRUE(
+        waitUntil([&] { return occurrences(daemon_.log(), line) == 1; }, scaledDeadline(10s)))
         << daemon_.log();
     ChildProcess another(spawnSleeper());
     cg.add(another.pid());
-    ASSERT_TRUE(waitUntil([&] { return allIn("c1", another.pid()); }, 10s));
+    ASSERT_TRUE(waitUntil([&] { return allIn("c1", another.pid()); }, scaledDeadline(10s)));
     std::this_thread::sleep_for(2500ms); // every retry of the first refusal has run
     EXPECT_EQ(occurrences(daemon_.log(), line), 1u) << daemon_.log();
     EXPECT_THAT(daemon_.log(), HasSubstr("<5>container c1: " + line));
@@ -237,12 +228,14 @@ TEST_F(Follow, AJoinerThatReachesTheGroupsClosOnlyAfterJoiningIsCapturedByARetry
         writeFile(emu_.path() + "/clos1/tasks", std::to_string(t));
     }
     cg.add(joiner.pid());
-    ASSERT_TRUE(waitUntil([&] { return coverage("c1").second == 2u; }, 10s));
+    ASSERT_TRUE(waitUntil([&] { return coverage("c1").second == 2u; }, scaledDeadline(10s)));
     for (pid_t t : threadsOf(joiner.pid())) {
         writeFile(emu_.path() + "/tasks", std::to_string(t)); // now in the group's CLOS
     }
-    EXPECT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, 10s)) << daemon_.log();
-    EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(3u, 0u); }, 10s));
+    EXPECT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, scaledDeadline(10s)))
+        << daemon_.log();
+    EXPECT_TRUE(
+        waitUntil([&] { return coverage("c1") == std::make_pair(3u, 0u); }, scaledDeadline(10s)));
 }
 
 TEST_F(Follow, ACgroupTheInitSharesIsNotFollowedAndNothingElseMoves) {
@@ -254,7 +247,8 @@ TEST_F(Follow, ACgroupTheInitSharesIsNotFollowedAndNothingElseMoves) {
     EXPECT_EQ(groupProperty<std::string>("c1", "Cgroup"), "");
     EXPECT_THAT(daemon_.log(), HasSubstr("container c1: its cgroup is not followed"));
     // Unfollowed coverage: the group's own task count and 0.
-    EXPECT_TRUE(waitUntil([&] { return coverage("c1") == std::make_pair(1u, 0u); }, 10s));
+    EXPECT_TRUE(
+        waitUntil([&] { return coverage("c1") == std::make_pair(1u, 0u); }, scaledDeadline(10s)));
     ChildProcess later(spawnSleeper());
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(tasksOf(groupDir("c1")), std::set<pid_t>{init.pid()});
@@ -278,7 +272,8 @@ TEST_F(Follow, ARestartFollowsTheRecordedCgroupsAgain) {
     ASSERT_EQ(inotifyWatches(daemon_.pid()), 1);
     ChildProcess joiner(spawnSleeper(2));
     cg.add(joiner.pid());
-    EXPECT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, 10s)) << daemon_.log();
+    EXPECT_TRUE(waitUntil([&] { return allIn("c1", joiner.pid()); }, scaledDeadline(10s)))
+        << daemon_.log();
     EXPECT_EQ(RdtmonClient(bus_.address()).listedIds(), std::set<std::string>{"c1"});
 }
 

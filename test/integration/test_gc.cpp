@@ -27,23 +27,6 @@ using ::testing::HasSubstr;
 
 namespace {
 
-// Ids recorded in the state file, but for containers waiting for an RMID (they have no
-// group by design; test_wait_rmid.cpp checks those).
-std::set<std::string> recordedIds(const std::string& stateDir) {
-    std::set<std::string> ids;
-    std::string text = readFile(stateDir + "/groups.json");
-    if (text.empty()) {
-        return ids;
-    }
-    nlohmann::json j = nlohmann::json::parse(text);
-    for (const auto& g : j.at("groups")) {
-        if (!g.value("waiting", false)) {
-            ids.insert(g.at("id").get<std::string>());
-        }
-    }
-    return ids;
-}
-
 class GcTest : public ::testing::Test {
 protected:
     GcTest() { ::mkdir(runcRoot().c_str(), 0755); }
@@ -166,12 +149,24 @@ TEST_F(GcTest, ForeignGroupsSurviveEveryCollection) {
 }
 
 TEST_F(GcTest, ACollectionRacingACreateForTheSameIdKeepsTheNewGroup) {
-    // A command source that takes a while lets the calls below land mid-collection.
+    // A command source that takes a while, once told to, lets the calls below land
+    // mid-collection. It notes each start and end, so the test waits for those, not a time.
     TempDir scripts("rdtmon-scripts");
     const std::string slow = scripts.file("slow.sh");
+    const std::string calls = scripts.file("calls");
+    const std::string slowFlag = scripts.file("be-slow");
     // Long enough that a caller held up by it would take seconds, not milliseconds.
-    std::ofstream(slow) << "#!/bin/sh\nsleep 3\n";
+    std::ofstream(slow) << "#!/bin/sh\necho start >>" << calls << "\n[ ! -e " << slowFlag
+                        << " ] || sleep 3\necho end >>" << calls << "\n";
     ::chmod(slow.c_str(), 0755);
+    const auto lines = [&](const std::string& word) {
+        std::istringstream in(readFile(calls));
+        int n = 0;
+        for (std::string l; std::getline(in, l);) {
+            n += l == word ? 1 : 0;
+        }
+        return n;
+    };
     Rdtmond d(bus_, {.resctrl = emu_.path(),
                      .configJson = config(0, R"(,{"command":[")" + slow + R"("]})")});
     RdtmonClient c(bus_.address());
@@ -179,7 +174,10 @@ TEST_F(GcTest, ACollectionRacingACreateForTheSameIdKeepsTheNewGroup) {
     ChildProcess p2(spawnSleeper());
     const auto pid = static_cast<uint32_t>(p.pid());
     ASSERT_TRUE(c.createGroup("racy", pid).ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(3500)); // start-up collection done
+    // The start-up collection has listed its sources (quickly): a collection asked for now
+    // lists them again, slowly.
+    ASSERT_TRUE(waitUntil([&] { return lines("end") == 1; }, std::chrono::seconds(30)));
+    writeFile(slowFlag, "");
 
     std::atomic<uint32_t> removed{99};
     std::thread gc([&] {
@@ -188,7 +186,7 @@ TEST_F(GcTest, ACollectionRacingACreateForTheSameIdKeepsTheNewGroup) {
         EXPECT_TRUE(c2.garbageCollect(&n).ok());
         removed = n;
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_TRUE(waitUntil([&] { return lines("start") == 2; }, std::chrono::seconds(30)));
     // While the sources are being listed: the group is removed and made anew.
     const auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(c.removeGroup("racy").ok());
@@ -246,7 +244,13 @@ TEST_F(GcTest, KillNineMidBurstLeavesNoOrphanAndNoLie) {
         std::set<std::string> onDisk = entries(emu_.path() + "/mon_groups");
         onDisk.erase("foreign");
         EXPECT_EQ(listed, onDisk) << "every group on disk is owned, every record has its dir";
-        EXPECT_EQ(recordedIds(d.stateDir()), listed);
+        EXPECT_EQ(recordedIds(d.stateDir(),
+                              [](const nlohmann::json& g) {
+                                  // Waiting containers have no group by design
+                                  // (test_wait_rmid.cpp).
+                                  return !g.value("waiting", false);
+                              }),
+                  listed);
         EXPECT_TRUE(isDir(groupDir("foreign")));
     }
 }

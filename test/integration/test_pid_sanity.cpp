@@ -2,6 +2,7 @@
 // pid 1, a kernel thread, rdtmond itself, a zombie, and a process already in the group of
 // another running container (Busy). Each refusal leaves no directory, record or signal.
 
+#include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
 #include "PrivateBus.h"
 #include "Proc.h"
@@ -25,11 +26,9 @@ using ::testing::Not;
 
 namespace {
 
-class PidSanity : public ::testing::Test {
+class PidSanity : public ::testing::Test, protected DaemonOnEmulator {
 protected:
-    PidSanity()
-        : emu_(EmulatorOptions{.numRmids = 16}), bus_(),
-          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}) {}
+    PidSanity() : DaemonOnEmulator(EmulatorOptions{.numRmids = 16}) {}
 
     std::string groupDir(const std::string& id) { return emu_.path() + "/mon_groups/" + id; }
     std::set<std::string> groupsOnDisk() { return entries(emu_.path() + "/mon_groups"); }
@@ -51,10 +50,6 @@ protected:
             << "a signal came before the sentinel's: " << events.front().signal << " "
             << events.front().id;
     }
-
-    EmulatorMount emu_;
-    PrivateBus bus_;
-    Rdtmond daemon_;
 };
 
 TEST_F(PidSanity, PidsNoContainerCanHaveAreRefusedNamingTheRule) {

@@ -3,7 +3,9 @@
 // with the ownership record (through a restart) and shows them as the group's Labels; a
 // process that exits before or while its threads move leaves no group and no record.
 
+#include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
+#include "FakeManager.h"
 #include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
@@ -52,11 +54,9 @@ bool pidfdSaysExited(int pidfd) {
     return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
-class PodIdentity : public ::testing::Test {
+class PodIdentity : public ::testing::Test, protected DaemonOnEmulator {
 protected:
-    PodIdentity()
-        : emu_(EmulatorOptions{.numRmids = 32}), bus_(),
-          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}) {}
+    PodIdentity() : DaemonOnEmulator(EmulatorOptions{.numRmids = 32}) {}
 
     std::string groupDir(const std::string& id) { return emu_.path() + "/mon_groups/" + id; }
     std::set<std::string> groupsOnDisk() { return entries(emu_.path() + "/mon_groups"); }
@@ -83,10 +83,6 @@ protected:
         }
         return false;
     }
-
-    EmulatorMount emu_;
-    PrivateBus bus_;
-    Rdtmond daemon_;
 };
 
 TEST_F(PodIdentity, APidfdMakesTheGroupWithItsLabelsAndTheyOutliveARestart) {
@@ -218,31 +214,11 @@ TEST_F(PodIdentity, AProcessKilledWhileItsThreadsMoveLeavesNoGroupAndNoRecord) {
 // CreateContainerGroup(id, pidfd of pid) from a child running as nobody (busctl cannot
 // send a file descriptor). Returns the D-Bus error name, "" on success.
 std::string createContainerGroupAsNobody(const std::string& address, pid_t pid) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-        return "pipe failed";
-    }
-    pid_t child = ::fork();
-    if (child == 0) {
-        std::string error = "setup failed";
-        if (::setgroups(0, nullptr) == 0 && ::setresgid(65534, 65534, 65534) == 0 &&
-            ::setresuid(65534, 65534, 65534) == 0) {
-            Pidfd pidfd(pid);
-            RdtmonClient client(address);
-            error = client.createContainerGroup("x", pidfd.get(), {{"pod", "p"}}).error;
-        }
-        [[maybe_unused]] ssize_t n = ::write(out[1], error.data(), error.size());
-        ::_exit(0);
-    }
-    ::close(out[1]);
-    std::string error;
-    char buf[256];
-    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) {
-        error.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(out[0]);
-    ::waitpid(child, nullptr, 0);
-    return error;
+    return runAsNobody([&] {
+        Pidfd pidfd(pid);
+        RdtmonClient client(address);
+        return client.createContainerGroup("x", pidfd.get(), {{"pod", "p"}}).error;
+    });
 }
 
 TEST_F(PodIdentity, OnlyRootMayCallIt) {
@@ -355,43 +331,23 @@ TEST_F(HookPodIdentity, ABadLabelAnnotationIsInvalidArgumentAndNothingIsMade) {
 }
 
 // A service that knows CreateGroup and RemoveGroup only, as rdtmond did before
-// CreateContainerGroup: sd-bus answers anything else with UnknownMethod.
-class OldService {
+// CreateContainerGroup.
+class OldService : public FakeManager {
 public:
-    explicit OldService(const std::string& address)
-        : conn_(sdbus::createSessionBusConnectionWithAddress(address)) {
-        conn_->requestName("org.rdtmon1");
-        obj_ = sdbus::createObject(*conn_, "/org/rdtmon1");
-        obj_->registerMethod("CreateGroup")
+    explicit OldService(const std::string& address) : FakeManager(address) {
+        object()
+            .registerMethod("CreateGroup")
             .onInterface("org.rdtmon1.Manager")
             .implementedAs([this](const std::string& id, uint32_t pid) {
-                std::lock_guard lk(mu_);
-                calls_.push_back(concat("CreateGroup ", id, " ", pid));
+                record(concat("CreateGroup ", id, " ", pid));
                 return sdbus::ObjectPath("/org/rdtmon1/group/x");
             });
-        obj_->registerMethod("RemoveGroup")
+        object()
+            .registerMethod("RemoveGroup")
             .onInterface("org.rdtmon1.Manager")
-            .implementedAs([this](const std::string& id) {
-                std::lock_guard lk(mu_);
-                calls_.push_back("RemoveGroup " + id);
-            });
-        obj_->finishRegistration();
-        conn_->enterEventLoopAsync();
+            .implementedAs([this](const std::string& id) { record("RemoveGroup " + id); });
+        serve();
     }
-    ~OldService() {
-        obj_.reset();
-        conn_->leaveEventLoop();
-    }
-    std::vector<std::string> calls() {
-        std::lock_guard lk(mu_);
-        return calls_;
-    }
-
-private:
-    std::unique_ptr<sdbus::IConnection> conn_;
-    std::unique_ptr<sdbus::IObject> obj_;
-    std::mutex mu_;
-    std::vector<std::string> calls_;
 };
 
 TEST(HookFallback, AServiceWithoutCreateContainerGroupGetsCreateGroup) {

@@ -1,6 +1,7 @@
 // rdtmond and rdtmon-hook end to end: a private dbus-daemon with the real policy file,
 // the resctrl emulator, and the real binaries.
 
+#include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
 #include "PrivateBus.h"
 #include "Proc.h"
@@ -24,6 +25,7 @@
 #include <thread>
 
 using namespace rdtmon::test;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -70,12 +72,11 @@ std::string ociState(const std::string& id, std::optional<pid_t> pid, const std:
     return j.dump();
 }
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public ::testing::Test, protected DaemonOnEmulator {
 protected:
     explicit ServiceTest(EmulatorOptions eo = EmulatorOptions{.numRmids = 64},
                          std::string configJson = "{}")
-        : emu_(eo), bus_(),
-          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path(), .configJson = configJson}) {
+        : DaemonOnEmulator(eo, configJson) {
         std::ofstream(bundle_.file("config.json")) << R"({"ociVersion":"1.0.2","linux":{}})";
     }
 
@@ -90,11 +91,24 @@ protected:
         return emu_.path() + (ctrl.empty() ? "" : "/" + ctrl) + "/mon_groups/" + id;
     }
 
-    EmulatorMount emu_;
-    PrivateBus bus_;
-    Rdtmond daemon_;
     TempDir bundle_{"rdtmon-bundle"};
 };
+
+constexpr const char* kDeprecated = "org.freedesktop.DBus.Deprecated";
+
+// One member's element in introspection XML: from <KIND name="NAME" to the next member.
+std::string introspectedMember(const std::string& xml, const std::string& kind,
+                               const std::string& name) {
+    const std::size_t b = xml.find("<" + kind + " name=\"" + name + "\"");
+    if (b == std::string::npos) {
+        return "";
+    }
+    std::size_t e = std::string::npos;
+    for (const char* next : {"<method ", "<property ", "<signal ", "</interface>"}) {
+        e = std::min(e, xml.find(next, b + 1));
+    }
+    return xml.substr(b, e == std::string::npos ? e : e - b);
+}
 
 TEST_F(ServiceTest, HookCreateMovesEveryThreadAndDeleteRemovesTheGroup) {
     ChildProcess proc(spawnSleeper(3));
@@ -176,6 +190,28 @@ TEST_F(ServiceTest, GroupGoesUnderTheCtrlMonGroupThatHoldsThePid) {
         runCommand(bus_.busctl({"get-property", "org.rdtmon1", "/org/rdtmon1/group/db",
                                 "org.rdtmon1.Group", "ControlGroup"}));
     EXPECT_EQ(cg.out, "s \"clos1\"\n");
+    // The name that cannot be read as a cgroup; ControlGroup stays, deprecated.
+    CommandResult ctrl =
+        runCommand(bus_.busctl({"get-property", "org.rdtmon1", "/org/rdtmon1/group/db",
+                                "org.rdtmon1.Group", "CtrlMonGroup"}));
+    EXPECT_EQ(ctrl.out, "s \"clos1\"\n");
+    const std::string group = runCommand(bus_.busctl({"introspect", "--xml-interface",
+                                                      "org.rdtmon1", "/org/rdtmon1/group/db"}))
+                                  .out;
+    EXPECT_THAT(introspectedMember(group, "property", "ControlGroup"), HasSubstr(kDeprecated));
+    EXPECT_THAT(introspectedMember(group, "property", "CtrlMonGroup"), Not(HasSubstr(kDeprecated)));
+}
+
+// AddContainer is the create method; the two older ones say they are deprecated.
+TEST_F(ServiceTest, TheOlderCreateMethodsAreDeprecated) {
+    const std::string manager =
+        runCommand(bus_.busctl({"introspect", "--xml-interface", "org.rdtmon1", "/org/rdtmon1"}))
+            .out;
+    EXPECT_THAT(introspectedMember(manager, "method", "CreateGroup"), HasSubstr(kDeprecated));
+    EXPECT_THAT(introspectedMember(manager, "method", "CreateContainerGroup"),
+                HasSubstr(kDeprecated));
+    EXPECT_THAT(introspectedMember(manager, "method", "AddContainer"),
+                AllOf(HasSubstr("container_id"), Not(HasSubstr(kDeprecated))));
 }
 
 TEST_F(ServiceTest, CreateIsIdempotentForTheSameId) {
@@ -487,3 +523,37 @@ TEST_F(ServiceTest, AGroupRemovedBehindTheServiceIsDroppedAsVanished) {
 }
 
 } // namespace
+
+// The unit's ExecStartPre=+rdtmond --mount-only honours resctrl.mount: with mounting off
+// (the key, or --no-mount) it only looks, and leaves an unmounted resctrl unmounted.
+TEST(RdtmondCommandLine, MountOnlyNeverMountsWhenMountingIsOff) {
+    TempDir dir("rdtmon-mount-only");
+    const std::string target = dir.file("resctrl");
+    ASSERT_EQ(::mkdir(target.c_str(), 0755), 0);
+    writeFile(dir.file("off.json"), R"({"resctrl":{"mount":false}})");
+    writeFile(dir.file("on.json"), R"({"resctrl":{"mount":true}})");
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"--config", dir.file("off.json")},
+          std::vector<std::string>{"--config", dir.file("on.json"), "--no-mount"}}) {
+        std::vector<std::string> argv = {RDTMOND_BIN, "--mount-only", "--resctrl", target};
+        argv.insert(argv.end(), args.begin(), args.end());
+        const CommandResult r = runCommand(argv);
+        EXPECT_EQ(r.exitCode, 0) << r.err;
+        EXPECT_EQ(r.err, "<5>resctrl not mounted: " + target +
+                             " is not a resctrl mount (no info/) and mounting is off\n");
+        EXPECT_EQ(readFile("/proc/self/mountinfo").find(" " + target + " "), std::string::npos);
+    }
+}
+
+TEST(RdtmondCommandLine, VersionHelpAndBadArguments) {
+    const CommandResult version = runCommand({RDTMOND_BIN, "--version"});
+    EXPECT_EQ(version.exitCode, 0);
+    EXPECT_THAT(version.out, ::testing::StartsWith("rdtmond "));
+    const CommandResult help = runCommand({RDTMOND_BIN, "--help"});
+    EXPECT_EQ(help.exitCode, 0);
+    EXPECT_THAT(help.out, ::testing::HasSubstr("--mount-only"));
+    const CommandResult bad = runCommand({RDTMOND_BIN, "--no-such-option"});
+    EXPECT_EQ(bad.exitCode, 2);
+    EXPECT_THAT(bad.err, ::testing::HasSubstr("--no-such-option"));
+    EXPECT_EQ(runCommand({RDTMOND_BIN, "--config"}).exitCode, 2);
+}

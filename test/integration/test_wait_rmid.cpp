@@ -5,6 +5,7 @@
 // go away. Every test ends with no leaked group and no leaked record.
 
 #include "EmulatorMount.h"
+#include "FakeManager.h"
 #include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
@@ -40,17 +41,6 @@ namespace {
 
 constexpr const char* kManager = "org.rdtmon1.Manager";
 constexpr const char* kGroup = "org.rdtmon1.Group";
-
-template <class Pred> bool waitUntil(Pred p, milliseconds timeout) {
-    const auto end = Clock::now() + timeout;
-    while (Clock::now() < end) {
-        if (p()) {
-            return true;
-        }
-        std::this_thread::sleep_for(milliseconds(20));
-    }
-    return p();
-}
 
 std::string objectPath(const std::string& id) {
     char* out = nullptr;
@@ -485,48 +475,28 @@ TEST_F(WaitRmidLimboTest, SwitchedOffTodaysErrorsStay) {
     expectOnly(d, {});
 }
 
-// A service of the version before AddContainer: CreateContainerGroup, CreateGroup and
-// RemoveGroup; sd-bus answers anything else with UnknownMethod.
-class ServiceWithoutAddContainer {
+// A service of the version before AddContainer, with its create methods
+// (CreateContainerGroup and CreateGroup).
+class ServiceWithoutAddContainer : public FakeManager {
 public:
-    explicit ServiceWithoutAddContainer(const std::string& address)
-        : conn_(sdbus::createSessionBusConnectionWithAddress(address)) {
-        conn_->requestName("org.rdtmon1");
-        obj_ = sdbus::createObject(*conn_, "/org/rdtmon1");
-        obj_->registerMethod("CreateContainerGroup")
+    explicit ServiceWithoutAddContainer(const std::string& address) : FakeManager(address) {
+        object()
+            .registerMethod("CreateContainerGroup")
             .onInterface(kManager)
             .implementedAs([this](const std::string& id, const sdbus::UnixFd&,
                                   const std::map<std::string, std::string>&) {
                 record("CreateContainerGroup " + id);
                 return sdbus::ObjectPath("/org/rdtmon1/group/x");
             });
-        obj_->registerMethod("CreateGroup")
+        object()
+            .registerMethod("CreateGroup")
             .onInterface(kManager)
             .implementedAs([this](const std::string& id, uint32_t) {
                 record("CreateGroup " + id);
                 return sdbus::ObjectPath("/org/rdtmon1/group/x");
             });
-        obj_->finishRegistration();
-        conn_->enterEventLoopAsync();
+        serve();
     }
-    ~ServiceWithoutAddContainer() {
-        obj_.reset();
-        conn_->leaveEventLoop();
-    }
-    std::vector<std::string> calls() {
-        std::lock_guard lk(mu_);
-        return calls_;
-    }
-
-private:
-    void record(std::string call) {
-        std::lock_guard lk(mu_);
-        calls_.push_back(std::move(call));
-    }
-    std::unique_ptr<sdbus::IConnection> conn_;
-    std::unique_ptr<sdbus::IObject> obj_;
-    std::mutex mu_;
-    std::vector<std::string> calls_;
 };
 
 TEST(WaitRmidHook, AServiceWithoutAddContainerGetsCreateContainerGroupOnce) {
@@ -550,30 +520,10 @@ TEST(WaitRmidHook, AServiceWithoutAddContainerGetsCreateContainerGroupOnce) {
 // AddContainer from a child running as nobody (busctl cannot send a file descriptor).
 // Returns the D-Bus error name, "" on success.
 std::string addContainerAsNobody(const std::string& address, pid_t pid) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-        return "pipe failed";
-    }
-    pid_t child = ::fork();
-    if (child == 0) {
-        std::string error = "setup failed";
-        if (::setgroups(0, nullptr) == 0 && ::setresgid(65534, 65534, 65534) == 0 &&
-            ::setresuid(65534, 65534, 65534) == 0) {
-            WaitClient client(address);
-            error = client.addContainer("x", pid).result.error;
-        }
-        [[maybe_unused]] ssize_t n = ::write(out[1], error.data(), error.size());
-        ::_exit(0);
-    }
-    ::close(out[1]);
-    std::string error;
-    char buf[256];
-    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) {
-        error.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(out[0]);
-    ::waitpid(child, nullptr, 0);
-    return error;
+    return runAsNobody([&] {
+        WaitClient client(address);
+        return client.addContainer("x", pid).result.error;
+    });
 }
 
 TEST_F(WaitRmidTest, OnlyRootMayAddAContainerThePolicyAndTheCodeSayNo) {

@@ -1,6 +1,7 @@
 // rdtmon-exporter as a process, run as nobody against rdtmond on a private bus (strict
 // policy) and the emulator: what /metrics shows with and without rdtmond, and how it stops.
 
+#include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
 #include "ExporterProcess.h"
 #include "Http.h"
@@ -74,11 +75,10 @@ TEST(Exporter, WithoutRdtmondItAnswers200WithUpZeroOnly) {
     EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << *st << "\n" << exporter.log();
 }
 
-class ExporterWithDaemon : public ::testing::Test {
+class ExporterWithDaemon : public ::testing::Test, protected DaemonOnEmulator {
 protected:
     ExporterWithDaemon()
-        : emu_(EmulatorOptions{.numRmids = 32, .l3Domains = 2}), bus_(),
-          daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path(), .configJson = kNoCollection}) {}
+        : DaemonOnEmulator(EmulatorOptions{.numRmids = 32, .l3Domains = 2}, kNoCollection) {}
 
     void createPodGroup(const std::string& id, pid_t pid) {
         RdtmonClient client(bus_.address());
@@ -87,10 +87,6 @@ protected:
             id, pidfd.get(), {{"pod", "web-7d9f"}, {"namespace", "shop"}, {"container", "nginx"}});
         ASSERT_TRUE(r.ok()) << r.error << ": " << r.message;
     }
-
-    EmulatorMount emu_;
-    PrivateBus bus_;
-    Rdtmond daemon_;
 };
 
 TEST_F(ExporterWithDaemon, ShowsContainersWithTheirPodLabelsAndTheClosGroups) {

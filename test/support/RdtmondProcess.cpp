@@ -104,4 +104,20 @@ std::string Rdtmond::log() const {
     return readFile(dir_.file("rdtmond.log"));
 }
 
+std::set<std::string> recordedIds(const std::string& stateDir,
+                                  const std::function<bool(const nlohmann::json&)>& keep) {
+    std::set<std::string> ids;
+    const std::string text = readFile(stateDir + "/groups.json");
+    if (text.empty()) {
+        return ids;
+    }
+    const nlohmann::json doc = nlohmann::json::parse(text); // outlives the loop
+    for (const auto& g : doc.at("groups")) {
+        if (keep(g)) {
+            ids.insert(g.at("id").get<std::string>());
+        }
+    }
+    return ids;
+}
+
 } // namespace rdtmon::test

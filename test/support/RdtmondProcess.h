@@ -5,6 +5,9 @@
 #include "PrivateBus.h"
 #include "TempDir.h"
 
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -43,5 +46,10 @@ private:
     pid_t pid_ = -1;
     int lastStatus_ = -1;
 };
+
+// The ids recorded in <stateDir>/groups.json (none when there is no file) whose record, as
+// JSON, passes keep: the suites that check "no group without a record" read them so.
+std::set<std::string> recordedIds(const std::string& stateDir,
+                                  const std::function<bool(const nlohmann::json&)>& keep);
 
 } // namespace rdtmon::test

@@ -130,6 +130,31 @@ pid_t spawnLogged(std::vector<std::string> argv, std::vector<std::string> env,
     return pid;
 }
 
+std::string runAsNobody(const std::function<std::string()>& fn) {
+    Pipe out;
+    const pid_t child = ::fork();
+    if (child < 0) {
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (child == 0) {
+        std::string text = "setup failed";
+        if (::setgroups(0, nullptr) == 0 && ::setresgid(65534, 65534, 65534) == 0 &&
+            ::setresuid(65534, 65534, 65534) == 0) {
+            text = fn();
+        }
+        [[maybe_unused]] ssize_t n = ::write(out.fd[1], text.data(), text.size());
+        ::_exit(0);
+    }
+    out.closeWrite();
+    std::string text;
+    char buf[256];
+    for (ssize_t n; (n = ::read(out.fd[0], buf, sizeof buf)) > 0;) {
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    ::waitpid(child, nullptr, 0);
+    return text;
+}
+
 std::optional<int> terminate(pid_t pid, std::chrono::milliseconds grace) {
     ::kill(pid, SIGTERM);
     if (std::optional<int> st = waitForExit(pid, grace)) {

@@ -5,6 +5,7 @@
 // it (spawnLogged, terminate).
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -30,6 +31,11 @@ struct CommandOptions {
 
 // Runs argv without a shell; captures stdout and stderr. Kills it on timeout.
 CommandResult runCommand(const std::vector<std::string>& argv, const CommandOptions& opts = {});
+
+// Runs fn in a forked child as user and group nobody (65534, no supplementary groups) and
+// returns the text it returned, or "setup failed" when the child could not become nobody.
+// For a call that busctl cannot make as another user (one that passes a file descriptor).
+std::string runAsNobody(const std::function<std::string()>& fn);
 
 // This process's environment with the NAME=VALUE entries of extra added or replacing.
 std::vector<std::string> mergedEnv(const std::vector<std::string>& extra);

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <dirent.h>
 #include <exception>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <string>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <thread>
 #include <type_traits>
 
 namespace rdtmon::test {
@@ -42,6 +44,19 @@ constexpr int scaledRounds(int rounds) {
 }
 template <class Duration> constexpr Duration scaledDeadline(Duration d) {
     return d * kSlowdown;
+}
+
+// Polls pred every 20 ms until it holds or timeout has passed; whether it held. Tests wait
+// for a condition with it rather than sleeping for a time that load can stretch.
+template <class Pred> bool waitUntil(Pred pred, std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pred();
 }
 
 // The whole content of a file; empty if it cannot be opened.

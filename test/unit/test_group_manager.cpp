@@ -8,6 +8,7 @@
 #include "GarbageCollector.h"
 #include "GroupManager.h"
 #include "GroupRegistry.h"
+#include "ManagerRestart.h"
 #include "Proc.h"
 #include "TempDir.h"
 #include "TestUtil.h"
@@ -56,24 +57,13 @@ protected:
 
     // A fresh registry + manager over the same state dir: what a restart does.
     void reopen() {
-        mgr_.reset();
-        registry_ = std::make_unique<GroupRegistry>(state_.file("state"));
-        registry_->load();
         GroupManager::Events ev;
         ev.created = [this](const GroupRecord& r) { rec_.created.push_back(r.id); };
         ev.removed = [this](const GroupRecord& r, RemoveReason why) {
             rec_.removed.emplace_back(r.id, reasonName(why));
         };
-        mgr_ = std::make_unique<GroupManager>(
-            [this](std::string& why) -> std::unique_ptr<Resctrl> {
-                if (!emu_.running()) {
-                    why = "emulator stopped";
-                    return nullptr;
-                }
-                return std::make_unique<Resctrl>(emu_.path());
-            },
-            *registry_, ev, [this] { return now_; });
-        mgr_->start();
+        reopenManager(mgr_, registry_, state_.file("state"), emulatorOpener(emu_), ev,
+                      [this] { return now_; });
     }
     std::string dir(const std::string& id) const { return emu_.path() + "/mon_groups/" + id; }
     // A collector whose only source lists no container, with no grace.

@@ -4,6 +4,7 @@
 #include "EmulatorMount.h"
 #include "GroupManager.h"
 #include "GroupRegistry.h"
+#include "ManagerRestart.h"
 #include "Proc.h"
 #include "TempDir.h"
 #include "TestCgroup.h"
@@ -30,15 +31,9 @@ protected:
         reopen();
     }
     void reopen() {
-        mgr_.reset();
-        registry_ = std::make_unique<GroupRegistry>(state_.file("state"));
-        registry_->load();
         GroupManager::Events ev;
         ev.coverageChanged = [this](const std::string& id) { changed_.push_back(id); };
-        mgr_ = std::make_unique<GroupManager>(
-            [this](std::string&) { return std::make_unique<Resctrl>(emu_.path()); }, *registry_,
-            ev);
-        mgr_->start();
+        reopenManager(mgr_, registry_, state_.file("state"), emulatorOpener(emu_), ev);
     }
     // What the event loop does for one wake-up of the watch (bounded wait).
     bool serveWatch() {
@@ -115,6 +110,33 @@ TEST_F(GroupManagerFollow, AnotherCtrlMonGroupsThreadIsCountedOutsideNeverMoved)
     EXPECT_EQ(mgr_->coverage("c1"), (Coverage{1, 1}));
     EXPECT_EQ(tasksOf(emu_.path() + "/clos1"), std::set<pid_t>{other.pid()});
     EXPECT_GE(mgr_->retryTimeoutMs(), 0); // a retry is pending: it may be on its way
+}
+
+TEST_F(GroupManagerFollow, ARefusalOtherThanAnotherCtrlMonGroupIsAnErrorNeverOutside) {
+    TestCgroup cg;
+    ChildProcess init(spawnSleeper());
+    cg.add(init.pid());
+    mgr_->createGroup("c1", static_cast<uint32_t>(init.pid()));
+    mgr_->resyncPending();
+    ChildProcess joiner(spawnSleeper());
+    cg.add(joiner.pid());
+    for (const std::string err : {"EPERM", "EIO"}) {
+        emu_.control("fail-tasks-write-after 0 " + err);
+        ::testing::internal::CaptureStderr();
+        mgr_->resyncAll();
+        const std::string log = ::testing::internal::GetCapturedStderr();
+        EXPECT_EQ(mgr_->coverage("c1"), (Coverage{1, 0})) << err;
+        EXPECT_NE(log.find("<3>"), std::string::npos) << err << ": " << log;
+        EXPECT_NE(log.find("resync stopped: process " + std::to_string(joiner.pid())),
+                  std::string::npos)
+            << err << ": " << log;
+        EXPECT_EQ(log.find("outside"), std::string::npos) << err << ": " << log;
+        EXPECT_FALSE(allIn("c1", joiner.pid())) << err;
+    }
+    // The fault gone, the next pass moves it.
+    mgr_->resyncAll();
+    EXPECT_TRUE(allIn("c1", joiner.pid()));
+    EXPECT_EQ(mgr_->coverage("c1"), (Coverage{2, 0}));
 }
 
 TEST_F(GroupManagerFollow, RemovalAndAVanishedCgroupStopFollowingARestartResumes) {

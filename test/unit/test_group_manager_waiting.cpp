@@ -7,6 +7,7 @@
 #include "GarbageCollector.h"
 #include "GroupManager.h"
 #include "GroupRegistry.h"
+#include "ManagerRestart.h"
 #include "Proc.h"
 #include "ProcFs.h"
 #include "TempDir.h"
@@ -41,19 +42,14 @@ protected:
 
     // A fresh registry and manager over the same state dir: what a restart does.
     void reopen() {
-        mgr_.reset();
-        registry_ = std::make_unique<GroupRegistry>(state_.file("state"));
-        registry_->load();
         GroupManager::Events ev;
         ev.created = [this](const GroupRecord& r) { created_.push_back(r.id); };
         ev.waiting = [this](const GroupRecord& r) { waiting_.push_back(r.id); };
         ev.removed = [this](const GroupRecord& r, RemoveReason why) {
             removed_.emplace_back(r.id, reasonName(why));
         };
-        mgr_ = std::make_unique<GroupManager>(
-            [this](std::string&) { return std::make_unique<Resctrl>(emu_.path()); }, *registry_, ev,
-            [this] { return now_; });
-        mgr_->start();
+        reopenManager(mgr_, registry_, state_.file("state"), emulatorOpener(emu_), ev,
+                      [this] { return now_; });
     }
     std::string dir(const std::string& id) const { return emu_.path() + "/mon_groups/" + id; }
     uint32_t pid(std::size_t i) const { return inits_.upid(i); }

@@ -218,15 +218,9 @@ Coverage GroupManager::resync(const std::string& id, bool quick) {
                         r->moveTask(ref, t);
                         ++cov.inGroup;
                         ++moved;
-                    } catch (const Error& e) {
-                        if (e.kind() == ErrorKind::NoSuchProcess) {
-                            continue; // exited meanwhile
-                        }
-                        if (e.kind() == ErrorKind::NoSuchGroup) {
-                            throw;
-                        }
-                        // EINVAL: in another CTRL_MON group. Never forced: that would change
-                        // its cache allocation. Counted outside, said once per process.
+                    } catch (const TaskInAnotherCtrlGroup& e) {
+                        // Never forced: that would change its cache allocation. Counted
+                        // outside, said once per process.
                         refused.insert(t);
                         ++cov.outside;
                         if (refusedOnce_[id].insert(p).second) {
@@ -236,6 +230,21 @@ Coverage GroupManager::resync(const std::string& id, bool quick) {
                                 id, "process " + std::to_string(p) + " in cgroup " + rec->cgroup +
                                         " is left outside the group: " + e.what()));
                         }
+                    } catch (const Error& e) {
+                        if (e.kind() == ErrorKind::NoSuchProcess) {
+                            continue; // exited meanwhile
+                        }
+                        if (e.kind() == ErrorKind::NoSuchGroup) {
+                            throw;
+                        }
+                        // Any other refusal (EPERM, EIO, ...) is not the container's doing:
+                        // an error of its own, never counted as outside. The coverage stays
+                        // as it was, and the next event or collection tries again.
+                        lastThreads_.erase(id);
+                        log::error(log::forContainer(id, "resync stopped: process " +
+                                                             std::to_string(p) + " in cgroup " +
+                                                             rec->cgroup + ": " + e.what()));
+                        return coverage(id);
                     }
                 }
             }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "Errors.h"
 #include "Labels.h"
 
 #include <cstdint>
@@ -37,6 +38,10 @@ struct GroupRecord {
     uint64_t waitSeq = 0;
     bool operator==(const GroupRecord&) const = default;
 };
+
+// Throws Error(kind) for a record that breaks a rule: a container id that is not valid, a
+// CTRL_MON group name that resctrl could not hold, labels that are not valid.
+void validateGroupRecord(const GroupRecord& r, ErrorKind kind);
 
 // The set of groups this service owns, persisted to <stateDir>/groups.json. Every mutation
 // rewrites the file atomically (temp file in the same dir, fsync, rename, fsync of the dir)

@@ -2,7 +2,7 @@
 
 #include "Errors.h"
 #include "FileIo.h"
-#include "ResctrlParsers.h"
+#include "Text.h"
 #include "UniqueFd.h"
 
 #include <algorithm>

@@ -4,6 +4,7 @@
 #include "HandlerErrors.h"
 #include "Log.h"
 #include "Names.h"
+#include "rdtmon/dbus/GroupNames.h"
 
 #include <cstdlib>
 #include <systemd/sd-bus.h>
@@ -48,9 +49,11 @@ void GroupObject::update(const GroupRecord& rec) {
     if (!granted && !ctrlChanged) {
         return;
     }
-    std::vector<std::string> changed{"ResctrlPath", "ControlGroup"};
+    namespace names = xml::Group;
+    std::vector<std::string> changed{names::ResctrlPath.name, names::CtrlMonGroup.name,
+                                     names::ControlGroup.name};
     if (granted) {
-        changed.emplace_back("State");
+        changed.emplace_back(names::State.name);
     }
     try {
         getObject().emitPropertiesChangedSignal(org::rdtmon1::Group_adaptor::INTERFACE_NAME,
@@ -77,8 +80,9 @@ uint32_t GroupObject::TasksOutside() {
 
 void GroupObject::coverageChanged() {
     try {
-        getObject().emitPropertiesChangedSignal(org::rdtmon1::Group_adaptor::INTERFACE_NAME,
-                                                {"TasksInGroup", "TasksOutside"});
+        getObject().emitPropertiesChangedSignal(
+            org::rdtmon1::Group_adaptor::INTERFACE_NAME,
+            {xml::Group::TasksInGroup.name, xml::Group::TasksOutside.name});
     } catch (const std::exception& e) {
         log::warning(log::forContainer(rec_.id, std::string("PropertiesChanged: ") + e.what()));
     }

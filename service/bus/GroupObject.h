@@ -33,7 +33,8 @@ private:
     std::string ContainerId() override { return rec_.id; }
     uint32_t Pid() override { return rec_.pid; }
     std::string ResctrlPath() override;
-    std::string ControlGroup() override { return rec_.ctrl.empty() ? "/" : rec_.ctrl; }
+    std::string CtrlMonGroup() override { return rec_.ctrl.empty() ? "/" : rec_.ctrl; }
+    std::string ControlGroup() override { return CtrlMonGroup(); } // deprecated name
     uint64_t CreatedUsec() override { return rec_.createdUsec; }
     std::map<std::string, std::string> Labels() override { return rec_.labels; }
     std::string Cgroup() override { return rec_.cgroup; }

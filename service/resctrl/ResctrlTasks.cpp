@@ -120,11 +120,11 @@ void Resctrl::moveTask(const MonGroupRef& g, pid_t tid) {
     case ENOENT:
         throw Error(ErrorKind::NoSuchGroup, what + ": the group was removed");
     case EINVAL:
-        throw Error(ErrorKind::Failed,
-                    withStatus(what + ": the task is not in the group's CTRL_MON group (" +
-                                   (g.ctrl.empty() ? std::string("root") : g.ctrl) +
-                                   "); a MON group only takes tasks of its parent CTRL_MON group",
-                               lastCmdStatus()));
+        throw TaskInAnotherCtrlGroup(
+            withStatus(what + ": the task is not in the group's CTRL_MON group (" +
+                           (g.ctrl.empty() ? std::string("root") : g.ctrl) +
+                           "); a MON group only takes tasks of its parent CTRL_MON group",
+                       lastCmdStatus()));
     default:
         throw Error(kindFromErrno(err),
                     withStatus(what + ": write: " + errnoText(err), lastCmdStatus()));

@@ -39,10 +39,16 @@ Daemon::~Daemon() {
 }
 
 int Daemon::mountOnly(const Config& cfg) {
-    ResctrlLocator loc(cfg, true);
+    // resctrl.mount (and --no-mount) hold here too: with mounting off this only looks, so
+    // that the unit's ExecStartPre=+ never mounts what the configuration says to leave alone.
+    ResctrlLocator loc(cfg, cfg.mount);
     std::string why;
     if (std::optional<std::string> p = loc.locate(why)) {
         log::info("resctrl is mounted at " + *p);
+        return 0;
+    }
+    if (!cfg.mount) {
+        log::notice("resctrl not mounted: " + why);
         return 0;
     }
     if (loc.mountFailure() == ErrorKind::NotSupported) {

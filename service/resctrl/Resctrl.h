@@ -1,5 +1,6 @@
 #pragma once
 
+#include "Errors.h"
 #include "ResctrlParsers.h"
 #include "UniqueFd.h"
 #include "WorkerPool.h"
@@ -36,6 +37,15 @@ struct CountersLayout {
         std::vector<std::string> events; // event file names
     };
     std::vector<Domain> domains; // a domain before its sub-domains
+};
+
+// A tasks write the kernel refused with EINVAL: the task is in another CTRL_MON group than
+// the MON group's parent. Of kind Failed, so a caller that does not ask for it sees any
+// failure.
+class TaskInAnotherCtrlGroup : public Error {
+public:
+    explicit TaskInAnotherCtrlGroup(const std::string& message)
+        : Error(ErrorKind::Failed, message) {}
 };
 
 // What the bulk reads share from one pass to the next (Resctrl::beginCountersPass): the

@@ -1,0 +1,118 @@
+// GroupManager's side of garbage collection: the snapshot a collection judges, and applying
+// its decision to exactly the records it judged; records of groups that vanished.
+#include "GroupManager.h"
+
+#include "Errors.h"
+#include "Log.h"
+
+#include <algorithm>
+
+namespace rdtmon {
+
+unsigned GroupManager::dropVanished() {
+    Resctrl* r = resctrl();
+    if (r == nullptr) {
+        return 0;
+    }
+    std::vector<MonGroupRef> onDisk = r->listMonGroups();
+    std::set<std::pair<std::string, std::string>> present;
+    for (const MonGroupRef& g : onDisk) {
+        present.emplace(g.ctrl, g.name);
+    }
+    unsigned n = 0;
+    for (const GroupRecord& rec : registry_.all()) {
+        if (!rec.pending && !rec.waiting && present.count({rec.ctrl, rec.id}) == 0) {
+            forget(rec, RemoveReason::Vanished);
+            ++n;
+        }
+    }
+    return n;
+}
+
+std::vector<GroupRecord> GroupManager::collectionSnapshot() const {
+    std::vector<GroupRecord> out = groups();
+    for (GroupRecord& w : registry_.waiting()) {
+        // A waiting record stays pending between attempts to grant it; to the collector it
+        // is a container like any other.
+        w.pending = false;
+        out.push_back(std::move(w));
+    }
+    return out;
+}
+
+unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
+                                       const GarbageCollector::Decision& decision) {
+    if (!decision.sourcesOk) {
+        for (const std::string& f : decision.failures) {
+            log::warning("garbage collection removed nothing: container source failed: " + f);
+        }
+        return 0;
+    }
+    Resctrl* r = resctrl();
+    if (r == nullptr) {
+        log::warning("garbage collection skipped: " + whyNot_);
+        return 0;
+    }
+    unsigned removed = dropVanished();
+    for (const std::string& id : decision.stale) {
+        auto snap = std::find_if(snapshot.begin(), snapshot.end(),
+                                 [&](const GroupRecord& s) { return s.id == id; });
+        std::optional<GroupRecord> now = registry_.find(id);
+        // Between the snapshot and now the group may have been removed or made anew
+        // (a CreateGroup for the same id): only the very record that was judged is removed.
+        GroupRecord judged = now ? *now : GroupRecord{};
+        if (judged.waiting) {
+            judged.pending = false; // as the snapshot shows it
+        }
+        if (!now || snap == snapshot.end() || !(judged == *snap)) {
+            continue;
+        }
+        if (now->waiting) {
+            dropWaiting(*now, RemoveReason::Stale,
+                        "dropped while waiting for an RMID: no runtime lists the container");
+            removed += registry_.find(id) ? 0 : 1;
+            continue;
+        }
+        try {
+            r->removeMonGroup(refOf(*now));
+        } catch (const Error& e) {
+            if (e.kind() == ErrorKind::NoSuchGroup) {
+                forget(*now, RemoveReason::Vanished);
+                ++removed;
+            } else {
+                log::error(
+                    log::forContainer(id, std::string("cannot remove stale group: ") + e.what()));
+            }
+            continue;
+        }
+        try {
+            registry_.erase(id);
+            unfollow(id);
+        } catch (const std::exception& e) {
+            // The directory is gone; the record is dropped as vanished on a later pass.
+            log::error(log::forContainer(id, e.what()));
+            continue;
+        }
+        grantDue_ = true;
+        log::info(log::forContainer(id, "removed stale group " + r->groupPath(refOf(*now)) +
+                                            ": no runtime lists the container"));
+        if (events_.removed) {
+            events_.removed(*now, RemoveReason::Stale);
+        }
+        ++removed;
+    }
+    // RMIDs can free without us (another tool's rmdir): the waiting try again at every
+    // collection.
+    if (registry_.waitingCount() > 0) {
+        grantDue_ = true;
+    }
+    return removed;
+}
+
+unsigned GroupManager::collect(const GarbageCollector& gc) {
+    std::vector<GroupRecord> snapshot = collectionSnapshot();
+    GarbageCollector::Decision d = gc.decide(snapshot, clock_());
+    return applyCollection(snapshot, d);
+}
+
+} // namespace rdtmon
