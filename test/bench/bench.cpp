@@ -368,30 +368,38 @@ struct ProcStatus {
     long ctxSwitches = -1;
 };
 
-ProcStatus procStatus(pid_t pid) {
-    std::istringstream in(readFile("/proc/" + std::to_string(pid) + "/status"));
-    ProcStatus st;
-    long vol = -1, nonvol = -1;
+// The numeric fields of a /proc status file ("VmRSS:" -> 1234), by key with its colon.
+std::map<std::string, long> statusFields(const std::string& path) {
+    std::istringstream in(readFile(path));
+    std::map<std::string, long> fields;
     std::string line;
     while (std::getline(in, line)) {
         std::istringstream ls(line);
         std::string key;
         long v = 0;
-        ls >> key >> v;
-        if (key == "VmRSS:") {
-            st.rssKiB = v;
-        } else if (key == "RssAnon:") {
-            st.anonKiB = v;
-        } else if (key == "RssFile:") {
-            st.fileKiB = v;
-        } else if (key == "voluntary_ctxt_switches:") {
-            vol = v;
-        } else if (key == "nonvoluntary_ctxt_switches:") {
-            nonvol = v;
+        if (ls >> key >> v) {
+            fields[key] = v;
         }
     }
+    return fields;
+}
+
+long fieldOr(const std::map<std::string, long>& f, const std::string& key, long dflt) {
+    const auto it = f.find(key);
+    return it == f.end() ? dflt : it->second;
+}
+
+ProcStatus procStatus(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/status";
+    const std::map<std::string, long> f = statusFields(path);
+    ProcStatus st;
+    st.rssKiB = fieldOr(f, "VmRSS:", -1);
+    st.anonKiB = fieldOr(f, "RssAnon:", -1);
+    st.fileKiB = fieldOr(f, "RssFile:", -1);
+    const long vol = fieldOr(f, "voluntary_ctxt_switches:", -1);
+    const long nonvol = fieldOr(f, "nonvoluntary_ctxt_switches:", -1);
     if (st.rssKiB < 0 || vol < 0 || nonvol < 0) {
-        error("cannot read /proc/" + std::to_string(pid) + "/status");
+        error("cannot read " + path);
     }
     st.ctxSwitches = vol + nonvol;
     return st;
@@ -402,18 +410,10 @@ ProcStatus procStatus(pid_t pid) {
 long allThreadsCtx(pid_t pid) {
     long sum = 0;
     for (pid_t tid : threadsOf(pid)) {
-        std::istringstream in(
-            readFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status"));
-        std::string line;
-        while (std::getline(in, line)) {
-            std::istringstream ls(line);
-            std::string key;
-            long v = 0;
-            ls >> key >> v;
-            if (key == "voluntary_ctxt_switches:" || key == "nonvoluntary_ctxt_switches:") {
-                sum += v;
-            }
-        }
+        const std::map<std::string, long> f = statusFields(
+            "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+        sum += fieldOr(f, "voluntary_ctxt_switches:", 0) +
+               fieldOr(f, "nonvoluntary_ctxt_switches:", 0);
     }
     return sum;
 }

@@ -2,23 +2,17 @@
 // rate at all where one would be a lie (a reset, a group made anew, an event missing).
 
 #include "Rates.h"
+#include "SampleCounters.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 
 using namespace rdtmon::client;
+using rdtmon::test::l3Counters;
+using rdtmon::test::snapshotAt;
 
 namespace {
-
-Counters counters(uint64_t llc, uint64_t total, uint64_t local) {
-    return {{"mon_L3_00",
-             {{"llc_occupancy", llc}, {"mbm_total_bytes", total}, {"mbm_local_bytes", local}}}};
-}
-
-Snapshot snap(uint64_t t, std::vector<GroupCounters> groups) {
-    return Snapshot{t, std::move(groups)};
-}
 
 const GroupRates& only(const RateReport& r) {
     EXPECT_EQ(r.containers.size(), 1u);
@@ -28,9 +22,10 @@ const GroupRates& only(const RateReport& r) {
 } // namespace
 
 TEST(Rates, BytesPerSecondOverTheMonotonicInterval) {
-    const Snapshot a = snap(10'000'000, {{"c1", {{"pod", "p"}}, counters(100, 1'000, 500)}});
-    const Snapshot b =
-        snap(12'000'000, {{"c1", {{"pod", "p"}}, counters(4096, 1'000 + 20'000'000, 500 + 2'000)}});
+    const Snapshot a =
+        snapshotAt(10'000'000, {{"c1", {{"pod", "p"}}, l3Counters(100, 1'000, 500)}});
+    const Snapshot b = snapshotAt(
+        12'000'000, {{"c1", {{"pod", "p"}}, l3Counters(4096, 1'000 + 20'000'000, 500 + 2'000)}});
     const RateReport r = computeRates(a, {{"c1", 7}}, b, {{"c1", 7}});
     EXPECT_DOUBLE_EQ(r.intervalSeconds, 2.0);
     const GroupRates& g = only(r);
@@ -51,8 +46,8 @@ TEST(Rates, TotalsAddTheWholeL3DomainsAndNotTheirSncSubDomains) {
     Counters c1 = {{"mon_L3_00", {{"llc_occupancy", 11}, {"mbm_total_bytes", 1100}}},
                    {"mon_L3_00/mon_sub_L3_00", {{"llc_occupancy", 5}, {"mbm_total_bytes", 540}}},
                    {"mon_L3_01", {{"llc_occupancy", 21}, {"mbm_total_bytes", 2200}}}};
-    const RateReport r = computeRates(snap(0, {{"c1", {}, c0}}), {{"c1", 1}},
-                                      snap(1'000'000, {{"c1", {}, c1}}), {{"c1", 1}});
+    const RateReport r = computeRates(snapshotAt(0, {{"c1", {}, c0}}), {{"c1", 1}},
+                                      snapshotAt(1'000'000, {{"c1", {}, c1}}), {{"c1", 1}});
     const GroupRates& g = only(r);
     EXPECT_EQ(g.domains.size(), 3u);
     EXPECT_DOUBLE_EQ(g.domains.at("mon_L3_00/mon_sub_L3_00").mbmTotalBytesPerSec.value(), 500.0);
@@ -64,8 +59,8 @@ TEST(Rates, TotalsAddTheWholeL3DomainsAndNotTheirSncSubDomains) {
 
 TEST(Rates, ACounterThatWentDownHasNoRate) {
     const RateReport r =
-        computeRates(snap(0, {{"c1", {}, counters(1, 5'000, 700)}}), {{"c1", 1}},
-                     snap(1'000'000, {{"c1", {}, counters(1, 10, 800)}}), {{"c1", 1}});
+        computeRates(snapshotAt(0, {{"c1", {}, l3Counters(1, 5'000, 700)}}), {{"c1", 1}},
+                     snapshotAt(1'000'000, {{"c1", {}, l3Counters(1, 10, 800)}}), {{"c1", 1}});
     const GroupRates& g = only(r);
     EXPECT_FALSE(g.domains.at("mon_L3_00").mbmTotalBytesPerSec);
     EXPECT_DOUBLE_EQ(g.domains.at("mon_L3_00").mbmLocalBytesPerSec.value(), 100.0);
@@ -74,14 +69,14 @@ TEST(Rates, ACounterThatWentDownHasNoRate) {
 }
 
 TEST(Rates, AGroupMadeAnewHasNoRateEvenWhenItsCountersGrew) {
-    const Snapshot a = snap(0, {{"c1", {}, counters(1, 100, 100)}});
-    const Snapshot b = snap(1'000'000, {{"c1", {}, counters(1, 900, 900)}});
+    const Snapshot a = snapshotAt(0, {{"c1", {}, l3Counters(1, 100, 100)}});
+    const Snapshot b = snapshotAt(1'000'000, {{"c1", {}, l3Counters(1, 900, 900)}});
     const GroupRates g = only(computeRates(a, {{"c1", 1}}, b, {{"c1", 2}}));
     EXPECT_FALSE(g.domains.at("mon_L3_00").mbmTotalBytesPerSec);
     EXPECT_FALSE(g.domains.at("mon_L3_00").mbmLocalBytesPerSec);
     EXPECT_EQ(g.domains.at("mon_L3_00").llcBytes, 1u); // occupancy needs no history
     // Not in the earlier read at all: no rate.
-    const GroupRates n = only(computeRates(snap(0, {}), {}, b, {{"c1", 2}}));
+    const GroupRates n = only(computeRates(snapshotAt(0, {}), {}, b, {{"c1", 2}}));
     EXPECT_FALSE(n.total.mbmTotalBytesPerSec);
     // Not in the ListGroups taken with the later read (made meanwhile): no rate.
     const GroupRates m = only(computeRates(a, {{"c1", 1}}, b, {}));
@@ -90,44 +85,45 @@ TEST(Rates, AGroupMadeAnewHasNoRateEvenWhenItsCountersGrew) {
 
 TEST(Rates, AnEventMissingFromEitherReadHasNoRate) {
     Counters unavailable = {{"mon_L3_00", {{"llc_occupancy", 5}, {"mbm_local_bytes", 10}}}};
-    const Snapshot full0 = snap(0, {{"c1", {}, counters(1, 100, 0)}});
-    const Snapshot part1 = snap(1'000'000, {{"c1", {}, unavailable}});
+    const Snapshot full0 = snapshotAt(0, {{"c1", {}, l3Counters(1, 100, 0)}});
+    const Snapshot part1 = snapshotAt(1'000'000, {{"c1", {}, unavailable}});
     const GroupRates g = only(computeRates(full0, {{"c1", 1}}, part1, {{"c1", 1}}));
     EXPECT_FALSE(g.domains.at("mon_L3_00").mbmTotalBytesPerSec);
     EXPECT_DOUBLE_EQ(g.domains.at("mon_L3_00").mbmLocalBytesPerSec.value(), 10.0);
-    const Snapshot part0 = snap(0, {{"c1", {}, unavailable}});
-    const Snapshot full1 = snap(1'000'000, {{"c1", {}, counters(1, 100, 20)}});
+    const Snapshot part0 = snapshotAt(0, {{"c1", {}, unavailable}});
+    const Snapshot full1 = snapshotAt(1'000'000, {{"c1", {}, l3Counters(1, 100, 20)}});
     const GroupRates h = only(computeRates(part0, {{"c1", 1}}, full1, {{"c1", 1}}));
     EXPECT_FALSE(h.domains.at("mon_L3_00").mbmTotalBytesPerSec);
     // llc_occupancy Unavailable now: no occupancy either.
     Counters noLlc = {{"mon_L3_00", {{"mbm_total_bytes", 5}}}};
     const GroupRates k =
-        only(computeRates(full0, {{"c1", 1}}, snap(1, {{"c1", {}, noLlc}}), {{"c1", 1}}));
+        only(computeRates(full0, {{"c1", 1}}, snapshotAt(1, {{"c1", {}, noLlc}}), {{"c1", 1}}));
     EXPECT_FALSE(k.domains.at("mon_L3_00").llcBytes);
     EXPECT_FALSE(k.total.llcBytes);
 }
 
 TEST(Rates, NoIntervalMeansNoRate) {
-    const Snapshot a = snap(5, {{"c1", {}, counters(1, 100, 100)}});
-    const Snapshot b = snap(5, {{"c1", {}, counters(1, 200, 200)}});
+    const Snapshot a = snapshotAt(5, {{"c1", {}, l3Counters(1, 100, 100)}});
+    const Snapshot b = snapshotAt(5, {{"c1", {}, l3Counters(1, 200, 200)}});
     const RateReport r = computeRates(a, {{"c1", 1}}, b, {{"c1", 1}});
     EXPECT_EQ(r.intervalSeconds, 0.0);
     EXPECT_FALSE(only(r).total.mbmTotalBytesPerSec);
     // A clock going backwards (reads swapped) is no interval either.
-    EXPECT_FALSE(only(computeRates(b, {{"c1", 1}}, snap(1, {{"c1", {}, counters(1, 300, 300)}}),
-                                   {{"c1", 1}}))
-                     .total.mbmTotalBytesPerSec);
+    EXPECT_FALSE(
+        only(computeRates(b, {{"c1", 1}}, snapshotAt(1, {{"c1", {}, l3Counters(1, 300, 300)}}),
+                          {{"c1", 1}}))
+            .total.mbmTotalBytesPerSec);
 }
 
 TEST(Rates, ClosGroupsAreSeparateSortedAndNeedNoCreationTime) {
-    const Snapshot a = snap(0, {{"/c1", {}, counters(0, 0, 0)},
-                                {"/", {}, counters(0, 1000, 0)},
-                                {"b", {}, counters(0, 0, 0)},
-                                {"a", {}, counters(0, 0, 0)}});
-    const Snapshot b = snap(1'000'000, {{"/c1", {}, counters(0, 10, 0)},
-                                        {"/", {}, counters(0, 3000, 0)},
-                                        {"b", {}, counters(0, 0, 0)},
-                                        {"a", {}, counters(0, 0, 0)}});
+    const Snapshot a = snapshotAt(0, {{"/c1", {}, l3Counters(0, 0, 0)},
+                                      {"/", {}, l3Counters(0, 1000, 0)},
+                                      {"b", {}, l3Counters(0, 0, 0)},
+                                      {"a", {}, l3Counters(0, 0, 0)}});
+    const Snapshot b = snapshotAt(1'000'000, {{"/c1", {}, l3Counters(0, 10, 0)},
+                                              {"/", {}, l3Counters(0, 3000, 0)},
+                                              {"b", {}, l3Counters(0, 0, 0)},
+                                              {"a", {}, l3Counters(0, 0, 0)}});
     const CreatedTimes t{{"a", 1}, {"b", 1}};
     const RateReport r = computeRates(a, t, b, t);
     ASSERT_EQ(r.closes.size(), 2u);
@@ -150,9 +146,9 @@ TEST(Rates, TheShareOutsideContainersIsTheClosMinusItsContainersNeverBelowZero) 
                    // More than the CLOS read a moment earlier: clamped, not negative.
                    {"mon_L3_01", {{"llc_occupancy", 80}, {"mbm_total_bytes", 300}}}};
     const CreatedTimes t{{"a", 1}, {"other", 1}};
-    const RateReport r =
-        computeRates(snap(0, {{"/", {}, clos0}, {"a", {}, a0}, {"other", {}, a0}}), t,
-                     snap(1'000'000, {{"/", {}, clos1}, {"a", {}, a1}, {"other", {}, a1}}), t);
+    const RateReport r = computeRates(
+        snapshotAt(0, {{"/", {}, clos0}, {"a", {}, a0}, {"other", {}, a0}}), t,
+        snapshotAt(1'000'000, {{"/", {}, clos1}, {"a", {}, a1}, {"other", {}, a1}}), t);
     // "other" is in another CLOS: not subtracted from "/".
     const auto out = outsideContainers(r, {{"a", "/"}, {"other", "/c9"}});
     ASSERT_EQ(out.size(), 1u);
@@ -165,8 +161,9 @@ TEST(Rates, TheShareOutsideContainersIsTheClosMinusItsContainersNeverBelowZero) 
     EXPECT_DOUBLE_EQ(out[0].total.mbmTotalBytesPerSec.value(), 10'100.0 - 4300.0);
     // A container without a rate makes the share unknown, not larger.
     const CreatedTimes anew{{"a", 2}, {"other", 1}};
-    const RateReport s = computeRates(snap(0, {{"/", {}, clos0}, {"a", {}, a0}}), t,
-                                      snap(1'000'000, {{"/", {}, clos1}, {"a", {}, a1}}), anew);
+    const RateReport s =
+        computeRates(snapshotAt(0, {{"/", {}, clos0}, {"a", {}, a0}}), t,
+                     snapshotAt(1'000'000, {{"/", {}, clos1}, {"a", {}, a1}}), anew);
     const auto unknown = outsideContainers(s, {{"a", "/"}});
     EXPECT_FALSE(unknown[0].total.mbmTotalBytesPerSec);
     EXPECT_FALSE(unknown[0].domains.at("mon_L3_00").mbmTotalBytesPerSec);

@@ -1,6 +1,7 @@
 // rdtmonctl top's view without a bus (ctl/TopView.h, ctl/Units.h): names, order, the
 // table and the JSON fields the man page promises.
 
+#include "SampleCounters.h"
 #include "TopView.h"
 #include "Units.h"
 
@@ -18,11 +19,9 @@ using ::testing::Not;
 
 namespace {
 
+// Every sample container reads the same in both L3 domains.
 Counters counters(uint64_t llc, uint64_t total, uint64_t local) {
-    return {{"mon_L3_00",
-             {{"llc_occupancy", llc}, {"mbm_total_bytes", total}, {"mbm_local_bytes", local}}},
-            {"mon_L3_01",
-             {{"llc_occupancy", llc}, {"mbm_total_bytes", total}, {"mbm_local_bytes", local}}}};
+    return rdtmon::test::l3Counters(llc, total, local, 2);
 }
 
 // Three containers over one second: a (2 MB/s total per domain), b (6), c (reset: no rate),

@@ -6,6 +6,7 @@
 // bundle are snapshotted before and after).
 
 #include "Config.h"
+#include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
 #include "Errors.h"
 #include "PrivateBus.h"
@@ -14,6 +15,7 @@
 #include "RdtmondProcess.h"
 #include "Resctrl.h"
 #include "Subprocess.h"
+#include "Tally.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 #include "UniqueFd.h"
@@ -108,31 +110,13 @@ std::string shortName(const std::string& s) {
 }
 
 // How many inputs each matrix ran; printed at the end for docs/reliability.md's figures.
-std::map<std::string, int>& matrixCounts() {
-    static std::map<std::string, int> counts;
-    return counts;
-}
-
-class CountReporter : public ::testing::Environment {
-public:
-    void TearDown() override {
-        int total = 0;
-        for (const auto& [what, n] : matrixCounts()) {
-            std::printf("[bad-input matrix] %s: %d inputs\n", what.c_str(), n);
-            total += n;
-        }
-        if (total > 0) {
-            std::printf("[bad-input matrix] total: %d inputs\n", total);
-        }
-    }
-};
-const auto* const kReporter = ::testing::AddGlobalTestEnvironment(new CountReporter);
+Tally matrixCounts("bad-input matrix", "total", "inputs");
 
 // The emulator, a private bus and rdtmond, plus a valid bundle and a live process: every
 // bad input below is one change away from an input that would make a group.
-class BadInput : public ::testing::Test {
+class BadInput : public ::testing::Test, protected DaemonOnEmulator {
 protected:
-    BadInput() : daemon_(bus_, Rdtmond::Options{.resctrl = emu_.path()}) {
+    BadInput() : DaemonOnEmulator(EmulatorOptions{.numRmids = 64}) {
         writeFile(bundle_.file("config.json"), R"({"ociVersion":"1.0.2","linux":{}})");
     }
 
@@ -178,7 +162,7 @@ protected:
         }
         EXPECT_TRUE(world() == before) << "a file or directory was created or removed";
         EXPECT_TRUE(daemon_.running());
-        ++matrixCounts()["hook stdin and bundle"];
+        ++matrixCounts["hook stdin and bundle"];
     }
 
     std::string state(const nlohmann::json& id, const nlohmann::json& pid,
@@ -199,9 +183,6 @@ protected:
         return state(id, proc_.pid(), bundle_.path());
     }
 
-    EmulatorMount emu_{EmulatorOptions{.numRmids = 64}};
-    PrivateBus bus_;
-    Rdtmond daemon_;
     TempDir bundle_{"rdtmon-bundle"};
     ChildProcess proc_{spawnSleeper(2)};
     const nlohmann::json absent_ = nlohmann::json(nlohmann::json::value_t::discarded);
@@ -458,7 +439,7 @@ TEST_F(BadInput, HookRefuses100MiBOnStdinQuicklyWithBoundedMemory) {
     std::printf("[bad-input matrix] 100 MiB stdin: refused in %lld ms, %zu bytes accepted by "
                 "the pipe, peak RSS %ld KiB\n",
                 static_cast<long long>(r.elapsed.count()), r.written, r.maxRssKiB);
-    ++matrixCounts()["hook stdin and bundle"];
+    ++matrixCounts["hook stdin and bundle"];
 }
 
 // ----------------------------------------------------------------- hook bundle
@@ -550,7 +531,7 @@ TEST_F(BadInput, HookDeleteOfBadInputChangesNothing) {
         EXPECT_EQ(countLines(r.err), 1u) << r.err;
         EXPECT_THAT(r.err, HasSubstr("delete failed (fail-open): org.rdtmon1.Error."));
         EXPECT_LT(r.elapsed, std::chrono::seconds(3));
-        ++matrixCounts()["hook stdin and bundle"];
+        ++matrixCounts["hook stdin and bundle"];
     }
     EXPECT_TRUE(world() == before);
 }
@@ -577,7 +558,7 @@ TEST_F(BadInput, LeadingDashIdIsAValidIdAndMakesExactlyItsGroup) {
     r = hook("delete", R"({"id":"-rf","status":"stopped"})");
     EXPECT_EQ(r.exitCode, 0) << r.err;
     EXPECT_FALSE(exists(emu_.path() + "/mon_groups/-rf"));
-    ++matrixCounts()["hook stdin and bundle"];
+    ++matrixCounts["hook stdin and bundle"];
 }
 
 // -------------------------------------------------------------- D-Bus arguments
@@ -646,7 +627,7 @@ TEST_F(BadInput, DbusStringArgumentsAreInvalidArgumentAndTouchNothing) {
         EXPECT_EQ(client.createGroup(id, pid).error, "org.rdtmon1.Error.InvalidArgument");
         EXPECT_EQ(client.removeGroup(id).error, "org.rdtmon1.Error.InvalidArgument");
         EXPECT_EQ(client.getCounters(id).error, "org.rdtmon1.Error.InvalidArgument");
-        matrixCounts()["D-Bus arguments"] += 3;
+        matrixCounts["D-Bus arguments"] += 3;
     }
     EXPECT_TRUE(world() == before);
     EXPECT_TRUE(daemon_.running());
@@ -685,7 +666,7 @@ TEST_F(BadInput, DbusPidArgumentsAreNamedErrorsAndTouchNothing) {
         CallResult r = client.createGroup("pid-case", c.pid);
         EXPECT_THAT(c.allowed, ::testing::Contains(r.error)) << r.message;
         EXPECT_FALSE(r.message.empty());
-        ++matrixCounts()["D-Bus arguments"];
+        ++matrixCounts["D-Bus arguments"];
     }
     EXPECT_TRUE(world() == before);
     EXPECT_TRUE(daemon_.running());
@@ -736,7 +717,7 @@ TEST_F(BadInput, DbusLabelsThatBreakARuleAreInvalidArgumentAndTouchNothing) {
         CallResult r = client.createContainerGroup("labelled", pidfd.get(), labels);
         EXPECT_EQ(r.error, "org.rdtmon1.Error.InvalidArgument") << r.message;
         EXPECT_THAT(r.message, HasSubstr("label"));
-        ++matrixCounts()["D-Bus arguments"];
+        ++matrixCounts["D-Bus arguments"];
     }
     // Invalid UTF-8 cannot cross the bus at all (DbusBytesTheWireCannotCarry... below).
     EXPECT_TRUE(world() == before);
@@ -797,7 +778,7 @@ TEST_F(BadInput, DbusPidfdArgumentsAreNamedErrorsAndTouchNothing) {
         CallResult r = client.createContainerGroup("pidfd-case", c.fd, {{"pod", "p"}});
         EXPECT_EQ(r.error, c.error) << r.message;
         EXPECT_FALSE(r.message.empty());
-        ++matrixCounts()["D-Bus arguments"];
+        ++matrixCounts["D-Bus arguments"];
     }
     EXPECT_TRUE(world() == before);
     EXPECT_TRUE(daemon_.running());
@@ -888,7 +869,7 @@ TEST_F(BadInput, DbusWrongSignaturesUnknownMembersAndPathsAreRefused) {
         CallResult r = raw.call(c.iface, c.method, c.args, c.path);
         EXPECT_FALSE(r.ok()) << c.name << " succeeded";
         EXPECT_THAT(r.error, ::testing::StartsWith("org.")) << r.error;
-        ++matrixCounts()["D-Bus arguments"];
+        ++matrixCounts["D-Bus arguments"];
     }
     EXPECT_TRUE(world() == before);
     EXPECT_TRUE(daemon_.running());
@@ -913,7 +894,7 @@ TEST_F(BadInput, DbusBytesTheWireCannotCarryNeverReachTheService) {
         } catch (const std::exception&) {
             // Refused while building the message: fine.
         }
-        ++matrixCounts()["D-Bus arguments"];
+        ++matrixCounts["D-Bus arguments"];
     }
     EXPECT_TRUE(world() == before);
     EXPECT_TRUE(daemon_.running());
@@ -1021,7 +1002,7 @@ TEST(BadConfig, RdtmondRefusesToStartNamingTheKeyAndTouchesNothing) {
     writeFile(cfg, "{}");
     ASSERT_EQ(::mkdir(dir.file("notadir").c_str(), 0755), 0);
     check(runDaemon(cfg + "/x"), "rdtmond.json/x", "config path under a regular file");
-    matrixCounts()["config file"] += n;
+    matrixCounts["config file"] += n;
 }
 
 // --------------------------------------------------------------------- security

@@ -14,6 +14,7 @@
 #include "RdtmonClient.h"
 #include "RdtmondProcess.h"
 #include "Subprocess.h"
+#include "Tally.h"
 #include "TempDir.h"
 #include "TestUtil.h"
 
@@ -46,25 +47,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // How many faults each test survived; printed at the end for docs/reliability.md's figures.
-std::map<std::string, int>& faultCounts() {
-    static std::map<std::string, int> counts;
-    return counts;
-}
-class FaultReporter : public ::testing::Environment {
-public:
-    void TearDown() override {
-        int total = 0;
-        for (const auto& [what, n] : faultCounts()) {
-            std::printf("[faults] %s: %d\n", what.c_str(), n);
-            total += n;
-        }
-        if (total > 0) {
-            std::printf("[faults] total faults survived: %d\n", total);
-        }
-    }
-};
-[[maybe_unused]] const auto* const kReporter =
-    ::testing::AddGlobalTestEnvironment(new FaultReporter);
+Tally faultCounts("faults", "total faults survived");
 
 class FaultTest : public ::testing::Test {
 protected:
@@ -160,7 +143,7 @@ TEST_F(FaultTest, ResctrlUnmountedWhileRunningFailsCleanlyAndRecoversByItself) {
     EXPECT_TRUE(isDir(groupDir("after")));
     expectConsistent(c, d.stateDir());
     EXPECT_TRUE(d.running());
-    faultCounts()["resctrl unmounted and back"] += 1;
+    faultCounts["resctrl unmounted and back"] += 1;
 }
 
 TEST_F(FaultTest, ResctrlBouncingRepeatedlyNeverLeavesALie) {
@@ -176,7 +159,7 @@ TEST_F(FaultTest, ResctrlBouncingRepeatedlyNeverLeavesALie) {
         emu_.restart();
         EXPECT_TRUE(waitUntil([&] { return c.listedIds().empty(); }, std::chrono::seconds(10)));
         expectConsistent(c, d.stateDir());
-        faultCounts()["resctrl unmounted and back"] += 1;
+        faultCounts["resctrl unmounted and back"] += 1;
     }
     EXPECT_TRUE(d.running());
 }
@@ -218,7 +201,7 @@ TEST_F(FaultTest, MkdirFailuresLeaveNoHalfMadeGroup) {
         EXPECT_TRUE(c.createGroup(id, pid).ok());
         EXPECT_TRUE(isDir(groupDir(id)));
         expectConsistent(c, d.stateDir());
-        faultCounts()["mkdir errors"] += 2;
+        faultCounts["mkdir errors"] += 2;
     }
     EXPECT_TRUE(d.running());
 }
@@ -254,7 +237,7 @@ TEST_F(FaultTest, TasksWriteFailingHalfWayLeavesNoHalfMadeGroup) {
                     EXPECT_TRUE(back.count(t)) << "thread " << t << " not back in its group";
                 }
                 expectConsistent(c, d.stateDir());
-                faultCounts()["tasks write failing half-way"] += 1;
+                faultCounts["tasks write failing half-way"] += 1;
             }
         }
     }
@@ -337,7 +320,7 @@ TEST_F(FaultTest, StateDirFullOrReadOnlyFailsCreateCleanly) {
             EXPECT_EQ(h.exitCode, 0);
             EXPECT_THAT(h.err, HasSubstr("org.rdtmon1.Error.Failed"));
             EXPECT_FALSE(isDir(groupDir(id + "-hook")));
-            faultCounts()["state dir full or read-only"] += 2;
+            faultCounts["state dir full or read-only"] += 2;
         }
         EXPECT_EQ(readFile(d.stateDir() + "/groups.json"), stateBefore);
         EXPECT_EQ(c.listedIds(), std::set<std::string>{"kept"});
@@ -423,7 +406,7 @@ TEST_F(KillTest, SigkillDuringA200HookBurstTwentyRoundsLeavesNoOrphanAndNoLie) {
         for (const std::string& id : c.listedIds()) {
             EXPECT_TRUE(c.removeGroup(id).ok()) << id;
         }
-        faultCounts()["SIGKILL during a 200-hook burst"] += 1;
+        faultCounts["SIGKILL during a 200-hook burst"] += 1;
     }
     d.stop();
     EXPECT_EQ(entries(emu_.path() + "/mon_groups"), std::set<std::string>{"foreign"});
@@ -501,7 +484,7 @@ TEST_F(FaultTest, AHungAndAFloodingPeerDoNotStallOtherCallers) {
     std::printf("[faults] slowest hook next to a hung peer (3000 unread calls) and %ld flood "
                 "calls: %lld ms\n",
                 floodCalls.load(), static_cast<long long>(worst.count()));
-    faultCounts()["hung and flooding peers"] += 1;
+    faultCounts["hung and flooding peers"] += 1;
 }
 
 TEST_F(KillTest, AThousandConcurrentCreatesGiveExactlyOneGroupPerId) {
@@ -549,7 +532,7 @@ TEST_F(KillTest, AThousandConcurrentCreatesGiveExactlyOneGroupPerId) {
     EXPECT_EQ(entries(emu_.path() + "/mon_groups"), used);
     expectConsistent(c, d.stateDir());
     EXPECT_EQ(c.property<uint32_t>("GroupCount"), used.size());
-    faultCounts()["1000 concurrent CreateGroup calls"] += 1;
+    faultCounts["1000 concurrent CreateGroup calls"] += 1;
 }
 
 } // namespace

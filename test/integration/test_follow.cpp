@@ -70,6 +70,24 @@ protected:
 
     std::string groupDir(const std::string& id) { return emu_.path() + "/mon_groups/" + id; }
 
+    // A group for init, which is in cg: the group follows cg.
+    void createFollowing(const std::string& id, TestCgroup& cg, pid_t init) {
+        cg.add(init);
+        ASSERT_TRUE(RdtmonClient(bus_.address()).createGroup(id, static_cast<uint32_t>(init)).ok());
+    }
+    // A process (two threads) in the CTRL_MON group clos1, made on first use.
+    ChildProcess spawnInClos1() {
+        const std::string clos = emu_.path() + "/clos1";
+        if (!isDir(clos)) {
+            EXPECT_EQ(::mkdir(clos.c_str(), 0755), 0);
+        }
+        ChildProcess p(spawnSleeper(1));
+        for (pid_t t : threadsOf(p.pid())) {
+            writeFile(clos + "/tasks", std::to_string(t));
+        }
+        return p;
+    }
+
     // Every thread of pid is listed in the group's tasks.
     bool allIn(const std::string& id, pid_t pid) {
         const std::set<pid_t> in = tasksOf(groupDir(id));
@@ -169,17 +187,10 @@ TEST_F(Follow, AProcessJoiningTheCgroupEndsUpInTheGroupWithItsThreadsAndChildren
 }
 
 TEST_F(Follow, AProcessInAnotherCtrlMonGroupIsLeftAloneCountedOutsideAndLoggedOnce) {
-    ASSERT_EQ(::mkdir((emu_.path() + "/clos1").c_str(), 0755), 0);
     TestCgroup cg;
     ChildProcess init(spawnSleeper());
-    cg.add(init.pid());
-    RdtmonClient c(bus_.address());
-    ASSERT_TRUE(c.createGroup("c1", static_cast<uint32_t>(init.pid())).ok());
-
-    ChildProcess other(spawnSleeper(1));
-    for (pid_t t : threadsOf(other.pid())) {
-        writeFile(emu_.path() + "/clos1/tasks", std::to_string(t));
-    }
+    ASSERT_NO_FATAL_FAILURE(createFollowing("c1", cg, init.pid()));
+    ChildProcess other = spawnInClos1();
     ASSERT_EQ(tasksOf(emu_.path() + "/clos1").size(), 2u);
     cg.add(other.pid());
     EXPECT_TRUE(
@@ -217,16 +228,10 @@ TEST_F(Follow, AProcessInAnotherCtrlMonGroupIsLeftAloneCountedOutsideAndLoggedOn
 TEST_F(Follow, AJoinerThatReachesTheGroupsClosOnlyAfterJoiningIsCapturedByARetry) {
     // runc exec joins the cgroups first and writes the CLOS after: the first resync finds the
     // process in another CTRL_MON group, a retry a moment later finds it movable.
-    ASSERT_EQ(::mkdir((emu_.path() + "/clos1").c_str(), 0755), 0);
     TestCgroup cg;
     ChildProcess init(spawnSleeper());
-    cg.add(init.pid());
-    RdtmonClient c(bus_.address());
-    ASSERT_TRUE(c.createGroup("c1", static_cast<uint32_t>(init.pid())).ok());
-    ChildProcess joiner(spawnSleeper(1));
-    for (pid_t t : threadsOf(joiner.pid())) {
-        writeFile(emu_.path() + "/clos1/tasks", std::to_string(t));
-    }
+    ASSERT_NO_FATAL_FAILURE(createFollowing("c1", cg, init.pid()));
+    ChildProcess joiner = spawnInClos1();
     cg.add(joiner.pid());
     ASSERT_TRUE(waitUntil([&] { return coverage("c1").second == 2u; }, scaledDeadline(10s)));
     for (pid_t t : threadsOf(joiner.pid())) {

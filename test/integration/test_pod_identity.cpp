@@ -330,47 +330,6 @@ TEST_F(HookPodIdentity, ABadLabelAnnotationIsInvalidArgumentAndNothingIsMade) {
     EXPECT_TRUE(records().empty());
 }
 
-// A service that knows CreateGroup and RemoveGroup only, as rdtmond did before
-// CreateContainerGroup.
-class OldService : public FakeManager {
-public:
-    explicit OldService(const std::string& address) : FakeManager(address) {
-        object()
-            .registerMethod("CreateGroup")
-            .onInterface("org.rdtmon1.Manager")
-            .implementedAs([this](const std::string& id, uint32_t pid) {
-                record(concat("CreateGroup ", id, " ", pid));
-                return sdbus::ObjectPath("/org/rdtmon1/group/x");
-            });
-        object()
-            .registerMethod("RemoveGroup")
-            .onInterface("org.rdtmon1.Manager")
-            .implementedAs([this](const std::string& id) { record("RemoveGroup " + id); });
-        serve();
-    }
-};
-
-TEST(HookFallback, AServiceWithoutCreateContainerGroupGetsCreateGroup) {
-    PrivateBus bus;
-    OldService old(bus.address());
-    TempDir bundle("rdtmon-bundle");
-    writeFile(bundle.file("config.json"), "{}");
-    ChildProcess init(spawnSleeper());
-    CommandResult r =
-        runCommand({RDTMON_HOOK_BIN, "create", "--fail-closed"},
-                   CommandOptions{.stdinText = ociState("old-svc", init.pid(), bundle.path(),
-                                                        kCrioAnnotations),
-                                  .env = {bus.envEntry()}});
-    EXPECT_EQ(r.exitCode, 0) << r.err;
-    EXPECT_EQ(r.err, "");
-    r = runCommand({RDTMON_HOOK_BIN, "delete", "--fail-closed"},
-                   CommandOptions{.stdinText = R"({"id":"old-svc","status":"stopped"})",
-                                  .env = {bus.envEntry()}});
-    EXPECT_EQ(r.exitCode, 0) << r.err;
-    EXPECT_EQ(old.calls(), (std::vector<std::string>{concat("CreateGroup old-svc ", init.pid()),
-                                                     "RemoveGroup old-svc"}));
-}
-
 TEST_F(HookPodIdentity, AKernelWithoutPidfdOpenGetsCreateGroup) {
     RdtmonClient client(bus_.address());
     // ENOSYS: a kernel before 5.3; EPERM: a seccomp filter that does not know the call.
@@ -396,6 +355,56 @@ TEST_F(HookPodIdentity, AKernelWithoutPidfdOpenGetsCreateGroup) {
     EXPECT_THAT(r.err, HasSubstr("container nopidfd-emfile: create failed (fail-open): "));
     EXPECT_THAT(r.err, HasSubstr("pidfd_open"));
     EXPECT_FALSE(isDir(groupDir("nopidfd-emfile")));
+}
+
+// ------------------------------------------------- the hook and an older rdtmond
+
+// The hook against a stand-in for an older rdtmond that offers only some methods: it falls
+// back to the newest create method the service has, once, and succeeds.
+class HookFallback : public ::testing::Test {
+protected:
+    HookFallback() : old_(bus_.address()) { writeFile(bundle_.file("config.json"), "{}"); }
+
+    CommandResult hook(const std::string& action, const std::string& stdinText) {
+        return runCommand({RDTMON_HOOK_BIN, action, "--fail-closed"},
+                          CommandOptions{.stdinText = stdinText, .env = {bus_.envEntry()}});
+    }
+
+    PrivateBus bus_;
+    FakeManager old_;
+    TempDir bundle_{"rdtmon-bundle"};
+    ChildProcess init_{spawnSleeper()};
+};
+
+// As rdtmond was before CreateContainerGroup.
+TEST_F(HookFallback, AServiceWithoutCreateContainerGroupGetsCreateGroup) {
+    old_.offerCreateGroup();
+    old_.offerRemoveGroup();
+    old_.serve();
+    CommandResult r =
+        hook("create", ociState("old-svc", init_.pid(), bundle_.path(), kCrioAnnotations));
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    r = hook("delete", R"({"id":"old-svc","status":"stopped"})");
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(old_.calls(), (std::vector<std::string>{concat("CreateGroup old-svc ", init_.pid()),
+                                                      "RemoveGroup old-svc"}));
+}
+
+// As rdtmond was before AddContainer.
+TEST_F(HookFallback, AServiceWithoutAddContainerGetsCreateContainerGroupOnce) {
+    old_.offerCreateContainerGroup();
+    old_.offerCreateGroup();
+    old_.serve();
+    nlohmann::json st = {{"ociVersion", "1.0.2"},
+                         {"id", "older"},
+                         {"status", "creating"},
+                         {"bundle", bundle_.path()},
+                         {"pid", init_.pid()}};
+    CommandResult r = hook("create", st.dump());
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(old_.calls(), std::vector<std::string>{"CreateContainerGroup older"});
 }
 
 } // namespace

@@ -5,7 +5,6 @@
 // go away. Every test ends with no leaked group and no leaked record.
 
 #include "EmulatorMount.h"
-#include "FakeManager.h"
 #include "PrivateBus.h"
 #include "Proc.h"
 #include "RdtmonClient.h"
@@ -473,48 +472,6 @@ TEST_F(WaitRmidLimboTest, SwitchedOffTodaysErrorsStay) {
         EXPECT_TRUE(c.removeGroup(concat("s", i)).ok());
     }
     expectOnly(d, {});
-}
-
-// A service of the version before AddContainer, with its create methods
-// (CreateContainerGroup and CreateGroup).
-class ServiceWithoutAddContainer : public FakeManager {
-public:
-    explicit ServiceWithoutAddContainer(const std::string& address) : FakeManager(address) {
-        object()
-            .registerMethod("CreateContainerGroup")
-            .onInterface(kManager)
-            .implementedAs([this](const std::string& id, const sdbus::UnixFd&,
-                                  const std::map<std::string, std::string>&) {
-                record("CreateContainerGroup " + id);
-                return sdbus::ObjectPath("/org/rdtmon1/group/x");
-            });
-        object()
-            .registerMethod("CreateGroup")
-            .onInterface(kManager)
-            .implementedAs([this](const std::string& id, uint32_t) {
-                record("CreateGroup " + id);
-                return sdbus::ObjectPath("/org/rdtmon1/group/x");
-            });
-        serve();
-    }
-};
-
-TEST(WaitRmidHook, AServiceWithoutAddContainerGetsCreateContainerGroupOnce) {
-    PrivateBus bus;
-    ServiceWithoutAddContainer old(bus.address());
-    TempDir bundle("rdtmon-bundle");
-    writeFile(bundle.file("config.json"), "{}");
-    ChildProcess init(spawnSleeper());
-    nlohmann::json st = {{"ociVersion", "1.0.2"},
-                         {"id", "older"},
-                         {"status", "creating"},
-                         {"bundle", bundle.path()},
-                         {"pid", init.pid()}};
-    CommandResult r = runCommand({RDTMON_HOOK_BIN, "create", "--fail-closed"},
-                                 CommandOptions{.stdinText = st.dump(), .env = {bus.envEntry()}});
-    EXPECT_EQ(r.exitCode, 0) << r.err;
-    EXPECT_EQ(r.err, "");
-    EXPECT_EQ(old.calls(), std::vector<std::string>{"CreateContainerGroup older"});
 }
 
 // AddContainer from a child running as nobody (busctl cannot send a file descriptor).

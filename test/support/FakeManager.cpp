@@ -1,5 +1,7 @@
 #include "FakeManager.h"
 
+#include <map>
+
 namespace rdtmon::test {
 
 FakeManager::FakeManager(const std::string& busAddress)
@@ -11,6 +13,35 @@ FakeManager::FakeManager(const std::string& busAddress)
 FakeManager::~FakeManager() {
     obj_.reset();
     conn_->leaveEventLoop();
+}
+
+namespace {
+constexpr const char* kManager = "org.rdtmon1.Manager";
+}
+
+void FakeManager::offerCreateGroup() {
+    obj_->registerMethod("CreateGroup")
+        .onInterface(kManager)
+        .implementedAs([this](const std::string& id, uint32_t pid) {
+            record("CreateGroup " + id + " " + std::to_string(pid));
+            return sdbus::ObjectPath("/org/rdtmon1/group/x");
+        });
+}
+
+void FakeManager::offerCreateContainerGroup() {
+    obj_->registerMethod("CreateContainerGroup")
+        .onInterface(kManager)
+        .implementedAs([this](const std::string& id, const sdbus::UnixFd&,
+                              const std::map<std::string, std::string>&) {
+            record("CreateContainerGroup " + id);
+            return sdbus::ObjectPath("/org/rdtmon1/group/x");
+        });
+}
+
+void FakeManager::offerRemoveGroup() {
+    obj_->registerMethod("RemoveGroup")
+        .onInterface(kManager)
+        .implementedAs([this](const std::string& id) { record("RemoveGroup " + id); });
 }
 
 void FakeManager::serve() {

@@ -19,8 +19,13 @@ public:
     FakeManager(const FakeManager&) = delete;
     FakeManager& operator=(const FakeManager&) = delete;
 
-    // Register methods on this object (interface org.rdtmon1.Manager), then serve().
+    // Register methods on this object (interface org.rdtmon1.Manager), then serve(). The
+    // offer* ones register a method of an older rdtmond that records "Method id" (CreateGroup:
+    // "CreateGroup id pid") and answers with a made-up group path.
     sdbus::IObject& object() { return *obj_; }
+    void offerCreateGroup();
+    void offerCreateContainerGroup();
+    void offerRemoveGroup();
     void serve();
     // What a method's handler calls; calls() returns them in order.
     void record(std::string call);

@@ -1,5 +1,6 @@
 #include "Errors.h"
 #include "GarbageCollector.h"
+#include "ListSource.h"
 
 #include <gtest/gtest.h>
 
@@ -9,23 +10,6 @@ namespace rdtmon::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-class FakeSource : public ContainerSource {
-public:
-    explicit FakeSource(std::set<std::string> ids, bool fails = false)
-        : ids_(std::move(ids)), fails_(fails) {}
-    std::string describe() const override { return "fake source"; }
-    std::set<std::string> list() const override {
-        if (fails_) {
-            throw Error(ErrorKind::Failed, "runtime root unreadable");
-        }
-        return ids_;
-    }
-
-private:
-    std::set<std::string> ids_;
-    bool fails_;
-};
 
 // A source that throws something other than rdtmon::Error.
 class WeirdSource : public ContainerSource {
@@ -54,8 +38,8 @@ GarbageCollector gc(std::vector<std::unique_ptr<ContainerSource>> sources,
 std::vector<std::unique_ptr<ContainerSource>> sources(std::set<std::string> a,
                                                       std::set<std::string> b = {}) {
     std::vector<std::unique_ptr<ContainerSource>> v;
-    v.push_back(std::make_unique<FakeSource>(std::move(a)));
-    v.push_back(std::make_unique<FakeSource>(std::move(b)));
+    v.push_back(std::make_unique<ListSource>(std::move(a)));
+    v.push_back(std::make_unique<ListSource>(std::move(b)));
     return v;
 }
 
@@ -107,8 +91,8 @@ TEST(GarbageCollector, FutureTimestampIsNotStale) {
 
 TEST(GarbageCollector, AnyFailingSourceRemovesNothing) {
     std::vector<std::unique_ptr<ContainerSource>> v;
-    v.push_back(std::make_unique<FakeSource>(std::set<std::string>{"live"}));
-    v.push_back(std::make_unique<FakeSource>(std::set<std::string>{}, /*fails=*/true));
+    v.push_back(std::make_unique<ListSource>(std::set<std::string>{"live"}));
+    v.push_back(std::make_unique<ListSource>(std::set<std::string>{}, /*fails=*/true));
     v.push_back(std::make_unique<WeirdSource>());
     auto g = gc(std::move(v), 0s);
     auto d = g.decide({rec("gone", 0), rec("live", 0)}, kNow);

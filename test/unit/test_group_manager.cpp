@@ -8,6 +8,7 @@
 #include "GarbageCollector.h"
 #include "GroupManager.h"
 #include "GroupRegistry.h"
+#include "ListSource.h"
 #include "ManagerRestart.h"
 #include "Proc.h"
 #include "TempDir.h"
@@ -27,24 +28,6 @@ using namespace rdtmon;
 using namespace rdtmon::test;
 
 namespace {
-
-// A fixed list of container ids.
-class ListSource : public ContainerSource {
-public:
-    explicit ListSource(std::set<std::string> ids, bool fail = false)
-        : ids_(std::move(ids)), fail_(fail) {}
-    std::string describe() const override { return "test list"; }
-    std::set<std::string> list() const override {
-        if (fail_) {
-            throw Error(ErrorKind::Failed, "test source failed");
-        }
-        return ids_;
-    }
-
-private:
-    std::set<std::string> ids_;
-    bool fail_;
-};
 
 struct Recorded {
     std::vector<std::string> created;
