@@ -46,7 +46,8 @@ void MetricsHttpServer::DaemonStop::operator()(MHD_Daemon* d) const {
 
 MetricsHttpServer::MetricsHttpServer(const ListenAddress& listen, Producer producer)
     : producer_(std::move(producer)) {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (listen.family() == AF_INET6) {
         flags |= MHD_USE_IPv6; // IPv6 only: [::]:PORT does not take IPv4 as well
     }
@@ -54,8 +55,10 @@ MetricsHttpServer::MetricsHttpServer(const ListenAddress& listen, Producer produ
     daemon_.reset(MHD_start_daemon(
         flags, static_cast<uint16_t>(listen.port()), nullptr, nullptr, &onRequest, this,
         MHD_OPTION_SOCK_ADDR, reinterpret_cast<const sockaddr*>(&listen.addr),
-        // Bounded: a scraper or two, never hundreds; idle or slow clients are dropped.
-        MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END));
+        // Bounded: a scraper or two, never hundreds; one address cannot take every slot, and
+        // idle clients are dropped.
+        MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        kMaxPerAddress, MHD_OPTION_CONNECTION_TIMEOUT, kIdleSeconds, MHD_OPTION_END));
     if (!daemon_) {
         const int err = errno;
         throw std::runtime_error(

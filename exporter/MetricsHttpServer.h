@@ -2,8 +2,11 @@
 
 // The HTTP side of rdtmon-exporter, bus-free: libmicrohttpd on one address, answering
 // GET/HEAD /metrics with what the producer returns (Prometheus text format 0.0.4), 404 for
-// any other path and 405 for any other method. Requests are served one at a time on
-// libmicrohttpd's own thread, so the producer is never called concurrently.
+// any other path and 405 for any other method. Bounded as a server on a node address must
+// be: every connection has its own thread, so a slow scrape or a client that trickles its
+// headers never holds up accepting or another scrape; at most kMaxConnections at once,
+// kMaxPerAddress from one address, and a connection idle for kIdleSeconds is dropped. The
+// producer is called from several threads at once and must be thread-safe.
 
 #include "ListenAddress.h"
 
@@ -18,6 +21,9 @@ namespace rdtmon::exporter {
 class MetricsHttpServer {
 public:
     using Producer = std::function<std::string()>;
+    static constexpr unsigned kMaxConnections = 64;
+    static constexpr unsigned kMaxPerAddress = 4;
+    static constexpr unsigned kIdleSeconds = 10;
 
     // Listens and serves at once; throws std::runtime_error when it cannot listen.
     MetricsHttpServer(const ListenAddress& listen, Producer producer);

@@ -14,7 +14,10 @@ Scraper::Scraper(std::chrono::milliseconds timeout) : timeout_(timeout) {}
 Scraper::~Scraper() = default;
 
 std::string Scraper::scrape() {
-    const std::lock_guard lock(mutex_);
+    return shared_.get([this] { return read(); });
+}
+
+std::string Scraper::read() {
     client::MetricsInput in;
     std::string why;
     try {

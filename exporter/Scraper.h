@@ -3,7 +3,9 @@
 // One scrape: rdtmond's Manager properties and one GetAllCounters over the system bus,
 // turned into Prometheus text by the client library's formatter (the one `rdtmonctl
 // metrics` uses). When rdtmond does not answer, the text says rdtmon_up 0; the scrape
-// itself never fails. Not thread-safe: MetricsHttpServer calls it from one thread.
+// itself never fails. Thread-safe: scrapes that arrive together share one reading.
+
+#include "SharedRead.h"
 
 #include <chrono>
 #include <memory>
@@ -26,10 +28,12 @@ public:
     std::string scrape();
 
 private:
+    std::string read();
+
     std::chrono::milliseconds timeout_;
-    // Each --listen address has its own libmicrohttpd thread; one bus connection must not
-    // be used by two of them at once, so scrapes take turns.
-    std::mutex mutex_;
+    // Every connection has its own thread; one bus connection must not be used by two of
+    // them at once, and one reading serves all who asked while it ran.
+    SharedRead shared_;
     // Made on the first scrape, on the serving thread, and dropped after any failure so
     // that a restarted bus or rdtmond is found again by the next scrape.
     std::unique_ptr<client::BusClient> client_;

@@ -20,16 +20,20 @@
 // create hands the container's init over as a pidfd with its pod labels (AddContainer,
 // whose reply also says whether the container got its group or waits for an RMID; a
 // waiting container is one line on stderr and exit 0). It falls back to
-// CreateContainerGroup, then to CreateGroup with the pid number, when the service does not
-// know the newer method, and to CreateGroup when the kernel has no pidfd_open. The hook
+// CreateContainerGroup when the service does not know the newer method, and to
+// AddContainerByPid (the pid and its start time, which the service checks, only from its
+// own pid namespace) when no pidfd can be had. It never sends a bare pid number
+// (CreateGroup): in another pid namespace, or once reused, that names another process. The hook
 // runs on every container start, so it speaks sd-bus directly: the generated proxy would
 // load and start sdbus-c++ each time. Its names come from the XML all the same (ManagerNames.h,
 // generated from dbus/org.rdtmon1.Manager.xml at build time).
 
+#include "ManagerBus.h"
 #include "OciState.h"
 
 #include "Errors.h"
 #include "Names.h"
+#include "ProcStat.h"
 #include "UniqueFd.h"
 #include "rdtmon/dbus/ManagerNames.h"
 
@@ -42,6 +46,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,12 +59,17 @@
 namespace {
 
 namespace mgr = rdtmon::xml::Manager;
+using rdtmon::hook::appendLabels;
+using rdtmon::hook::CallError;
+using rdtmon::hook::errnoError;
+using rdtmon::hook::ManagerBus;
 // The calls below append their arguments by hand: the XML must still say what they append,
 // and name the interface the service serves.
 static_assert(std::string_view(mgr::AddContainer.in) == "sha{ss}");
 static_assert(std::string_view(mgr::AddContainer.out) == "os");
 static_assert(std::string_view(mgr::CreateContainerGroup.in) == "sha{ss}");
-static_assert(std::string_view(mgr::CreateGroup.in) == "su");
+static_assert(std::string_view(mgr::AddContainerByPid.in) == "suta{ss}");
+static_assert(std::string_view(mgr::AddContainerByPid.out) == "os");
 static_assert(std::string_view(mgr::RemoveGroup.in) == "s");
 static_assert(std::string_view(mgr::kInterface) == rdtmon::kManagerInterface);
 
@@ -206,92 +216,19 @@ private:
     std::string id_; // printable; empty until known
 };
 
-// A failed call: the D-Bus error name and message, as the fail-open line shows them.
-struct CallError {
-    std::string name;
-    std::string message;
-};
-
-// An sd-bus error for a negative errno r, named as sd-bus names it (e.g. ENOENT is
-// org.freedesktop.DBus.Error.FileNotFound), as a proxy on sd-bus would report it.
-CallError errnoError(int r, const std::string& what) {
-    sd_bus_error e{}; // SD_BUS_ERROR_NULL, without its C99 compound literal
-    sd_bus_error_set_errno(&e, r < 0 ? -r : r);
-    CallError out{e.name != nullptr ? e.name : rdtmon::errorName(rdtmon::ErrorKind::Failed),
-                  what + ": " + rdtmon::errnoText(r < 0 ? -r : r)};
-    sd_bus_error_free(&e);
-    return out;
-}
-
-// One connection to the system bus and the Manager's methods on it. It never subscribes to
-// signals: match rules would cost a round trip to the bus on every container start.
-class ManagerBus {
-public:
-    ManagerBus() = default;
-    ~ManagerBus() { sd_bus_close_unref(bus_); }
-    ManagerBus(const ManagerBus&) = delete;
-    ManagerBus& operator=(const ManagerBus&) = delete;
-
-    // Honours DBUS_SYSTEM_BUS_ADDRESS, which is how tests use a private bus.
-    std::optional<CallError> connect() {
-        int r = sd_bus_open_system(&bus_);
-        if (r < 0) {
-            return errnoError(r, "cannot connect to the system bus");
-        }
+// The process's /proc/PID/stat, as this hook sees it; nullopt when it does not exist.
+std::optional<rdtmon::ProcStat> readStat(std::int32_t pid) {
+    std::string text;
+    rdtmon::UniqueFd fd(
+        ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
         return std::nullopt;
     }
-
-    // Calls method with the arguments append() adds; nullopt on success. read(), when
-    // given, reads the reply (a negative errno fails the call).
-    template <class Append>
-    std::optional<CallError> call(const mgr::Method& method, std::uint64_t timeoutUsec,
-                                  Append&& append) {
-        return call(
-            method, timeoutUsec, append, [](sd_bus_message*) { return 0; }, false);
+    char buf[1024];
+    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) {
+        text.append(buf, static_cast<std::size_t>(n));
     }
-    template <class Append, class Read>
-    std::optional<CallError> call(const mgr::Method& method, std::uint64_t timeoutUsec,
-                                  Append&& append, Read&& read, bool wantReply = true) {
-        sd_bus_message* m = nullptr;
-        int r = sd_bus_message_new_method_call(bus_, &m, rdtmon::kBusName, rdtmon::kManagerPath,
-                                               mgr::kInterface, method.name);
-        Message msg{m};
-        if (r >= 0) {
-            r = append(m);
-        }
-        if (r < 0) {
-            return errnoError(r, std::string("cannot build the ") + method.name + " call");
-        }
-        sd_bus_error error{}; // SD_BUS_ERROR_NULL
-        sd_bus_message* reply = nullptr;
-        r = sd_bus_call(bus_, m, timeoutUsec, &error, wantReply ? &reply : nullptr);
-        Message replyMsg{reply};
-        std::optional<CallError> out;
-        if (r < 0) {
-            out = sd_bus_error_is_set(&error)
-                      ? CallError{error.name, error.message != nullptr ? error.message : ""}
-                      : errnoError(r, std::string(method.name) + " failed");
-        } else if (wantReply && (r = read(reply)) < 0) {
-            out = errnoError(r, std::string("cannot read the reply of ") + method.name);
-        }
-        sd_bus_error_free(&error);
-        return out;
-    }
-
-private:
-    struct Message {
-        sd_bus_message* m;
-        ~Message() { sd_bus_message_unref(m); }
-    };
-    sd_bus* bus_ = nullptr;
-};
-
-int appendLabels(sd_bus_message* m, const rdtmon::Labels& labels) {
-    int r = sd_bus_message_open_container(m, 'a', "{ss}");
-    for (auto it = labels.begin(); r >= 0 && it != labels.end(); ++it) {
-        r = sd_bus_message_append(m, "{ss}", it->first.c_str(), it->second.c_str());
-    }
-    return r < 0 ? r : sd_bus_message_close_container(m);
+    return rdtmon::parseProcStat(text);
 }
 
 int Hook::callService(const rdtmon::OciState& st, const rdtmon::Labels& labels) {
@@ -313,11 +250,20 @@ int Hook::callService(const rdtmon::OciState& st, const rdtmon::Labels& labels) 
     }
 
     const std::int32_t pid = *st.pid;
-    auto byPid = [&] {
-        return bus.call(mgr::CreateGroup, timeout, [&](sd_bus_message* m) {
-            return sd_bus_message_append(m, "su", id, static_cast<std::uint32_t>(pid));
-        });
+    // The reply of AddContainer and AddContainerByPid: whether the container waits.
+    bool waits = false;
+    auto readState = [&](sd_bus_message* reply) {
+        const char* path = nullptr;
+        const char* state = nullptr;
+        int r = sd_bus_message_read(reply, "os", &path, &state);
+        waits = r >= 0 && std::string_view(state) == "waiting";
+        return r;
     };
+    // A service that knows no pidfd method: it would need a bare pid number, which in
+    // another pid namespace or once reused names another process. Not sent.
+    const CallError tooOld{rdtmon::errorName(rdtmon::ErrorKind::NotSupported),
+                           "rdtmond is too old to be handed a process safely (it knows neither "
+                           "AddContainer nor CreateContainerGroup); upgrade it"};
     std::optional<CallError> e;
     rdtmon::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     const int openErr = pidfd ? 0 : errno;
@@ -326,27 +272,41 @@ int Hook::callService(const rdtmon::OciState& st, const rdtmon::Labels& labels) 
             int r = sd_bus_message_append(m, "sh", id, pidfd.get());
             return r < 0 ? r : appendLabels(m, labels);
         };
-        bool waits = false;
-        e = bus.call(mgr::AddContainer, timeout, appendArgs, [&](sd_bus_message* reply) {
-            const char* path = nullptr;
-            const char* state = nullptr;
-            int r = sd_bus_message_read(reply, "os", &path, &state);
-            waits = r >= 0 && std::string_view(state) == "waiting";
-            return r;
-        });
+        e = bus.call(mgr::AddContainer, timeout, appendArgs, readState);
         if (e && e->name == kUnknownMethod) {
             // A service older than AddContainer.
             e = bus.call(mgr::CreateContainerGroup, timeout, appendArgs);
             if (e && e->name == kUnknownMethod) {
-                e = byPid(); // older than CreateContainerGroup too
+                e = tooOld;
             }
         } else if (!e && waits) {
             return waiting();
         }
     } else if (openErr == ENOSYS || openErr == EPERM) {
         // No pidfd_open: a kernel before 5.3 (ENOSYS), or a seccomp filter that does not know
-        // the call (EPERM). The service checks the pid number as it always did.
-        e = byPid();
+        // the call (EPERM). The pid and its start time instead; the service checks both,
+        // and that this hook shares its pid namespace.
+        std::optional<rdtmon::ProcStat> stat = readStat(pid);
+        if (!stat || stat->startTime == 0) {
+            e = CallError{rdtmon::errorName(rdtmon::ErrorKind::NoSuchProcess),
+                          "process " + std::to_string(pid) + " does not exist"};
+        } else {
+            e = bus.call(
+                mgr::AddContainerByPid, timeout,
+                [&](sd_bus_message* m) {
+                    int r = sd_bus_message_append(m, "sut", id, static_cast<std::uint32_t>(pid),
+                                                  static_cast<std::uint64_t>(stat->startTime));
+                    return r < 0 ? r : appendLabels(m, labels);
+                },
+                readState);
+            if (e && e->name == kUnknownMethod) {
+                e = tooOld;
+                e->message = "rdtmond is too old to be handed a process without a pidfd "
+                             "(no AddContainerByPid); upgrade it";
+            } else if (!e && waits) {
+                return waiting();
+            }
+        }
     } else if (openErr == ESRCH) {
         e = CallError{rdtmon::errorName(rdtmon::ErrorKind::NoSuchProcess),
                       "process " + std::to_string(pid) + " does not exist"};

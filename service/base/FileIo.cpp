@@ -16,28 +16,46 @@
 namespace rdtmon {
 
 namespace {
-std::atomic<bool> g_haveOpenat2{true};
 
-// openat2 with no symlink, no escape; nullopt when the kernel has no openat2 (then never
-// tried again), so the caller falls back to openat.
-std::optional<OpenResult> tryOpenat2(int dirfd, const std::string& path, int flags) {
-    if (!g_haveOpenat2.load(std::memory_order_relaxed)) {
-        return std::nullopt;
-    }
+// setUseOpenat2(false): the tests' way to take the fallback where openat2 works.
+std::atomic<bool> g_openat2Allowed{true};
+
+long callOpenat2(int dirfd, const char* path, int flags) {
     struct open_how how {};
     how.flags = static_cast<uint64_t>(flags);
     how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    long fd = ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how));
+    return ::syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+// Whether openat2 can be used at all, probed once with an open that cannot fail: a kernel
+// before 5.6 says ENOSYS, and a seccomp filter written before openat2 (older systemd's
+// SystemCallFilter=, container runtimes' allow-lists) says EPERM or anything else it
+// chose. Any refusal means openat, component by component, for the life of the process.
+bool haveOpenat2() {
+    static const bool have = [] {
+        const long fd = callOpenat2(AT_FDCWD, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            return false;
+        }
+        ::close(static_cast<int>(fd));
+        return true;
+    }();
+    return have;
+}
+
+// openat2 with no symlink, no escape; nullopt when openat2 is not usable here, so the
+// caller falls back to openat.
+std::optional<OpenResult> tryOpenat2(int dirfd, const std::string& path, int flags) {
+    if (!g_openat2Allowed.load(std::memory_order_relaxed) || !haveOpenat2()) {
+        return std::nullopt;
+    }
+    const long fd = callOpenat2(dirfd, path.c_str(), flags);
     if (fd >= 0) {
         return OpenResult{UniqueFd(static_cast<int>(fd)), 0};
     }
-    int err = errno;
-    if (err != ENOSYS && err != E2BIG) {
-        return OpenResult{UniqueFd(), err};
-    }
-    g_haveOpenat2.store(false, std::memory_order_relaxed);
-    return std::nullopt;
+    return OpenResult{UniqueFd(), errno};
 }
+
 } // namespace
 
 OpenResult openDirComponent(int dirfd, const std::string& name) {
@@ -192,7 +210,7 @@ int writeTid(int tasksFd, int tid) {
 }
 
 void setUseOpenat2(bool enabled) {
-    g_haveOpenat2.store(enabled, std::memory_order_relaxed);
+    g_openat2Allowed.store(enabled, std::memory_order_relaxed);
 }
 
 } // namespace rdtmon

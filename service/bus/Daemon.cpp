@@ -2,6 +2,7 @@
 
 #include "CollectionRunner.h"
 #include "ContainerSource.h"
+#include "CountersReader.h"
 #include "Errors.h"
 #include "GarbageCollector.h"
 #include "GroupManager.h"
@@ -129,10 +130,10 @@ bool Daemon::setup() {
     mgr_->setWaitForRmid(cfg_.waitForRmid);
 
     collector_ = std::make_unique<CollectionRunner>(*mgr_, *gc_);
-    manager_ =
-        std::make_unique<ManagerObject>(*conn_, *mgr_, [this](CollectionRunner::Reply reply) {
-            collector_->request(std::move(reply));
-        });
+    reader_ = std::make_unique<CountersReader>(*mgr_);
+    manager_ = std::make_unique<ManagerObject>(
+        *conn_, *mgr_, *reader_,
+        [this](CollectionRunner::Reply reply) { collector_->request(std::move(reply)); });
     events_ = manager_.get();
     return true;
 }
@@ -212,21 +213,27 @@ int Daemon::loop() {
         }
         manager_->reapObjects();
         sdbus::IConnection::PollData pd = conn_->getEventLoopPollData();
-        pollfd fds[6] = {
+        pollfd fds[7] = {
             {pd.fd, pd.events, 0},
             {sigfd_.get(), POLLIN, 0},
             {timerfd_.get(), POLLIN, 0},
             {collector_->fd(), POLLIN, 0},
             {waitTimerfd_.get(), POLLIN, 0},
             {mgr_->followFd(), POLLIN, 0}, // -1 (ignored by poll) without a watcher
+            {reader_->fd(), POLLIN, 0},
         };
         // A retry of a refused joiner (GroupManager::retryTimeoutMs) shortens the wait; with
         // none pending the loop sleeps as before.
         int timeout = pd.getPollTimeout();
-        if (const int retry = mgr_->retryTimeoutMs(); retry >= 0) {
-            timeout = timeout < 0 ? retry : std::min(timeout, retry);
+        // So does the poll for joins that write no cgroup.procs, while any cgroup is
+        // followed.
+        for (const int due :
+             {mgr_->retryTimeoutMs(), mgr_->joinPollTimeoutMs(), reader_->timeoutMs()}) {
+            if (due >= 0) {
+                timeout = timeout < 0 ? due : std::min(timeout, due);
+            }
         }
-        int r = ::poll(fds, 6, timeout);
+        int r = ::poll(fds, 7, timeout);
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -248,7 +255,7 @@ int Daemon::loop() {
             collector_->finish();
             manager_->reapObjects(); // the collected are gone before the next call is served
             // The safety net of following, at each collection (the timer's, start-up's and
-            // GarbageCollect()'s): joins no event told of (CLONE_INTO_CGROUP, a lost event).
+            // GarbageCollect()'s): joins neither an event nor the join poll told of.
             mgr_->resyncAll();
         }
         if (fds[4].revents & POLLIN) {
@@ -259,7 +266,13 @@ int Daemon::loop() {
         if (fds[5].revents & POLLIN) {
             mgr_->onFollowEvents();
         }
+        if (fds[6].revents & POLLIN) {
+            reader_->finish(); // answers the readers of the pass that just ended
+            manager_->reapObjects();
+        }
         mgr_->runDueRetries();
+        mgr_->runDueJoinPoll();
+        reader_->runDue();
     }
     return 0;
 }

@@ -1,10 +1,10 @@
 #pragma once
 
 // rdtmond's wiring: the one object that owns what the service runs on (the bus connection,
-// the registry, the manager, the collector, the D-Bus objects) and its event loop. One thread
-// runs the loop (bus, signals, the collector's timer, the RMID retry timer); the only other
-// thread is the
-// collector's short-lived worker.
+// the registry, the manager, the collector, the counters reader, the D-Bus objects) and its
+// event loop. One thread runs the loop (bus, signals, the collector's timer, the RMID retry
+// timer, the join poll); the others are short-lived workers: the collector's, and the
+// counters reader's with the pool its read pass uses. None of them mutates resctrl.
 //
 // Life cycle: setup() -> start() -> loop() -> stop(); run() does all four. Destruction
 // tears down in the reverse order of setup.
@@ -23,6 +23,7 @@ class IConnection;
 namespace rdtmon {
 
 class CollectionRunner;
+class CountersReader;
 class GarbageCollector;
 class GroupManager;
 class GroupRegistry;
@@ -74,6 +75,7 @@ private:
     std::unique_ptr<sdbus::IConnection> conn_;
     std::unique_ptr<GroupManager> mgr_;
     std::unique_ptr<CollectionRunner> collector_;
+    std::unique_ptr<CountersReader> reader_;
     std::unique_ptr<ManagerObject> manager_;
     // Where GroupManager's events go; null before the objects exist and after stop().
     ManagerObject* events_ = nullptr;

@@ -27,8 +27,10 @@ const char* stateName(const GroupRecord& rec) {
     return rec.waiting ? "waiting" : "active";
 }
 
-GroupObject::GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec)
-    : AdaptorInterfaces(conn, groupObjectPath(rec.id)), mgr_(mgr), rec_(std::move(rec)) {
+GroupObject::GroupObject(sdbus::IConnection& conn, GroupManager& mgr, CountersReader& reader,
+                         GroupRecord rec)
+    : AdaptorInterfaces(conn, groupObjectPath(rec.id)), mgr_(mgr), reader_(reader),
+      rec_(std::move(rec)) {
     registerAdaptor();
     emitInterfacesAddedSignal({org::rdtmon1::Group_adaptor::INTERFACE_NAME});
 }
@@ -88,9 +90,9 @@ void GroupObject::coverageChanged() {
     }
 }
 
-std::map<std::string, std::map<std::string, uint64_t>> GroupObject::GetCounters() {
-    const std::string id = rec_.id; // the object may be retired while this call runs
-    return translated("GetCounters", id, [&] { return mgr_.counters(id); });
+void GroupObject::GetCounters(sdbus::Result<CountersMap>&& result) {
+    // The object may be retired before the pass answers: the reply holds the id, not this.
+    replyCounters(reader_, mgr_, "GetCounters", rec_.id, std::move(result));
 }
 
 } // namespace rdtmon

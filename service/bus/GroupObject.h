@@ -3,6 +3,8 @@
 // One D-Bus object per owned group: /org/rdtmon1/group/<id>, interface org.rdtmon1.Group.
 // A thin adaptor over GroupManager; ManagerObject creates and retires these.
 
+#include "CountersReader.h"
+#include "CountersReplies.h"
 #include "GroupManager.h"
 #include "rdtmon/dbus/GroupAdaptor.h"
 
@@ -21,7 +23,8 @@ const char* stateName(const GroupRecord& rec);
 class GroupObject final
     : public sdbus::AdaptorInterfaces<org::rdtmon1::Group_adaptor, sdbus::ManagedObject_adaptor> {
 public:
-    GroupObject(sdbus::IConnection& conn, GroupManager& mgr, GroupRecord rec);
+    GroupObject(sdbus::IConnection& conn, GroupManager& mgr, CountersReader& reader,
+                GroupRecord rec);
     ~GroupObject();
     // A new record for the same container; a change of state (a waiting container got its
     // group) is announced with PropertiesChanged.
@@ -41,9 +44,10 @@ private:
     uint32_t TasksInGroup() override;
     uint32_t TasksOutside() override;
     std::string State() override { return stateName(rec_); }
-    std::map<std::string, std::map<std::string, uint64_t>> GetCounters() override;
+    void GetCounters(sdbus::Result<CountersMap>&& result) override;
 
     GroupManager& mgr_;
+    CountersReader& reader_;
     GroupRecord rec_;
 };
 

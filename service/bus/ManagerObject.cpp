@@ -4,6 +4,7 @@
 #include "HandlerErrors.h"
 #include "Log.h"
 #include "Names.h"
+#include "ProcFs.h"
 #include "rdtmon/version.h"
 
 #include <algorithm>
@@ -12,8 +13,10 @@
 
 namespace rdtmon {
 
-ManagerObject::ManagerObject(sdbus::IConnection& conn, GroupManager& mgr, CollectionRequest collect)
-    : AdaptorInterfaces(conn, kManagerPath), conn_(conn), mgr_(mgr), collect_(std::move(collect)) {
+ManagerObject::ManagerObject(sdbus::IConnection& conn, GroupManager& mgr, CountersReader& reader,
+                             CollectionRequest collect)
+    : AdaptorInterfaces(conn, kManagerPath), conn_(conn), mgr_(mgr), reader_(reader),
+      collect_(std::move(collect)) {
     registerAdaptor();
 }
 
@@ -26,7 +29,7 @@ ManagerObject::~ManagerObject() {
 void ManagerObject::publishExisting() {
     for (const GroupRecord& rec : mgr_.groups()) {
         if (objects_.count(rec.id) == 0) {
-            objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
+            objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, reader_, rec));
         }
     }
     for (const GroupRecord& rec : mgr_.waitingContainers()) {
@@ -56,10 +59,29 @@ void ManagerObject::requireRoot(const char* method) {
     }
 }
 
+void ManagerObject::requireOurPidNamespace(const char* method) {
+    const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
+    pid_t pid = 0;
+    try {
+        if (msg != nullptr) {
+            pid = msg->getCredsPid();
+        }
+    } catch (const std::exception& e) {
+        log::warning(std::string(method) + ": cannot read the caller's pid: " + e.what());
+    }
+    if (pid <= 0 || !sharesOurPidNamespace(pid)) {
+        throw Error(ErrorKind::InvalidArgument,
+                    std::string(method) + " takes a pid of rdtmond's pid namespace, and the " +
+                        "caller (pid " + std::to_string(pid) + ") is in another one or gone: " +
+                        "its pid would name another process here; call AddContainer with a "
+                        "pidfd");
+    }
+}
+
 void ManagerObject::onCreated(const GroupRecord& rec) {
     auto it = objects_.find(rec.id);
     if (it == objects_.end()) {
-        objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
+        objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, reader_, rec));
     } else {
         it->second->update(rec);
     }
@@ -74,7 +96,7 @@ void ManagerObject::onCreated(const GroupRecord& rec) {
 void ManagerObject::onWaiting(const GroupRecord& rec) {
     auto it = objects_.find(rec.id);
     if (it == objects_.end()) {
-        objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, rec));
+        objects_.emplace(rec.id, std::make_unique<GroupObject>(conn_, mgr_, reader_, rec));
     } else {
         it->second->update(rec);
     }
@@ -146,6 +168,7 @@ sdbus::ObjectPath ManagerObject::replyFor(const GroupRecord& rec) {
 sdbus::ObjectPath ManagerObject::CreateGroup(const std::string& container_id, const uint32_t& pid) {
     return translated("CreateGroup", container_id, [&] {
         requireRoot("CreateGroup");
+        requireOurPidNamespace("CreateGroup");
         return replyFor(mgr_.createGroup(container_id, pid));
     });
 }
@@ -165,6 +188,18 @@ ManagerObject::AddContainer(const std::string& container_id, const sdbus::UnixFd
     return translated("AddContainer", container_id, [&] {
         requireRoot("AddContainer");
         GroupRecord rec = mgr_.createGroupForPidfd(container_id, pidfd.get(), labels);
+        return std::make_tuple(replyFor(rec), std::string(stateName(rec)));
+    });
+}
+
+std::tuple<sdbus::ObjectPath, std::string>
+ManagerObject::AddContainerByPid(const std::string& container_id, const uint32_t& pid,
+                                 const uint64_t& start_time,
+                                 const std::map<std::string, std::string>& labels) {
+    return translated("AddContainerByPid", container_id, [&] {
+        requireRoot("AddContainerByPid");
+        requireOurPidNamespace("AddContainerByPid");
+        GroupRecord rec = mgr_.createGroupForPid(container_id, pid, start_time, labels);
         return std::make_tuple(replyFor(rec), std::string(stateName(rec)));
     });
 }
@@ -189,21 +224,12 @@ ManagerObject::ListGroups() {
     });
 }
 
-std::map<std::string, std::map<std::string, uint64_t>>
-ManagerObject::GetCounters(const std::string& container_id) {
-    return translated("GetCounters", container_id, [&] { return mgr_.counters(container_id); });
+void ManagerObject::GetCounters(sdbus::Result<CountersMap>&& result, std::string container_id) {
+    replyCounters(reader_, mgr_, "GetCounters", container_id, std::move(result));
 }
 
-std::tuple<uint64_t, std::vector<ManagerObject::CountersEntry>> ManagerObject::GetAllCounters() {
-    return translated("GetAllCounters", std::string(), [&] {
-        AllCounters all = mgr_.allCounters();
-        std::vector<CountersEntry> groups;
-        groups.reserve(all.groups.size());
-        for (GroupCounters& g : all.groups) {
-            groups.emplace_back(std::move(g.id), std::move(g.labels), std::move(g.counters));
-        }
-        return std::make_tuple(all.monotonicUsec, std::move(groups));
-    });
+void ManagerObject::GetAllCounters(sdbus::Result<uint64_t, std::vector<CountersEntry>>&& result) {
+    replyAllCounters(reader_, std::move(result));
 }
 
 std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>>

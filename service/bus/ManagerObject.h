@@ -3,6 +3,8 @@
 // The D-Bus face of rdtmond: /org/rdtmon1, interfaces org.rdtmon1.Manager and the standard
 // ObjectManager. A thin adaptor over GroupManager that also owns one GroupObject per group.
 
+#include "CountersReader.h"
+#include "CountersReplies.h"
 #include "GroupManager.h"
 #include "GroupObject.h"
 #include "rdtmon/dbus/ManagerAdaptor.h"
@@ -27,7 +29,8 @@ public:
     using CollectionRequest =
         std::function<void(std::function<void(unsigned removed, const std::string* error)>)>;
 
-    ManagerObject(sdbus::IConnection& conn, GroupManager& mgr, CollectionRequest collect);
+    ManagerObject(sdbus::IConnection& conn, GroupManager& mgr, CountersReader& reader,
+                  CollectionRequest collect);
     ~ManagerObject();
 
     // Event sinks wired to GroupManager::Events.
@@ -55,14 +58,15 @@ private:
     std::tuple<sdbus::ObjectPath, std::string>
     AddContainer(const std::string& container_id, const sdbus::UnixFd& pidfd,
                  const std::map<std::string, std::string>& labels) override;
+    std::tuple<sdbus::ObjectPath, std::string>
+    AddContainerByPid(const std::string& container_id, const uint32_t& pid,
+                      const uint64_t& start_time,
+                      const std::map<std::string, std::string>& labels) override;
     void RemoveGroup(const std::string& container_id) override;
     std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>>
     ListGroups() override;
-    std::map<std::string, std::map<std::string, uint64_t>>
-    GetCounters(const std::string& container_id) override;
-    using CountersEntry = sdbus::Struct<std::string, std::map<std::string, std::string>,
-                                        std::map<std::string, std::map<std::string, uint64_t>>>;
-    std::tuple<uint64_t, std::vector<CountersEntry>> GetAllCounters() override;
+    void GetCounters(sdbus::Result<CountersMap>&& result, std::string container_id) override;
+    void GetAllCounters(sdbus::Result<uint64_t, std::vector<CountersEntry>>&& result) override;
     std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>>
     GetAllCoverage() override;
     void GarbageCollect(sdbus::Result<uint32_t>&& result) override;
@@ -75,10 +79,14 @@ private:
     uint32_t FreeRmids() override;
 
     void requireRoot(const char* method);
+    // Refuses (InvalidArgument) a caller outside rdtmond's pid namespace: a pid number it
+    // passes would name another process here, or none.
+    void requireOurPidNamespace(const char* method);
     sdbus::ObjectPath replyFor(const GroupRecord& rec);
 
     sdbus::IConnection& conn_;
     GroupManager& mgr_;
+    CountersReader& reader_;
     CollectionRequest collect_;
     std::map<std::string, std::unique_ptr<GroupObject>> objects_;
     std::vector<std::unique_ptr<GroupObject>> graveyard_;

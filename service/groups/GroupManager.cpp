@@ -198,6 +198,29 @@ GroupRecord GroupManager::createGroupForPidfd(const std::string& id, int pidfd,
     return create(id, static_cast<uint32_t>(pid), labels, [pidfd] { return !pidfdExited(pidfd); });
 }
 
+bool GroupManager::waitsIn(const std::string& ctrl) const {
+    const std::vector<GroupRecord> w = registry_.waiting();
+    return std::any_of(w.begin(), w.end(), [&](const GroupRecord& r) { return r.ctrl == ctrl; });
+}
+
+GroupRecord GroupManager::createGroupForPid(const std::string& id, uint32_t pid,
+                                            unsigned long long startTime, const Labels& labels) {
+    validateContainerId(id);
+    validateLabels(labels);
+    const auto spid = static_cast<pid_t>(pid);
+    auto same = [spid, startTime] {
+        const std::optional<ProcStat> st = readProcStat(spid);
+        return st && st->startTime == startTime && st->state != 'Z' && st->state != 'X' &&
+               st->state != 'x';
+    };
+    if (pid == 0 || pid > static_cast<uint32_t>(INT_MAX) || !same()) {
+        throw Error(ErrorKind::NoSuchProcess, "no process " + std::to_string(pid) + " started at " +
+                                                  std::to_string(startTime) +
+                                                  " (clock ticks after boot) is running");
+    }
+    return create(id, pid, labels, same);
+}
+
 GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labels& labels,
                                  const std::function<bool()>& stillAlive) {
     validateContainerId(id);
@@ -228,12 +251,25 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
             }
         } else if (r.monGroupExists(refOf(*existing))) {
             // Idempotent: move the threads again (a runtime may retry) and answer the same.
-            r.moveProcess(refOf(*existing), spid);
+            // The pidfd first: after the process exits its pid may name another process,
+            // whose threads are not ours to move. The group stays, its record unchanged.
+            const std::string exited =
+                "process " + std::to_string(pid) + " has exited; its pid may name another now";
             if (stillAlive && !stillAlive()) {
-                // The group was there before this call: it stays, its record unchanged.
-                throw Error(ErrorKind::NoSuchProcess,
-                            "process " + std::to_string(pid) +
-                                " exited while its threads were being moved");
+                throw Error(ErrorKind::NoSuchProcess, exited);
+            }
+            refuseIfOwnedByAnother(r, id, existing->ctrl, spid);
+            std::vector<MovedThread> moved;
+            try {
+                r.moveProcess(refOf(*existing), spid, &moved);
+            } catch (...) {
+                r.moveBack(refOf(*existing), moved);
+                throw;
+            }
+            if (stillAlive && !stillAlive()) {
+                // It exited during the move: what was moved goes back where it was.
+                r.moveBack(refOf(*existing), moved);
+                throw Error(ErrorKind::NoSuchProcess, exited);
             }
             if (existing->pid != pid) {
                 GroupRecord updated = *existing;
@@ -268,8 +304,9 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
                         "another tool); leaving it alone");
     }
 
-    if (waitForRmid_ && registry_.waitingCount() > 0) {
-        // Others still wait (the pass above found no RMID for them): queue behind them.
+    if (waitForRmid_ && registry_.waitingCount() > 0 && waitsIn(ctrl)) {
+        // Others of its CTRL_MON group still wait (the pass above found no RMID for them):
+        // queue behind them.
         return startWaiting(rec, stillAlive, "containers that asked earlier wait for one");
     }
 
@@ -291,11 +328,16 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
         }
         throw;
     }
+    std::vector<MovedThread> moved;
     try {
-        r.moveProcess(ref, spid);
+        if (stillAlive && !stillAlive()) {
+            throw Error(ErrorKind::NoSuchProcess,
+                        "process " + std::to_string(pid) + " exited before its threads moved");
+        }
+        r.moveProcess(ref, spid, &moved);
         if (stillAlive && !stillAlive()) {
             // Its pid may already name another process, whose threads were just moved:
-            // the rmdir of the undo puts them back in the CTRL_MON group.
+            // the undo puts each back into the group it came from.
             throw Error(ErrorKind::NoSuchProcess,
                         "process " + std::to_string(pid) +
                             " exited while its threads were being moved; the group is undone");
@@ -310,6 +352,9 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
         rec.pending = false;
         registry_.put(rec);
     } catch (...) {
+        // Before the rmdir, which would put every moved thread on the CTRL_MON group's own
+        // RMID: a thread that came from another MON group goes back to it.
+        r.moveBack(ref, moved);
         undoCreate(rec, true);
         throw;
     }

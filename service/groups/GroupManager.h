@@ -1,5 +1,6 @@
 #pragma once
 
+#include "CgroupPoller.h"
 #include "GarbageCollector.h"
 #include "GroupRegistry.h"
 #include "Resctrl.h"
@@ -47,6 +48,14 @@ struct AllCounters {
     uint64_t monotonicUsec = 0; // CLOCK_MONOTONIC at the middle of the read pass
     std::vector<GroupCounters> groups;
 };
+
+// One read pass, bus-free and registry-free: the counters of `groups` (in that order), then
+// the default CTRL_MON group as "/" and every other as "/NAME". Reads only, so it may run on
+// another thread than the one that mutates resctrl. The groups whose counters could not be
+// read (gone, or going) are added to `unread`. Throws when mon_data cannot be listed.
+AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
+                            const std::vector<GroupRecord>& groups,
+                            std::vector<GroupRecord>& unread);
 
 // The service's logic without a bus: creates, removes, lists and collects the groups this
 // service owns, keeping resctrl and the registry consistent at every step. It is driven
@@ -108,15 +117,28 @@ public:
     // else the create is undone and NoSuchProcess thrown: the pid may have been reused, and
     // the threads moved would then be another process's.
     GroupRecord createGroupForPidfd(const std::string& id, int pidfd, const Labels& labels);
+    // AddContainerByPid: the same for the process of this pid and start time (clock ticks
+    // after boot, /proc/PID/stat field 22), checked before and after the move as a pidfd is.
+    // The caller must have made sure the pid is one of rdtmond's pid namespace.
+    GroupRecord createGroupForPid(const std::string& id, uint32_t pid, unsigned long long startTime,
+                                  const Labels& labels);
     void removeGroup(const std::string& id);
     std::vector<GroupRecord> groups() const; // owned, final records (not waiting)
     std::optional<GroupRecord> find(const std::string& id) const;
     Counters counters(const std::string& id);
+    // The owned group of container id, for a read; throws InvalidArgument for a bad id and
+    // NoSuchGroup when there is none (also while the container waits for an RMID).
+    GroupRecord ownedGroup(const std::string& id) const;
     // GetAllCounters: every owned group (id order), then the default group as "/" and every
     // other CTRL_MON group as "/NAME" (name order). A group gone during the read is left
     // out (an owned one is also dropped from the records, as counters() does). Throws
     // NotSupported without resctrl monitoring.
     AllCounters allCounters();
+    // For a read pass off the loop (CountersReader): the resctrl in use (opened if need
+    // be; null without monitoring), and the loop's half after the pass: the owned groups it
+    // could not read are dropped from the records when their directory is gone.
+    std::shared_ptr<Resctrl> sharedResctrl();
+    void settleUnread(const std::vector<GroupRecord>& unread);
     // NumRmids minus the RMIDs the existing groups hold (every CTRL_MON group, the default
     // one included, and every MON group, ours or not), at least 0; 0 without resctrl. RMIDs
     // in limbo are invisible through resctrl and count as free.
@@ -168,6 +190,16 @@ public:
     int retryTimeoutMs() const;
     // Runs the retries that are due.
     void runDueRetries();
+    // Joins that write no cgroup.procs (a runtime's exec by clone3(CLONE_INTO_CGROUP)):
+    // every kJoinPollTickMs the poller reads a slice of the followed cgroups, so each is read
+    // every CgroupPoller::kSlices ticks. A process new in one is checked through its
+    // cpu_resctrl_groups: one already in the group (a child forked inside the container)
+    // needs nothing; any other marks the group for a resync. Milliseconds until the next
+    // tick, -1 when no cgroup is followed (no wake-up then).
+    static constexpr int kJoinPollTickMs = 100;
+    int joinPollTimeoutMs() const;
+    // Runs the tick when it is due.
+    void runDueJoinPoll();
     bool following(const std::string& id) const { return followed_.count(id) != 0; }
     // --- Waiting for an RMID (GroupManagerWaiting.cpp) ---
     // On: a create that meets ENOSPC or EBUSY at mkdir returns a waiting record instead of
@@ -180,9 +212,11 @@ public:
         unsigned dropped = 0; // its process gone, or a foreign group took its name
         Stop stoppedBy = Stop::Nothing;
     };
-    // Gives the waiting containers groups, in arrival order, until one meets ENOSPC (wait for
+    // Gives the waiting containers groups, in arrival order. One that meets ENOSPC (wait for
     // a removal), EBUSY (retry after retryDelay()) or another failure (logged; retried at
-    // the next removal or collection).
+    // the next removal or collection) stops the pass for the waiters of its CTRL_MON group
+    // only: nobody overtakes it there, and where RMIDs are per CLOS (Arm MPAM) the others
+    // still get theirs. stoppedBy is the most urgent stop met: Limbo, NoRmid, Other.
     GrantPass grantWaiting();
     // Set when something may have freed an RMID (a removal, a collection, start-up, the
     // retry timer): the event loop then runs grantWaiting().
@@ -234,18 +268,23 @@ private:
     static bool sameProcess(const GroupRecord& w);
     // The grant's move, before the record turns active: the init's threads (checked
     // against its start time right after). The rest of the container's cgroup follows in
-    // the resync that follow() marks once the record is active.
-    void moveWaitingContainerIn(Resctrl& r, const GroupRecord& g);
+    // the resync that follow() marks once the record is active. What it moved is in
+    // `moved`, for the undo.
+    // Whether a container of CTRL_MON group ctrl waits for an RMID.
+    bool waitsIn(const std::string& ctrl) const;
+    void moveWaitingContainerIn(Resctrl& r, const GroupRecord& g, std::vector<MovedThread>& moved);
 
     Opener opener_;
     GroupRegistry& registry_;
     Events events_;
     Clock clock_;
-    std::unique_ptr<Resctrl> resctrl_;
+    std::shared_ptr<Resctrl> resctrl_; // shared with a read pass running off the loop
     std::string whyNot_;
     // The counter files GetAllCounters keeps open between calls; dropped with resctrl_.
     std::unique_ptr<CountersPass> countersPass_;
     std::unique_ptr<CgroupWatcher> watcher_; // null when inotify could not be had
+    CgroupPoller poller_;                    // joins by CLONE_INTO_CGROUP
+    uint64_t nextJoinPollUsec_ = 0;          // CLOCK_MONOTONIC
     std::set<std::string> followed_;         // ids whose cgroup is followed
     std::set<std::string> resyncDue_;
     std::map<std::string, Coverage> coverage_;

@@ -38,10 +38,13 @@ void GroupManager::follow(const GroupRecord& rec) {
     }
     followed_.insert(rec.id);
     resyncDue_.insert(rec.id);
+    int err = 0;
+    if (poller_.add(rec.id, rec.cgroup, err) && poller_.size() == 1) {
+        nextJoinPollUsec_ = monotonicUsec() + kJoinPollTickMs * 1000ULL;
+    }
     if (!watcher_) {
         return;
     }
-    int err = 0;
     if (!watcher_->watch(rec.id, rec.cgroup, err)) {
         if (err == ENOENT) {
             // Gone while rdtmond was down (or since the create): nothing left to follow.
@@ -61,6 +64,7 @@ void GroupManager::unfollow(const std::string& id) {
     if (watcher_) {
         watcher_->unwatch(id);
     }
+    poller_.remove(id);
     followed_.erase(id);
     resyncDue_.erase(id);
     coverage_.erase(id);
@@ -97,6 +101,44 @@ void GroupManager::runDueRetries() {
         if (attempt + 1 < kMaxRetries && retries_.count(id) == 0 && followed_.count(id) != 0) {
             retries_[id] =
                 Retry{attempt + 1, monotonicUsec() + (kFirstRetryUsec << (2 * (attempt + 1)))};
+        }
+    }
+}
+
+int GroupManager::joinPollTimeoutMs() const {
+    if (poller_.size() == 0) {
+        return -1;
+    }
+    const uint64_t now = monotonicUsec();
+    return nextJoinPollUsec_ <= now ? 0 : static_cast<int>((nextJoinPollUsec_ - now + 999) / 1000);
+}
+
+void GroupManager::runDueJoinPoll() {
+    const uint64_t now = monotonicUsec();
+    if (poller_.size() == 0 || now < nextJoinPollUsec_) {
+        return;
+    }
+    nextJoinPollUsec_ = now + kJoinPollTickMs * 1000ULL;
+    CgroupPoller::TickResult t = poller_.tick();
+    for (const std::string& id : t.gone) {
+        if (followed_.count(id) != 0) {
+            log::info(log::forContainer(id, "its cgroup went away; no longer followed"));
+            unfollow(id);
+        }
+    }
+    Resctrl* r = resctrl();
+    for (const CgroupPoller::Joined& j : t.joined) {
+        if (followed_.count(j.id) == 0 || resyncDue_.count(j.id) != 0) {
+            continue;
+        }
+        for (pid_t p : j.pids) {
+            // A child forked inside the container is in the group already (it inherited
+            // it); anything else, or a kernel that cannot tell, gets the group resynced.
+            std::optional<std::string> mon = r != nullptr ? r->monGroupOfTask(p) : std::nullopt;
+            if (!mon || *mon != j.id) {
+                resyncDue_.insert(j.id);
+                break;
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ std::optional<GroupRecord> GroupManager::ownerOfProcess(Resctrl& r, const std::s
     auto ownedHere = [&](const GroupRecord& rec) {
         return !rec.pending && !rec.waiting && rec.ctrl == ctrl && rec.id != exceptId;
     };
-    // On the kernel each thread names its MON group in /proc/TID/resctrl: no scan needed.
+    // Each thread names its MON group in its cpu_resctrl_groups: no scan needed.
     bool allKnown = true;
     for (pid_t t : *tids) {
         std::optional<std::string> mon = r.monGroupOfTask(t);
@@ -39,9 +39,9 @@ std::optional<GroupRecord> GroupManager::ownerOfProcess(Resctrl& r, const std::s
     if (allKnown) {
         return std::nullopt;
     }
-    // Without /proc/TID/resctrl (the emulator; kernels without CONFIG_PROC_CPU_RESCTRL,
-    // which is on wherever resctrl is) reading every group's tasks would cost one read per
-    // owned group. Only the groups that can hold pid are read: those of a container whose
+    // Without cpu_resctrl_groups (kernels without CONFIG_PROC_CPU_RESCTRL, which is on
+    // wherever resctrl is in the distributions' kernels) reading every group's tasks would cost one
+    // read per owned group. Only the groups that can hold pid are read: those of a container whose
     // init is pid or one of its ancestors (a process started inside that container), and
     // those whose init is gone (leftovers). A process moved by hand into another running
     // container's group is not found this way; docs/architecture.md says so.

@@ -8,7 +8,7 @@
 
 namespace rdtmon {
 
-Counters GroupManager::counters(const std::string& id) {
+GroupRecord GroupManager::ownedGroup(const std::string& id) const {
     validateContainerId(id);
     std::optional<GroupRecord> rec = find(id);
     if (!rec && registry_.find(id) && registry_.find(id)->waiting) {
@@ -18,6 +18,11 @@ Counters GroupManager::counters(const std::string& id) {
     if (!rec) {
         throw Error(ErrorKind::NoSuchGroup, "container " + id + " has no group owned by rdtmond");
     }
+    return *rec;
+}
+
+Counters GroupManager::counters(const std::string& id) {
+    const std::optional<GroupRecord> rec = ownedGroup(id);
     Resctrl& r = requireResctrl();
     try {
         return r.readCounters(refOf(*rec));
@@ -29,25 +34,16 @@ Counters GroupManager::counters(const std::string& id) {
     }
 }
 
-AllCounters GroupManager::allCounters() {
-    Resctrl& r = requireResctrl();
+AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
+                            const std::vector<GroupRecord>& groups,
+                            std::vector<GroupRecord>& unread) {
     const uint64_t start = monotonicUsec();
-    if (!countersPass_) {
-        countersPass_ = std::make_unique<CountersPass>();
-    }
-    CountersPass& pass = *countersPass_;
     r.beginCountersPass(pass);
     AllCounters out;
-    for (const GroupRecord& rec : groups()) {
+    for (const GroupRecord& rec : groups) {
         std::optional<Counters> c = r.readCountersBulk(pass, rec.ctrl, rec.id);
         if (!c) {
-            try {
-                if (!r.monGroupExists(refOf(rec))) {
-                    forget(rec, RemoveReason::Vanished);
-                }
-            } catch (const std::exception& e) {
-                log::warning(log::forContainer(rec.id, e.what()));
-            }
+            unread.push_back(rec);
             continue;
         }
         out.groups.push_back(GroupCounters{rec.id, rec.labels, std::move(*c)});
@@ -67,6 +63,40 @@ AllCounters GroupManager::allCounters() {
     const uint64_t end = monotonicUsec();
     out.monotonicUsec = start + (end - start) / 2;
     return out;
+}
+
+AllCounters GroupManager::allCounters() {
+    Resctrl& r = requireResctrl();
+    if (!countersPass_) {
+        countersPass_ = std::make_unique<CountersPass>();
+    }
+    std::vector<GroupRecord> unread;
+    AllCounters out = readAllCounters(r, *countersPass_, groups(), unread);
+    settleUnread(unread);
+    return out;
+}
+
+std::shared_ptr<Resctrl> GroupManager::sharedResctrl() {
+    resctrl();
+    return resctrl_;
+}
+
+void GroupManager::settleUnread(const std::vector<GroupRecord>& unread) {
+    Resctrl* r = resctrl();
+    for (const GroupRecord& rec : unread) {
+        // Still the same group of ours (not removed, or removed and made again, meanwhile)?
+        const std::optional<GroupRecord> now = find(rec.id);
+        if (r == nullptr || !now || now->ctrl != rec.ctrl || now->createdUsec != rec.createdUsec) {
+            continue;
+        }
+        try {
+            if (!r->monGroupExists(refOf(*now))) {
+                forget(*now, RemoveReason::Vanished);
+            }
+        } catch (const std::exception& e) {
+            log::warning(log::forContainer(rec.id, e.what()));
+        }
+    }
 }
 
 unsigned GroupManager::freeRmids() {

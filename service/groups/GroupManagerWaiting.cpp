@@ -9,6 +9,7 @@
 #include "ProcFs.h"
 
 #include <algorithm>
+#include <set>
 
 namespace rdtmon {
 namespace {
@@ -150,8 +151,9 @@ void GroupManager::dropWaiting(const GroupRecord& w, RemoveReason reason, const 
     }
 }
 
-void GroupManager::moveWaitingContainerIn(Resctrl& r, const GroupRecord& g) {
-    r.moveProcess(refOf(g), static_cast<pid_t>(g.pid));
+void GroupManager::moveWaitingContainerIn(Resctrl& r, const GroupRecord& g,
+                                          std::vector<MovedThread>& moved) {
+    r.moveProcess(refOf(g), static_cast<pid_t>(g.pid), &moved);
 }
 
 // A record stays waiting+pending after an attempt that found no RMID: the next attempt
@@ -223,11 +225,12 @@ GroupManager::GrantOutcome GroupManager::grantOne(Resctrl& r, const GroupRecord&
             }
         }
     }
+    std::vector<MovedThread> moved;
     try {
-        moveWaitingContainerIn(r, g);
+        moveWaitingContainerIn(r, g, moved);
         if (!sameProcess(waiting)) {
-            // Its pid may now name another process, whose threads were just moved: the
-            // rmdir of the drop puts them back in the CTRL_MON group.
+            // Its pid may now name another process, whose threads were just moved: they go
+            // back where they were before the drop's rmdir.
             throw Error(ErrorKind::NoSuchProcess, "process exited while it was moved");
         }
         GroupRecord active = g;
@@ -238,6 +241,7 @@ GroupManager::GrantOutcome GroupManager::grantOne(Resctrl& r, const GroupRecord&
         registry_.put(active);
         g = active;
     } catch (const std::exception& e) {
+        r.moveBack(ref, moved);
         const auto* err = dynamic_cast<const Error*>(&e);
         if (err != nullptr && err->kind() == ErrorKind::NoSuchProcess) {
             dropWaiting(g, RemoveReason::Stale, gone); // g is pending: its group goes too
@@ -273,7 +277,12 @@ GroupManager::GrantPass GroupManager::grantWaitingWith(Resctrl* r) {
         pass.stoppedBy = GrantPass::Stop::Other; // no resctrl: the collection notices its return
     }
     if (r != nullptr) {
+        // CTRL_MON groups whose first waiter could not go: their later waiters wait behind it.
+        std::set<std::string> stopped;
         for (const GroupRecord& w : registry_.waiting()) {
+            if (stopped.count(w.ctrl) != 0) {
+                continue;
+            }
             GrantOutcome o = GrantOutcome::Other;
             try {
                 o = grantOne(*r, w);
@@ -286,11 +295,21 @@ GroupManager::GrantPass GroupManager::grantWaitingWith(Resctrl* r) {
             } else if (o == GrantOutcome::Dropped) {
                 ++pass.dropped;
             } else {
-                // The first that cannot go stops the pass: nobody overtakes it.
-                pass.stoppedBy = o == GrantOutcome::NoRmid  ? GrantPass::Stop::NoRmid
-                                 : o == GrantOutcome::Limbo ? GrantPass::Stop::Limbo
-                                                            : GrantPass::Stop::Other;
-                break;
+                // The first that cannot go stops its CLOS's part of the pass: nobody there
+                // overtakes it. A limbo wins (the retry timer), then a lack of RMIDs.
+                stopped.insert(w.ctrl);
+                const GrantPass::Stop s = o == GrantOutcome::NoRmid  ? GrantPass::Stop::NoRmid
+                                          : o == GrantOutcome::Limbo ? GrantPass::Stop::Limbo
+                                                                     : GrantPass::Stop::Other;
+                auto rank = [](GrantPass::Stop x) {
+                    return x == GrantPass::Stop::Limbo    ? 3
+                           : x == GrantPass::Stop::NoRmid ? 2
+                           : x == GrantPass::Stop::Other  ? 1
+                                                          : 0;
+                };
+                if (rank(s) > rank(pass.stoppedBy)) {
+                    pass.stoppedBy = s;
+                }
             }
         }
     }

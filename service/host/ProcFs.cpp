@@ -4,6 +4,7 @@
 #include "FileIo.h"
 #include "UniqueFd.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <fcntl.h>
@@ -12,46 +13,6 @@
 #include <unistd.h>
 
 namespace rdtmon {
-
-std::optional<ProcStat> parseProcStat(std::string_view text) {
-    const std::size_t open = text.find('(');
-    const std::size_t close = text.rfind(')');
-    if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
-        return std::nullopt;
-    }
-    ProcStat st;
-    st.comm = std::string(text.substr(open + 1, close - open - 1));
-    // After ") ": state ppid pgrp session tty_nr tpgid flags ... starttime (the 20th).
-    std::vector<std::string_view> f;
-    std::size_t i = close + 1;
-    while (i < text.size() && f.size() < 20) {
-        while (i < text.size() && (text[i] == ' ' || text[i] == '\n')) {
-            ++i;
-        }
-        std::size_t b = i;
-        while (i < text.size() && text[i] != ' ' && text[i] != '\n') {
-            ++i;
-        }
-        if (i > b) {
-            f.push_back(text.substr(b, i - b));
-        }
-    }
-    if (f.size() < 7 || f[0].size() != 1) {
-        return std::nullopt;
-    }
-    st.state = f[0][0];
-    auto num = [](std::string_view s, auto& out) {
-        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-        return ec == std::errc() && p == s.data() + s.size();
-    };
-    if (!num(f[1], st.ppid) || !num(f[6], st.flags)) {
-        return std::nullopt;
-    }
-    if (f.size() >= 20 && !num(f[19], st.startTime)) {
-        return std::nullopt;
-    }
-    return st;
-}
 
 std::optional<ProcStat> readProcStat(pid_t pid) {
     ReadResult r = readPath("/proc/" + std::to_string(pid) + "/stat");
@@ -183,6 +144,39 @@ void requireContainerCandidate(pid_t pid) {
                     "process " + ps + " (" + s->comm + ") has exited (" +
                         (s->state == 'Z' ? "a zombie not yet reaped" : "dead") + ")");
     }
+}
+
+std::optional<unsigned> pidNamespaceDepth(pid_t pid) {
+    ReadResult r = readPath("/proc/" + std::to_string(pid) + "/status");
+    if (r.err != 0) {
+        return std::nullopt;
+    }
+    const std::string_view text = r.text;
+    const std::size_t at = text.find("\nNSpid:");
+    if (at == std::string_view::npos) {
+        return std::nullopt;
+    }
+    std::size_t i = at + 7;
+    const std::size_t end = std::min(text.find('\n', i), text.size());
+    unsigned ids = 0;
+    while (i < end) {
+        while (i < end && (text[i] == ' ' || text[i] == '\t')) {
+            ++i;
+        }
+        const std::size_t b = i;
+        while (i < end && text[i] != ' ' && text[i] != '\t') {
+            ++i;
+        }
+        ids += i > b ? 1 : 0;
+    }
+    if (ids == 0) {
+        return std::nullopt;
+    }
+    return ids - 1;
+}
+
+bool sharesOurPidNamespace(pid_t pid) {
+    return pidNamespaceDepth(::getpid()) == 0u && pidNamespaceDepth(pid) == 0u;
 }
 
 } // namespace rdtmon

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "ProcStat.h"
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,23 +12,6 @@
 // few /proc/PID/stat fields that tell a container's init from what can never be one.
 namespace rdtmon {
 
-struct ProcStat {
-    std::string comm;
-    char state = '?'; // R S D Z X ...
-    pid_t ppid = 0;
-    unsigned long flags = 0; // PF_* of the kernel
-    // Clock ticks after boot at which the process started (field 22): with the pid, it names
-    // one process for good, as a pid alone does not once the pid is reused. 0 when the text
-    // ends before it.
-    unsigned long long startTime = 0;
-};
-
-// PF_KTHREAD from the kernel's include/linux/sched.h.
-constexpr unsigned long kPfKthread = 0x00200000;
-
-// Parses /proc/PID/stat's text. The comm field may hold spaces and parentheses, so the
-// fields are counted from the last ')'. nullopt when the text is not of that shape.
-std::optional<ProcStat> parseProcStat(std::string_view text);
 // /proc/PID/stat, or nullopt when the process does not exist.
 std::optional<ProcStat> readProcStat(pid_t pid);
 
@@ -56,5 +41,13 @@ bool pidfdExited(int fd);
 // pid namespace, a kernel thread, rdtmond itself (any of its threads), a zombie or a process
 // that does not exist. Throws Error (InvalidArgument or NoSuchProcess).
 void requireContainerCandidate(pid_t pid);
+
+// How far process pid's pid namespace lies below the one this /proc shows (its NSpid line's
+// entries minus one): 0 for a process of that pid namespace. nullopt when it is gone or has
+// no NSpid line. Unlike /proc/PID/ns/pid, readable without ptrace access.
+std::optional<unsigned> pidNamespaceDepth(pid_t pid);
+// Whether a pid number that process pid gave means the same process here: both it and
+// rdtmond are in the pid namespace of this /proc. False when that cannot be told.
+bool sharesOurPidNamespace(pid_t pid);
 
 } // namespace rdtmon

@@ -105,10 +105,32 @@ Resctrl::Resctrl(std::string path) : path_(std::move(path)) {
     if (::fstatfs(root_.get(), &sfs) == 0) {
         kernel_ = static_cast<long>(sfs.f_type) == kResctrlSuperMagic;
     }
+    // Where a task's groups can be read, probed once: the kernel's per-task file (absent
+    // without CONFIG_PROC_CPU_RESCTRL), or the emulator's copy of it; else tasks scans.
+    struct stat st {};
+    if (kernel_) {
+        taskFiles_ = ::access("/proc/self/cpu_resctrl_groups", R_OK) == 0 ? TaskFiles::Proc
+                                                                          : TaskFiles::None;
+    } else if (::fstatat(root_.get(), kEmulatedTaskDir, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+               S_ISDIR(st.st_mode)) {
+        taskFiles_ = TaskFiles::Emulated;
+    }
     // info/ describes the hardware and the mount options: it cannot change while this
     // mount lives, so it is read once here, not on every property read.
     monFeatures_ = readMonFeatures(root_.get());
     numRmids_ = readNumRmids(root_.get());
+}
+
+std::optional<std::string> Resctrl::taskGroupsFile(pid_t tid) const {
+    switch (taskFiles_) {
+    case TaskFiles::Proc:
+        return "/proc/" + std::to_string(tid) + "/cpu_resctrl_groups";
+    case TaskFiles::Emulated:
+        return path_ + "/" + kEmulatedTaskDir + "/" + std::to_string(tid) + "/cpu_resctrl_groups";
+    case TaskFiles::None:
+        break;
+    }
+    return std::nullopt;
 }
 
 std::string Resctrl::groupPath(const MonGroupRef& g) const {

@@ -39,6 +39,14 @@ struct CountersLayout {
     std::vector<Domain> domains; // a domain before its sub-domains
 };
 
+// A thread a move put into a MON group, and where it was before: the name of the MON group
+// it left ("" for its CTRL_MON group's own RMID), nullopt when that could not be told (no
+// per-task file).
+struct MovedThread {
+    pid_t tid = 0;
+    std::optional<std::string> from;
+};
+
 // A tasks write the kernel refused with EINVAL: the task is in another CTRL_MON group than
 // the MON group's parent. Of kind Failed, so a caller that does not ask for it sees any
 // failure.
@@ -112,9 +120,14 @@ public:
     explicit Resctrl(std::string path);
 
     const std::string& path() const { return path_; }
-    // True when path() is a real kernel resctrl mount (statfs magic), so /proc/PID/resctrl
-    // describes it.
+    // True when path() is a real kernel resctrl mount (statfs magic), so
+    // /proc/PID/cpu_resctrl_groups describes it.
     bool isKernelMount() const { return kernel_; }
+    // Where a task's groups can be read without a tasks scan: the kernel's
+    // /proc/TID/cpu_resctrl_groups, or resctrl-emu's copy of it under .proc/ (which the
+    // kernel's resctrl never has). nullopt: a kernel without CONFIG_PROC_CPU_RESCTRL, or an
+    // emulator run as one.
+    std::optional<std::string> taskGroupsFile(pid_t tid) const;
 
     bool monitoringSupported() const; // info/L3_MON exists
     // info/L3_MON/mon_features and num_rmids (0 if unknown), read once when opened.
@@ -122,12 +135,13 @@ public:
     unsigned numRmids() const { return numRmids_; }
     std::string lastCmdStatus() const; // info/last_cmd_status, trimmed
 
-    // The CTRL_MON group holding task pid: "" for the root group. Uses /proc/PID/resctrl on a
-    // kernel mount, else scans the tasks files. Throws Error(NoSuchProcess).
+    // The CTRL_MON group holding task pid: "" for the root group. Reads taskGroupsFile(pid);
+    // without one (or when it cannot be parsed) scans the CTRL_MON groups' tasks files,
+    // each of which walks every thread of the host. Throws Error(NoSuchProcess).
     std::string ctrlGroupOf(pid_t pid) const;
-    // The name of the MON group holding thread tid ("" for none) from /proc/TID/resctrl, on a
-    // kernel mount only; nullopt when that cannot tell (not a kernel mount, no
-    // CONFIG_PROC_CPU_RESCTRL, the task gone): the caller then reads tasks files.
+    // The name of the MON group holding thread tid ("" for none) from taskGroupsFile(tid);
+    // nullopt when that cannot tell (no such file, the task gone): the caller then reads
+    // tasks files.
     std::optional<std::string> monGroupOfTask(pid_t tid) const;
 
     // mkdir <ctrl>/mon_groups/<name>. Throws per kindFromErrno; the message includes
@@ -144,7 +158,14 @@ public:
     // Moves every thread in /proc/PID/task into the group, one id per write, and repeats
     // until no new thread appears. Threads that exit mid-way are ignored; the leader
     // vanishing throws NoSuchProcess.
-    void moveProcess(const MonGroupRef& g, pid_t pid);
+    // With `moved`, each thread it moved is added there as it goes (also when it throws
+    // later), with the group it came from: an undo can then put back exactly those.
+    void moveProcess(const MonGroupRef& g, pid_t pid, std::vector<MovedThread>* moved = nullptr);
+    // Undoes what a moveProcess into g did to these threads: each goes back to the MON group
+    // it came from when that still exists, else onto g's CTRL_MON group's own RMID, where an
+    // rmdir of g would also put it. A thread that is gone is skipped; failures are logged,
+    // never thrown (this runs on a path that is already failing).
+    void moveBack(const MonGroupRef& g, const std::vector<MovedThread>& moved);
     std::vector<pid_t> tasks(const MonGroupRef& g) const;
 
     // Reads mon_data of every domain (and SNC sub-domain); events that read a word
@@ -178,6 +199,9 @@ private:
     std::string path_;
     UniqueFd root_;
     bool kernel_ = false;
+    enum class TaskFiles { None, Proc, Emulated };
+    TaskFiles taskFiles_ = TaskFiles::None;
+    static constexpr const char* kEmulatedTaskDir = ".proc";
     std::vector<std::string> monFeatures_;
     unsigned numRmids_ = 0;
 };

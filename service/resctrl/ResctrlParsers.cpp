@@ -19,8 +19,9 @@ std::optional<uint64_t> parseCounterValue(std::string_view text) {
 
 namespace {
 
-// The value after `key` on the first line of /proc/PID/resctrl that starts with it, trimmed.
-std::optional<std::string> procResctrlField(std::string_view text, std::string_view key) {
+// The value after `key` on the first line that starts with it, untrimmed (the kernel
+// prints names as they are; a blank in one is not ours to drop).
+std::optional<std::string_view> lineValue(std::string_view text, std::string_view key) {
     std::size_t i = 0;
     while (i < text.size()) {
         std::size_t nl = text.find('\n', i);
@@ -29,7 +30,7 @@ std::optional<std::string> procResctrlField(std::string_view text, std::string_v
         }
         std::string_view line = text.substr(i, nl - i);
         if (line.substr(0, key.size()) == key) {
-            return trimmed(line.substr(key.size()));
+            return line.substr(key.size());
         }
         i = nl + 1;
     }
@@ -38,32 +39,34 @@ std::optional<std::string> procResctrlField(std::string_view text, std::string_v
 
 // The kernel names one directory on each line; anything else (a nested path, "..", a NUL)
 // is not trusted as a group name (a fuzzer finding for res:).
-bool isOneDirectoryName(const std::string& v) {
-    return v.find('/') == std::string::npos && v.find('\0') == std::string::npos && v != "." &&
-           v != "..";
+bool isOneDirectoryName(std::string_view v) {
+    return !v.empty() && v.find('/') == std::string_view::npos &&
+           v.find('\0') == std::string_view::npos && v != "." && v != "..";
 }
 
 } // namespace
 
-// fs/resctrl/rdtgroup.c, proc_resctrl_show: "res:/" for the default group, "res:NAME" (some
-// readers print "res:/NAME") for another; "mon:NAME" for a MON group, "mon:" for none.
-std::optional<std::string> parseProcResctrl(std::string_view text) {
-    std::optional<std::string> v = procResctrlField(text, "res:");
-    if (!v) {
+std::optional<TaskGroups> parseCpuResctrlGroups(std::string_view text) {
+    const std::optional<std::string_view> res = lineValue(text, "res:");
+    const std::optional<std::string_view> mon = lineValue(text, "mon:");
+    if (!res || !mon) {
         return std::nullopt;
     }
-    while (!v->empty() && v->front() == '/') {
-        v->erase(v->begin());
+    TaskGroups g;
+    if (*res != "/") {
+        // "res:" alone is what an unmounted resctrl shows: no group to name.
+        if (!isOneDirectoryName(*res)) {
+            return std::nullopt;
+        }
+        g.ctrl = std::string(*res);
     }
-    while (!v->empty() && v->back() == '/') {
-        v->pop_back();
+    if (!mon->empty()) {
+        if (!isOneDirectoryName(*mon)) {
+            return std::nullopt;
+        }
+        g.mon = std::string(*mon);
     }
-    return isOneDirectoryName(*v) ? v : std::nullopt;
-}
-
-std::optional<std::string> parseProcResctrlMon(std::string_view text) {
-    std::optional<std::string> v = procResctrlField(text, "mon:");
-    return v && isOneDirectoryName(*v) ? v : std::nullopt;
+    return g;
 }
 
 } // namespace rdtmon

@@ -17,11 +17,16 @@ namespace rdtmon {
 // A counter file's text: a decimal value, or nullopt for Unavailable / Error / Unassigned /
 // anything that is not a number.
 std::optional<uint64_t> parseCounterValue(std::string_view text);
-// /proc/PID/resctrl's text ("res:/clos1\nmon:..."): the CTRL_MON group name, "" for the root
-// group ("res:/"), nullopt when there is no res: line.
-std::optional<std::string> parseProcResctrl(std::string_view text);
-// Its "mon:" line: the MON group's name, "" when the task is in the CTRL_MON group itself,
-// nullopt when there is no such line or it is not one directory name.
-std::optional<std::string> parseProcResctrlMon(std::string_view text);
+// A task's groups, from /proc/PID/cpu_resctrl_groups.
+struct TaskGroups {
+    std::string ctrl; // its CTRL_MON group, "" for the default one
+    std::string mon;  // its MON group under ctrl, "" for none (the CTRL_MON group's own RMID)
+    bool operator==(const TaskGroups&) const = default;
+};
+// /proc/PID/cpu_resctrl_groups as the kernel prints it (fs/resctrl/rdtgroup.c,
+// proc_resctrl_show): "res:/" for the default CTRL_MON group or "res:NAME" for another,
+// then "mon:NAME" or "mon:" for none. nullopt for anything else: "res:" with nothing after
+// it (resctrl not mounted), a missing line, a name that is not one directory.
+std::optional<TaskGroups> parseCpuResctrlGroups(std::string_view text);
 
 } // namespace rdtmon

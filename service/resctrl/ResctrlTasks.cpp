@@ -26,16 +26,16 @@ std::string Resctrl::ctrlGroupOf(pid_t pid) const {
         throw Error(ErrorKind::InvalidArgument, "invalid pid " + std::to_string(pid));
     }
     const std::string ps = std::to_string(pid);
-    if (kernel_) {
-        ReadResult r = readPath("/proc/" + ps + "/resctrl");
+    if (std::optional<std::string> file = taskGroupsFile(pid)) {
+        ReadResult r = readPath(*file);
         if (r.err == 0) {
-            if (auto v = parseProcResctrl(r.text)) {
-                return *v;
+            if (std::optional<TaskGroups> g = parseCpuResctrlGroups(r.text)) {
+                return g->ctrl;
             }
         } else if (r.err == ESRCH || (r.err == ENOENT && !procExists(pid))) {
             throw Error(ErrorKind::NoSuchProcess, "process " + ps + " does not exist");
         }
-        // No CONFIG_PROC_CPU_RESCTRL: fall through to scanning the tasks files.
+        // Unreadable or unparsable (resctrl unmounted meanwhile): the scan decides.
     }
     if (!procExists(pid)) {
         throw Error(ErrorKind::NoSuchProcess, "process " + ps + " does not exist");
@@ -73,14 +73,16 @@ std::string Resctrl::ctrlGroupOf(pid_t pid) const {
 }
 
 std::optional<std::string> Resctrl::monGroupOfTask(pid_t tid) const {
-    if (!kernel_ || tid <= 0) {
+    std::optional<std::string> file = tid > 0 ? taskGroupsFile(tid) : std::nullopt;
+    if (!file) {
         return std::nullopt;
     }
-    ReadResult r = readPath("/proc/" + std::to_string(tid) + "/resctrl");
+    ReadResult r = readPath(*file);
     if (r.err != 0) {
         return std::nullopt;
     }
-    return parseProcResctrlMon(r.text);
+    std::optional<TaskGroups> g = parseCpuResctrlGroups(r.text);
+    return g ? std::optional<std::string>(g->mon) : std::nullopt;
 }
 
 namespace {
@@ -131,7 +133,7 @@ void Resctrl::moveTask(const MonGroupRef& g, pid_t tid) {
     }
 }
 
-void Resctrl::moveProcess(const MonGroupRef& g, pid_t pid) {
+void Resctrl::moveProcess(const MonGroupRef& g, pid_t pid, std::vector<MovedThread>* moved) {
     validateRef(g);
     const std::string gp = groupPath(g);
     const std::string ps = std::to_string(pid);
@@ -154,9 +156,16 @@ void Resctrl::moveProcess(const MonGroupRef& g, pid_t pid) {
                 continue;
             }
             any = true;
+            std::optional<std::string> from;
+            if (moved != nullptr) {
+                from = monGroupOfTask(t);
+            }
             int err = writeTid(tf.get(), t);
             if (err == 0) {
                 done.insert(t);
+                if (moved != nullptr && from != std::optional<std::string>(g.name)) {
+                    moved->push_back(MovedThread{t, std::move(from)});
+                }
                 continue;
             }
             std::string what =
@@ -195,6 +204,36 @@ void Resctrl::moveProcess(const MonGroupRef& g, pid_t pid) {
     throw Error(ErrorKind::Failed, "cannot move process " + ps + " into " + gp +
                                        ": it kept creating threads through " +
                                        std::to_string(kMaxMovePasses) + " passes");
+}
+
+void Resctrl::moveBack(const MonGroupRef& g, const std::vector<MovedThread>& moved) {
+    for (const MovedThread& m : moved) {
+        // Into the MON group it left, if that is still there; else (or when that write
+        // fails) onto the CTRL_MON group's own RMID, through that group's tasks file.
+        bool back = false;
+        if (m.from && !m.from->empty() && *m.from != g.name) {
+            try {
+                moveTask(MonGroupRef{g.ctrl, *m.from}, m.tid);
+                back = true;
+            } catch (const Error& e) {
+                if (e.kind() == ErrorKind::NoSuchProcess) {
+                    continue;
+                }
+                log::debug("thread " + std::to_string(m.tid) + " not put back into " +
+                           groupPath(MonGroupRef{g.ctrl, *m.from}) + ": " + e.what());
+            }
+        }
+        if (back) {
+            continue;
+        }
+        const std::string ctrlTasks = g.ctrl.empty() ? "tasks" : g.ctrl + "/tasks";
+        OpenResult o = openBeneath(root_.get(), ctrlTasks, O_WRONLY);
+        const int err = o.err != 0 ? o.err : writeTid(o.fd.get(), m.tid);
+        if (err != 0 && err != ESRCH) {
+            log::warning("thread " + std::to_string(m.tid) + " could not be moved out of " +
+                         groupPath(g) + ": " + errnoText(err));
+        }
+    }
 }
 
 std::vector<pid_t> Resctrl::tasks(const MonGroupRef& g) const {

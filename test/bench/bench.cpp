@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <grp.h>
 #include <iostream>
 #include <map>
 #include <poll.h>
@@ -39,10 +40,12 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <systemd/sd-bus.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -478,6 +481,7 @@ private:
     void warmCalls(pid_t pid);
     void burst(int n);
     void fillGroups();
+    void createUnderReaders(pid_t pid);
     void collection();
     void counters();
 
@@ -812,6 +816,54 @@ void Bench::fillGroups() {
     }
 }
 
+// A local user who calls GetAllCounters in a loop, as the policy lets anyone: a forked
+// child as nobody on a connection of its own, until it is killed.
+pid_t spawnCountersReader(const std::string& busAddress) {
+    const pid_t pid = ::fork();
+    if (pid != 0) {
+        return pid;
+    }
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+        ::setresuid(65534, 65534, 65534) != 0) {
+        ::_exit(1);
+    }
+    sd_bus* bus = nullptr;
+    if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, busAddress.c_str()) < 0 ||
+        sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0) {
+        ::_exit(1);
+    }
+    for (;;) {
+        sd_bus_message* reply = nullptr;
+        sd_bus_error e{};
+        sd_bus_call_method(bus, "org.rdtmon1", "/org/rdtmon1", "org.rdtmon1.Manager",
+                           "GetAllCounters", &e, &reply, "");
+        sd_bus_error_free(&e);
+        sd_bus_message_unref(reply);
+    }
+}
+
+void Bench::createUnderReaders(pid_t pid) {
+    const std::string base = " at " + std::to_string(s_.groups) + " groups";
+    const std::string label = base + ", 2 readers looping GetAllCounters";
+    {
+        std::vector<ChildProcess> readers;
+        for (int i = 0; i < 2; ++i) {
+            readers.emplace_back(spawnCountersReader(bus_->address()));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500)); // they are calling
+        hookLatency(label, s_.scaleHookRuns, pid, "readers-");
+    }
+    const Row* quiet = rep_.find("rdtmon-hook create" + base);
+    const Row* loaded = rep_.find("rdtmon-hook create" + label);
+    if (quiet && loaded && quiet->median() > 0 && quiet->pct(99) > 0) {
+        rep_.scalar("ratio: hook create with 2 readers / without, medians",
+                    loaded->median() / quiet->median(), "x", "target <= 1.5");
+        rep_.scalar("ratio: hook create with 2 readers / without, p99",
+                    loaded->pct(99) / quiet->pct(99), "x", "target <= 1.5");
+    }
+}
+
 void Bench::collection() {
     const std::string label =
         std::to_string(s_.groups) + " groups / " + std::to_string(s_.containers) + " containers";
@@ -1015,6 +1067,7 @@ void Bench::run() {
     }
     fillGroups();
     hookLatency(" at " + std::to_string(s_.groups) + " groups", s_.scaleHookRuns, pid, "scale-");
+    createUnderReaders(pid);
     collection();
     counters();
     footprint((std::to_string(s_.groups) + " groups").c_str());

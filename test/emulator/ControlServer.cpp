@@ -93,6 +93,17 @@ std::string runCommand(Model& model, const std::string& line) {
         model.holdTasksWriteAfter(*n);
         return "ok";
     }
+    if (cmd == "hold-counter-read" && w.size() == 1) {
+        model.holdCounterRead();
+        return "ok";
+    }
+    if (cmd == "counter-read-held" && w.size() == 1) {
+        return model.counterReadHeld() ? "ok 1" : "ok 0";
+    }
+    if (cmd == "release-counter-read" && w.size() == 1) {
+        model.releaseCounterRead();
+        return "ok";
+    }
     if (cmd == "tasks-write-held" && w.size() == 1) {
         return model.tasksWriteHeld() ? "ok 1" : "ok 0";
     }

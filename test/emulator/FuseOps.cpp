@@ -76,6 +76,13 @@ int opGetattr(const char* path, struct stat* st, fuse_file_info* fi) {
     if (!n) {
         return -ENOENT;
     }
+    if (n->kind == Model::Kind::ProcTaskDir || n->kind == Model::Kind::ProcTaskFile) {
+        // As under /proc: no such task, no such entry.
+        std::string unused;
+        if (gModel->taskGroups(n->name, fuse_get_context()->pid, unused) != 0) {
+            return -ENOENT;
+        }
+    }
     fillStat(*n, st);
     return 0;
 }
@@ -139,6 +146,13 @@ int opOpen(const char* path, fuse_file_info* fi) {
     if ((fi->flags & O_ACCMODE) != O_RDONLY && !Model::isWritableFile(*n)) {
         return -EACCES;
     }
+    if (n->kind == Model::Kind::ProcTaskFile) {
+        // As /proc/PID: no such task, no such file.
+        std::string unused;
+        if (gModel->taskGroups(n->name, fuse_get_context()->pid, unused) != 0) {
+            return -ENOENT;
+        }
+    }
     fi->direct_io = 1;
     fi->nonseekable = 0;
     auto of = std::make_unique<OpenFile>(OpenFile{*n, {}, false});
@@ -148,13 +162,24 @@ int opOpen(const char* path, fuse_file_info* fi) {
 }
 
 int opRead(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
-    std::lock_guard lk(gModel->mu);
+    std::unique_lock lk(gModel->mu);
     OpenFile& of = *openFileOf(fi);
+    if (of.node.kind == Model::Kind::CounterFile) {
+        gModel->maybeHoldCounterRead(lk); // releases mu while it waits
+    }
     if (of.node.group != 0 && !gModel->groupExists(of.node.group)) {
         return -ENODEV;
     }
     if (off == 0 || !of.have) {
-        of.data = gModel->content(of.node, fuse_get_context()->pid);
+        if (of.node.kind == Model::Kind::ProcTaskFile) {
+            // The task may have gone since the open: ESRCH, as the kernel's read gives.
+            if (int r = gModel->taskGroups(of.node.name, fuse_get_context()->pid, of.data);
+                r != 0) {
+                return r;
+            }
+        } else {
+            of.data = gModel->content(of.node, fuse_get_context()->pid);
+        }
         of.have = true;
     }
     if (static_cast<size_t>(off) >= of.data.size()) {

@@ -32,8 +32,9 @@ Model::Model(const Options& o) : opts_(o), limboMs_(o.limboMs) {
     root.cpus = rootCpus();
     root.schemata = defaultSchemata();
     groups_[kRoot] = root;
+    RmidPool& pool = pools_[0];
     for (unsigned r = 1; r < opts_.numRmids; ++r) {
-        freeRmids_.push_back(r);
+        pool.free.push_back(r);
     }
     selfNs_ = pidNsInode(0).value_or(0);
 }
@@ -98,6 +99,25 @@ std::string Model::subName(unsigned d, unsigned s) const {
 std::optional<Model::Node> Model::resolve(const char* path) const {
     std::vector<std::string> c = split(path);
     size_t n = c.size();
+    if (n > 0 && c[0] == kProcDirName) {
+        if (!opts_.procFile || n > 3) {
+            return std::nullopt;
+        }
+        if (n == 1) {
+            return Node{Kind::ProcDir};
+        }
+        const std::optional<long> id = parseNumber(c[1]);
+        if (!id || *id <= 0 || *id > INT32_MAX || c[1][0] == '0') {
+            return std::nullopt;
+        }
+        if (n == 2) {
+            return Node{Kind::ProcTaskDir, 0, c[1]};
+        }
+        if (c[2] == "cpu_resctrl_groups") {
+            return Node{Kind::ProcTaskFile, 0, c[1]};
+        }
+        return std::nullopt;
+    }
     if (n > 0 && c[0] == "info") {
         if (n == 1) {
             return Node{Kind::InfoDir};
@@ -244,6 +264,9 @@ std::vector<std::string> Model::list(const Node& node) const {
             out.push_back(e);
         }
         break;
+    case Kind::ProcTaskDir:
+        out.push_back("cpu_resctrl_groups");
+        break;
     default:
         break;
     }
@@ -252,40 +275,63 @@ std::vector<std::string> Model::list(const Node& node) const {
 
 // ------------------------------------------------------------ RMIDs
 
+Model::RmidPool& Model::poolOf(unsigned closid) {
+    const unsigned key = opts_.rmidsPerClos ? closid : 0;
+    auto [it, made] = pools_.try_emplace(key);
+    if (made) {
+        // A CLOS's own pool (per-CLOS RMIDs): every RMID free, the first for its CTRL_MON
+        // group itself.
+        for (unsigned r = 0; r < opts_.numRmids; ++r) {
+            it->second.free.push_back(r);
+        }
+    }
+    return it->second;
+}
+
 void Model::expireLimbo() {
     auto now = Clock::now();
-    for (auto it = limbo_.begin(); it != limbo_.end();) {
-        if (now - it->second >= std::chrono::milliseconds(limboMs_)) {
-            freeRmids_.push_back(it->first);
-            it = limbo_.erase(it);
-        } else {
-            ++it;
+    for (auto& [key, pool] : pools_) {
+        for (auto it = pool.limbo.begin(); it != pool.limbo.end();) {
+            if (now - it->second >= std::chrono::milliseconds(limboMs_)) {
+                pool.free.push_back(it->first);
+                it = pool.limbo.erase(it);
+            } else {
+                ++it;
+            }
         }
     }
 }
 
-int Model::allocRmid(unsigned& out) {
+int Model::allocRmid(unsigned closid, unsigned& out) {
     expireLimbo();
-    if (!freeRmids_.empty()) {
-        out = freeRmids_.front();
-        freeRmids_.pop_front();
+    RmidPool& pool = poolOf(closid);
+    if (!pool.free.empty()) {
+        out = pool.free.front();
+        pool.free.pop_front();
         return 0;
     }
-    return limbo_.empty() ? -ENOSPC : -EBUSY;
+    return pool.limbo.empty() ? -ENOSPC : -EBUSY;
 }
 
-void Model::freeRmid(unsigned r) {
+void Model::freeRmid(unsigned closid, unsigned r) {
+    RmidPool& pool = poolOf(closid);
     if (limboMs_ == 0) {
-        freeRmids_.push_back(r);
+        pool.free.push_back(r);
     } else {
-        limbo_.emplace_back(r, Clock::now());
+        pool.limbo.emplace_back(r, Clock::now());
     }
 }
 
 std::string Model::rmidsReport() {
     expireLimbo();
-    return "free " + std::to_string(freeRmids_.size()) + " limbo " + std::to_string(limbo_.size()) +
-           " total " + std::to_string(opts_.numRmids);
+    std::size_t free = 0;
+    std::size_t limbo = 0;
+    for (const auto& [key, pool] : pools_) {
+        free += pool.free.size();
+        limbo += pool.limbo.size();
+    }
+    return "free " + std::to_string(free) + " limbo " + std::to_string(limbo) + " total " +
+           std::to_string(opts_.numRmids);
 }
 
 // ------------------------------------------------------------ mkdir / rmdir
@@ -339,7 +385,7 @@ int Model::mkdir(const char* path) {
         g.parent = parent->group;
         g.closid = groups_.at(g.parent).closid;
     }
-    int r = allocRmid(g.rmid);
+    int r = allocRmid(g.closid, g.rmid);
     if (r < 0) {
         lastCmd_ = "Out of RMIDs\n";
         return r;
@@ -381,7 +427,7 @@ int Model::rmdir(const char* path) {
                 a = Assign{};
             }
         });
-        freeRmid(g.rmid);
+        freeRmid(g.closid, g.rmid);
         ctrlByName_.erase(g.name);
         groups_.erase(node->group);
     } else {
@@ -398,7 +444,7 @@ void Model::removeMon(GroupId id) {
             a.mon = 0;
         }
     });
-    freeRmid(g.rmid);
+    freeRmid(g.closid, g.rmid);
     groups_.at(g.parent).monChildren.erase(g.name);
     groups_.erase(id);
 }

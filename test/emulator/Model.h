@@ -33,6 +33,9 @@ inline constexpr const char* kEventNames[kEvents] = {"llc_occupancy", "mbm_total
 
 std::optional<int> eventFromName(const std::string& s);
 
+// The hidden directory that holds the per-task files (Kind::ProcDir).
+inline constexpr const char* kProcDirName = ".proc";
+
 using GroupId = uint64_t;
 constexpr GroupId kRoot = 1;
 
@@ -125,7 +128,13 @@ public:
         DomainDir,
         SubDir,
         GroupFile,
-        CounterFile
+        CounterFile,
+        // .proc, .proc/<pid>, .proc/<pid>/cpu_resctrl_groups: the kernel's per-task file,
+        // served here because the daemon under test cannot read it from /proc for a FUSE
+        // resctrl. Never listed in the root, as no such entry is in the kernel's.
+        ProcDir,
+        ProcTaskDir,
+        ProcTaskFile
     };
     struct Node {
         Node(Kind k, GroupId g = 0, std::string n = {}, int d = -1, int s = -1, int e = -1)
@@ -142,7 +151,8 @@ public:
     std::vector<std::string> list(const Node& node) const;
 
     static bool isDir(Kind k) {
-        return k != Kind::InfoFile && k != Kind::GroupFile && k != Kind::CounterFile;
+        return k != Kind::InfoFile && k != Kind::GroupFile && k != Kind::CounterFile &&
+               k != Kind::ProcTaskFile;
     }
     static bool isWritableFile(const Node& n) {
         return n.kind == Kind::GroupFile && writable(n.name);
@@ -155,6 +165,10 @@ public:
     int rmdir(const char* path);
     // A file's text as a read at offset 0 sees it (tasks ids in callerPid's pid namespace).
     std::string content(const Node& n, pid_t callerPid);
+    // cpu_resctrl_groups of task id (in callerPid's pid namespace), in the kernel's format
+    // (fs/resctrl/rdtgroup.c, proc_resctrl_show): "res:/" or "res:NAME", then "mon:" and the
+    // MON group's name or nothing. -ESRCH when there is no such task.
+    int taskGroups(const std::string& id, pid_t callerPid, std::string& out);
     int writeFile(const Node& n, const std::string& data, pid_t callerPid, uid_t callerUid);
 
     // ------------------------------------------------------------ test control
@@ -180,6 +194,17 @@ public:
     }
     // Called for every write(2) to a tasks file, with mu held through lk.
     void maybeHoldTasksWrite(std::unique_lock<std::mutex>& lk);
+    // The next read of a counter file waits until releaseCounterRead() (at most
+    // kMaxTasksWriteHold), mu released meanwhile: a test can act while a reader is inside
+    // a read pass. One-shot.
+    void holdCounterRead() { holdCounterRead_ = true; }
+    bool counterReadHeld() const { return counterReadHeld_; }
+    void releaseCounterRead() {
+        holdCounterRead_ = false;
+        counterReadHeld_ = false;
+        holdCv_.notify_all();
+    }
+    void maybeHoldCounterRead(std::unique_lock<std::mutex>& lk);
     // word: what reads of the event return instead of a number, "" for the number.
     void overrideCounter(GroupId g, int event, const std::string& word) {
         groups_.at(g).override[event] = word;
@@ -208,9 +233,16 @@ private:
                                        size_t i) const;
 
     // RMIDs and groups (Model.cpp)
+    // The RMIDs a group of CLOS closid takes from: one pool for all (x86), or one per CLOS
+    // (--rmids-per-clos, as Arm MPAM's PMGs are per PARTID).
+    struct RmidPool {
+        std::deque<unsigned> free;
+        std::vector<std::pair<unsigned, Clock::time_point>> limbo;
+    };
+    RmidPool& poolOf(unsigned closid);
     void expireLimbo();
-    int allocRmid(unsigned& out);
-    void freeRmid(unsigned r);
+    int allocRmid(unsigned closid, unsigned& out);
+    void freeRmid(unsigned closid, unsigned r);
     void removeMon(GroupId id);
 
     // threads and groups (ModelTasks.cpp)
@@ -242,14 +274,15 @@ private:
     std::map<GroupId, Group> groups_;
     std::map<std::string, GroupId> ctrlByName_;
     GroupId nextId_ = kRoot + 1;
-    std::deque<unsigned> freeRmids_;
-    std::vector<std::pair<unsigned, Clock::time_point>> limbo_;
+    std::map<unsigned, RmidPool> pools_;
     std::string lastCmd_;
     int failNextMkdir_ = 0;
     long failTasksAfter_ = -1;
     int failTasksErrno_ = 0;
     long holdTasksAfter_ = -1;
     bool tasksWriteHeld_ = false;
+    bool holdCounterRead_ = false;
+    bool counterReadHeld_ = false;
     std::condition_variable holdCv_;
     ino_t selfNs_ = 0;
 

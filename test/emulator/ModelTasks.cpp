@@ -217,6 +217,38 @@ std::string Model::tasksContent(GroupId g, pid_t callerPid) {
     return out;
 }
 
+int Model::taskGroups(const std::string& id, pid_t callerPid, std::string& out) {
+    const std::optional<long> v = parseNumber(id);
+    if (!v || *v <= 0 || *v > INT32_MAX) {
+        return -ESRCH;
+    }
+    pid_t tid = static_cast<pid_t>(*v);
+    const CallerNs ns = callerNs(callerPid);
+    if (ns.foreign) {
+        const std::optional<pid_t> t = translate(tid, ns);
+        if (!t) {
+            return -ESRCH;
+        }
+        tid = *t;
+    }
+    // Read now, not from a scan: the start time tells this thread from an earlier one of
+    // the same id, whose records must not count.
+    const std::optional<ThreadInfo> info = readThread(0, tid);
+    if (!info) {
+        return -ESRCH;
+    }
+    Assign a = groupAt(*info, nullptr, 0);
+    if (!groups_.count(a.ctrl)) {
+        a = Assign{};
+    }
+    if (a.mon != 0 && !groups_.count(a.mon)) {
+        a.mon = 0;
+    }
+    out = "res:" + (a.ctrl == kRoot ? std::string("/") : groups_.at(a.ctrl).name) +
+          "\nmon:" + (a.mon != 0 ? groups_.at(a.mon).name : std::string()) + "\n";
+    return 0;
+}
+
 // Maps an id written by a caller in a foreign pid namespace to our tid.
 std::optional<pid_t> Model::translate(pid_t id, const CallerNs& ns) {
     for (const std::string& p : listDir("/proc")) {
@@ -323,6 +355,16 @@ void Model::maybeHoldTasksWrite(std::unique_lock<std::mutex>& lk) {
     tasksWriteHeld_ = true;
     holdCv_.wait_for(lk, kMaxTasksWriteHold, [this] { return !tasksWriteHeld_; });
     tasksWriteHeld_ = false;
+}
+
+void Model::maybeHoldCounterRead(std::unique_lock<std::mutex>& lk) {
+    if (!holdCounterRead_) {
+        return;
+    }
+    holdCounterRead_ = false;
+    counterReadHeld_ = true;
+    holdCv_.wait_for(lk, kMaxTasksWriteHold, [this] { return !counterReadHeld_; });
+    counterReadHeld_ = false;
 }
 
 // Kernel semantics of a write to tasks: ids separated by commas, stop at first error.

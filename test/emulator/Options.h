@@ -14,6 +14,11 @@ struct Options {
     unsigned limboMs = 0;
     unsigned snc = 0;
     std::string controlPath;
+    // Serve .proc/<pid>/cpu_resctrl_groups, the kernel's per-task file (false: a kernel
+    // built without CONFIG_PROC_CPU_RESCTRL).
+    bool procFile = true;
+    // Each CLOS has its own numRmids RMIDs (Arm MPAM: PMGs per PARTID), instead of one pool.
+    bool rmidsPerClos = false;
 };
 
 } // namespace rdtmon::emu

@@ -30,6 +30,7 @@ namespace {
 const char* kUsage =
     "Usage: resctrl-emu MOUNTPOINT [--num-rmids N] [--l3-domains N] [--closids N]\n"
     "                   [--foreground] [--limbo-ms N] [--snc N] [--control SOCKETPATH]\n"
+    "                   [--no-proc-file] [--rmids-per-clos]\n"
     "\n"
     "Mounts a FUSE emulation of /sys/fs/resctrl (fstype fuse.resctrl) on MOUNTPOINT and\n"
     "serves it until unmounted or SIGTERM/SIGINT. Test-only.\n"
@@ -39,6 +40,9 @@ const char* kUsage =
     "  --limbo-ms N     how long a freed RMID stays busy (0)\n"
     "  --snc N          mon_sub_L3_YY dirs per L3 domain (0 = no SNC)\n"
     "  --foreground     do not daemonize\n"
+    "  --no-proc-file   no .proc/PID/cpu_resctrl_groups (a kernel without\n"
+    "                   CONFIG_PROC_CPU_RESCTRL)\n"
+    "  --rmids-per-clos each CLOS has its own N RMIDs (Arm MPAM), not one pool\n"
     "  --control PATH   unix stream socket for test commands, one line in, one line out:\n"
     "                   ping | limbo-ms N | fail-next-mkdir ERRNO |\n"
     "                   fail-tasks-write-after N ERRNO | counter GROUP EVENT WORD|clear |\n"
@@ -82,6 +86,10 @@ bool parseArgs(int argc, char** argv, Options& o, std::string& err) {
             }
         } else if (a == "--foreground" || a == "-f") {
             o.foreground = true;
+        } else if (a == "--no-proc-file") {
+            o.procFile = false;
+        } else if (a == "--rmids-per-clos") {
+            o.rmidsPerClos = true;
         } else if (a == "--control") {
             if (i + 1 >= argc) {
                 err = "--control needs a socket path";

@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -317,6 +318,45 @@ TEST_F(Emu, RmdirMovesTasksToParent) {
     // A new group of the same name starts empty.
     ASSERT_EQ(mkdirErr(p("c1")), 0);
     EXPECT_TRUE(tasksIn(p("c1/tasks")).empty());
+}
+
+// The kernel's /proc/PID/cpu_resctrl_groups, served as .proc/PID/cpu_resctrl_groups in
+// the kernel's format (fs/resctrl/rdtgroup.c, proc_resctrl_show), for processes and threads.
+TEST_F(Emu, PerTaskFileInTheKernelsFormat) {
+    ChildProcess a(spawnSleeper(1));
+    const std::vector<pid_t> threads = threadsOf(a.pid());
+    ASSERT_EQ(threads.size(), 2u);
+    const pid_t other = threads[0] == a.pid() ? threads[1] : threads[0];
+    auto file = [&](pid_t t) { return p(".proc/" + std::to_string(t) + "/cpu_resctrl_groups"); };
+    EXPECT_EQ(readFile(file(a.pid())), "res:/\nmon:\n");
+    ASSERT_EQ(mkdirErr(p("mon_groups/m0")), 0);
+    ASSERT_EQ(writeFile(p("mon_groups/m0/tasks"), std::to_string(a.pid())), 0);
+    EXPECT_EQ(readFile(file(a.pid())), "res:/\nmon:m0\n");
+    EXPECT_EQ(readFile(file(other)), "res:/\nmon:\n") << "only the written thread moved";
+    ASSERT_EQ(mkdirErr(p("c1")), 0);
+    ASSERT_EQ(mkdirErr(p("c1/mon_groups/m1")), 0);
+    ASSERT_EQ(writeFile(p("c1/tasks"), std::to_string(other)), 0);
+    ASSERT_EQ(writeFile(p("c1/mon_groups/m1/tasks"), std::to_string(other)), 0);
+    EXPECT_EQ(readFile(file(other)), "res:c1\nmon:m1\n");
+    ASSERT_EQ(rmdirErr(p("c1/mon_groups/m1")), 0);
+    EXPECT_EQ(readFile(file(other)), "res:c1\nmon:\n");
+    // No such task: no such file, as under /proc. Never listed at the root.
+    EXPECT_EQ(::open(file(deadPid()).c_str(), O_RDONLY | O_CLOEXEC), -1);
+    EXPECT_EQ(errno, ENOENT);
+    EXPECT_FALSE(exists(p(".proc/" + std::to_string(deadPid()))));
+    for (const auto& e : std::filesystem::directory_iterator(emu->path())) {
+        EXPECT_NE(e.path().filename(), ".proc");
+    }
+}
+
+class EmuWithoutProcFile : public Emu {
+    EmulatorOptions opts() override { return {.procFile = false}; }
+};
+
+TEST_F(EmuWithoutProcFile, AKernelWithoutCONFIG_PROC_CPU_RESCTRLHasNoPerTaskFile) {
+    ChildProcess a(spawnSleeper());
+    EXPECT_FALSE(exists(p(".proc")));
+    EXPECT_FALSE(exists(p(".proc/" + std::to_string(a.pid()) + "/cpu_resctrl_groups")));
 }
 
 TEST_F(Emu, InheritanceAtCloneAndFork) {

@@ -1,8 +1,8 @@
 // The parsers of what resctrl files hold: counter values (mon_data), tasks lists and
-// /proc/PID/resctrl, and /proc/PID/stat. They never throw; a tasks list holds only positive
-// ids, each of which appears as a line of the input; a counter value is a decimal found in
-// the input; a CTRL_MON or MON group name from /proc/PID/resctrl is one path component; a
-// stat's comm is found in the input.
+// /proc/PID/cpu_resctrl_groups, and /proc/PID/stat. They never throw; a tasks list holds only
+// positive ids, each of which appears as a line of the input; a counter value is a decimal
+// found in the input; a CTRL_MON or MON group name from cpu_resctrl_groups is empty or one
+// path component found in the input; a stat's comm is found in the input.
 
 #include "FuzzCommon.h"
 #include "ProcFs.h"
@@ -28,14 +28,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 fuzz::finding("parseTaskList returned an id not in the text");
             }
         }
-        if (std::optional<std::string> g = parseProcResctrl(text)) {
-            if (g->find('/') != std::string::npos || g->find('\n') != std::string::npos) {
-                fuzz::finding("parseProcResctrl returned a group name with / or a newline");
-            }
-        }
-        if (std::optional<std::string> m = parseProcResctrlMon(text)) {
-            if (m->find('/') != std::string::npos || m->find('\n') != std::string::npos) {
-                fuzz::finding("parseProcResctrlMon returned a group name with / or a newline");
+        if (std::optional<TaskGroups> g = parseCpuResctrlGroups(text)) {
+            for (const std::string& name : {g->ctrl, g->mon}) {
+                if (name.find('/') != std::string::npos || name.find('\n') != std::string::npos ||
+                    name == "." || name == "..") {
+                    fuzz::finding("parseCpuResctrlGroups returned a name that is not one "
+                                  "directory");
+                }
+                if (text.find(name) == std::string_view::npos) {
+                    fuzz::finding("parseCpuResctrlGroups returned a name not in the text");
+                }
             }
         }
         if (std::optional<ProcStat> st = parseProcStat(text)) {

@@ -14,12 +14,16 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <future>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <sys/stat.h>
+#include <thread>
+#include <vector>
 
 using namespace rdtmon::test;
 using ::testing::HasSubstr;
@@ -184,6 +188,33 @@ TEST_F(AllCountersTest, WithoutResctrlItIsTheErrorGetCountersGives) {
     EXPECT_EQ(error, single.error);
     EXPECT_EQ(error, "org.rdtmon1.Error.NotSupported");
     EXPECT_EQ(client.property<uint32_t>("FreeRmids"), 0u);
+}
+
+// A read pass runs off the service's loop: while one is stuck in a counter read (the
+// emulator holds it), a create is answered at once, and the reader gets its answer when
+// the read goes on. (Read on the loop, the create would wait for the hold, 10 s.)
+TEST_F(AllCountersTest, ACreateIsAnsweredWhileAReadPassIsStuck) {
+    RdtmonClient client(bus_.address());
+    ChildProcess a(spawnSleeper(0));
+    ASSERT_TRUE(client.createGroup("a", static_cast<uint32_t>(a.pid())).ok());
+    emu_.control("hold-counter-read");
+    auto reader = std::async(std::launch::async, [this] { return callAsNobody(); });
+    ASSERT_TRUE(waitUntil([&] { return emu_.control("counter-read-held") == "1"; },
+                          scaledDeadline(std::chrono::milliseconds(10000))));
+    ChildProcess b(spawnSleeper(0));
+    const auto t0 = std::chrono::steady_clock::now();
+    const CallResult created = client.createGroup("b", static_cast<uint32_t>(b.pid()));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(created.ok()) << created.error << ": " << created.message;
+    EXPECT_EQ(emu_.control("counter-read-held"), "1") << "the create waited for the read";
+    EXPECT_LT(took, scaledDeadline(std::chrono::milliseconds(3000)));
+    emu_.control("release-counter-read");
+    const CommandResult r = reader.get();
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    // It started before b existed: b is not in it, a is.
+    EXPECT_THAT(r.out, HasSubstr("\"a\""));
+    // The next reader gets a pass that started after its call: b is there.
+    EXPECT_EQ(call().byId.count("b"), 1u);
 }
 
 class AllCountersSncTest : public AllCountersTest {

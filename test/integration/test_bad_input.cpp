@@ -835,6 +835,17 @@ TEST_F(BadInput, DbusWrongSignaturesUnknownMembersAndPathsAreRefused) {
              m << std::string("x") << sdbus::UnixFd(0) << std::map<std::string, std::string>{}
                << std::string("extra");
          }},
+        {"AddContainerByPid()", mgr, "AddContainerByPid", [](sdbus::MethodCall&) {}},
+        {"AddContainerByPid(su)", mgr, "AddContainerByPid",
+         [&](sdbus::MethodCall& m) { m << std::string("x") << pid; }},
+        {"AddContainerByPid(suu a{ss})", mgr, "AddContainerByPid",
+         [&](sdbus::MethodCall& m) {
+             m << std::string("x") << pid << uint32_t{1} << std::map<std::string, std::string>{};
+         }},
+        {"AddContainerByPid(sut a{ss}) of another start time", mgr, "AddContainerByPid",
+         [&](sdbus::MethodCall& m) {
+             m << std::string("x") << pid << uint64_t{1} << std::map<std::string, std::string>{};
+         }},
         {"RemoveGroup()", mgr, "RemoveGroup", [](sdbus::MethodCall&) {}},
         {"RemoveGroup(u)", mgr, "RemoveGroup", [](sdbus::MethodCall& m) { m << uint32_t{5}; }},
         {"RemoveGroup(ss)", mgr, "RemoveGroup",
@@ -1154,15 +1165,19 @@ TEST(FuzzRegressions, ConfigNumberOverflowIsInvalidArgument) {
     }
 }
 
-// test/fuzz/regressions/resctrl_parsers/*: /proc/PID/resctrl's res: line was returned as a
-// group name even when it held a nested path, "..", or a NUL.
+// test/fuzz/regressions/resctrl_parsers/*: a res: line was returned as a group name even
+// when it held a nested path, "..", or a NUL.
 TEST(FuzzRegressions, ProcResctrlLineThatIsNotOneDirectoryIsNoGroup) {
-    EXPECT_EQ(rdtmon::parseProcResctrl(std::string("res:/c\0\0\x19/closweon_g", 17)), std::nullopt);
-    EXPECT_EQ(rdtmon::parseProcResctrl("res:/../../etc\n"), std::nullopt);
-    EXPECT_EQ(rdtmon::parseProcResctrl("res:/a/b\n"), std::nullopt);
-    EXPECT_EQ(rdtmon::parseProcResctrl("res:/..\n"), std::nullopt);
-    EXPECT_EQ(rdtmon::parseProcResctrl("res:/clos1/\n"), std::optional<std::string>("clos1"));
-    EXPECT_EQ(rdtmon::parseProcResctrl("res:/\n"), std::optional<std::string>(""));
+    using rdtmon::parseCpuResctrlGroups;
+    using rdtmon::TaskGroups;
+    EXPECT_EQ(parseCpuResctrlGroups(std::string("res:c\0\0\x19/closweon_g\nmon:\n", 23)),
+              std::nullopt);
+    EXPECT_EQ(parseCpuResctrlGroups("res:../../etc\nmon:\n"), std::nullopt);
+    EXPECT_EQ(parseCpuResctrlGroups("res:a/b\nmon:\n"), std::nullopt);
+    EXPECT_EQ(parseCpuResctrlGroups("res:..\nmon:\n"), std::nullopt);
+    EXPECT_EQ(parseCpuResctrlGroups("res:clos1\nmon:..\n"), std::nullopt);
+    EXPECT_EQ(parseCpuResctrlGroups("res:clos1\nmon:\n"), (TaskGroups{"clos1", ""}));
+    EXPECT_EQ(parseCpuResctrlGroups("res:/\nmon:\n"), (TaskGroups{"", ""}));
 }
 
 } // namespace

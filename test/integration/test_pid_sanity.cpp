@@ -6,6 +6,7 @@
 #include "EmulatorMount.h"
 #include "PrivateBus.h"
 #include "Proc.h"
+#include "ProcStat.h"
 #include "RdtmonClient.h"
 #include "RdtmondProcess.h"
 #include "Subprocess.h"
@@ -138,6 +139,24 @@ TEST_F(PidSanity, AProcessInAnotherRunningContainersGroupIsBusyNamingIt) {
     EXPECT_EQ(again, "/org/rdtmon1/group/a");
 }
 
+// Found through the task's own cpu_resctrl_groups: a process that is not the other
+// container's init or one of its descendants, moved into its group by hand. (The tasks
+// scan of a kernel without that file reads only the groups such a process can be in.)
+TEST_F(PidSanity, AProcessMovedByHandIntoAnotherRunningContainersGroupIsBusy) {
+    RdtmonClient c(bus_.address());
+    ChildProcess initA(spawnSleeper());
+    ASSERT_TRUE(c.createGroup("a", static_cast<uint32_t>(initA.pid())).ok());
+    ChildProcess stranger(spawnSleeper(1));
+    for (pid_t t : threadsOf(stranger.pid())) {
+        writeFile(groupDir("a") + "/tasks", std::to_string(t));
+    }
+    CallResult r = c.createGroup("b", static_cast<uint32_t>(stranger.pid()));
+    EXPECT_EQ(r.error, "org.rdtmon1.Error.Busy") << r.message;
+    EXPECT_THAT(r.message, HasSubstr("container a"));
+    EXPECT_FALSE(isDir(groupDir("b")));
+    EXPECT_EQ(tasksOf(groupDir("a")).count(stranger.pid()), 1u);
+}
+
 TEST_F(PidSanity, AThreadOfAnotherContainersInitIsBusyToo) {
     RdtmonClient c(bus_.address());
     ChildProcess initA(spawnSleeper(2));
@@ -166,6 +185,62 @@ TEST_F(PidSanity, WhenTheOtherContainerIsGoneItsGroupIsCollectedAndTheCreateProc
     EXPECT_EQ(tasksOf(groupDir("b")).count(leftOver), 1u);
     EXPECT_EQ(c.listedIds(), (std::set<std::string>{"b"}));
     EXPECT_THAT(stateFile(), Not(HasSubstr("\"a\"")));
+}
+
+// A pid number is only taken from a caller in rdtmond's own pid namespace: from another one
+// (here busctl in a new pid namespace) it would name another process, or none.
+TEST_F(PidSanity, APidNumberFromAnotherPidNamespaceIsRefused) {
+    ChildProcess p(spawnSleeper());
+    const std::string pid = std::to_string(p.pid());
+    const std::string start =
+        std::to_string(rdtmon::parseProcStat(readFile("/proc/" + pid + "/stat"))->startTime);
+    for (const std::vector<std::string>& call :
+         {std::vector<std::string>{"CreateGroup", "su", "x", pid},
+          std::vector<std::string>{"AddContainerByPid", "suta{ss}", "x", pid, start, "0"}}) {
+        SCOPED_TRACE(call[0]);
+        std::vector<std::string> args = {"call", "org.rdtmon1", "/org/rdtmon1",
+                                         "org.rdtmon1.Manager"};
+        args.insert(args.end(), call.begin(), call.end());
+        std::vector<std::string> argv = {"unshare", "--pid", "--fork"};
+        const std::vector<std::string> busctl = bus_.busctl(args);
+        argv.insert(argv.end(), busctl.begin(), busctl.end());
+        // As pid 1 of its namespace busctl would log to the kernel's log, not to stderr.
+        const CommandResult r =
+            runCommand(argv, CommandOptions{.env = {"SYSTEMD_LOG_TARGET=console"}});
+        EXPECT_NE(r.exitCode, 0);
+        EXPECT_THAT(r.err, HasSubstr("another one")) << r.err;
+        EXPECT_FALSE(isDir(groupDir("x")));
+        // From this pid namespace the same call works.
+        const CommandResult ok = runCommand(bus_.busctl(args));
+        EXPECT_EQ(ok.exitCode, 0) << ok.err;
+        EXPECT_TRUE(isDir(groupDir("x")));
+        ASSERT_TRUE(RdtmonClient(bus_.address()).removeGroup("x").ok());
+    }
+}
+
+// AddContainerByPid names the process by pid and start time: a start time that is not the
+// process's (its pid was reused) is NoSuchProcess, and nothing is made.
+TEST_F(PidSanity, AddContainerByPidChecksTheStartTime) {
+    ChildProcess p(spawnSleeper(1));
+    const std::string pid = std::to_string(p.pid());
+    const unsigned long long start =
+        rdtmon::parseProcStat(readFile("/proc/" + pid + "/stat"))->startTime;
+    auto add = [&](unsigned long long t) {
+        return runCommand(bus_.busctl({"call", "org.rdtmon1", "/org/rdtmon1", "org.rdtmon1.Manager",
+                                       "AddContainerByPid", "suta{ss}", "x", pid, std::to_string(t),
+                                       "1", "pod", "web"}));
+    };
+    const CommandResult wrong = add(start + 1);
+    EXPECT_NE(wrong.exitCode, 0);
+    EXPECT_THAT(wrong.err, HasSubstr("started at")) << wrong.err;
+    EXPECT_FALSE(isDir(groupDir("x")));
+    const CommandResult right = add(start);
+    ASSERT_EQ(right.exitCode, 0) << right.err;
+    EXPECT_EQ(right.out, "os \"/org/rdtmon1/group/x\" \"active\"\n");
+    const std::vector<pid_t> threads = threadsOf(p.pid());
+    EXPECT_EQ(tasksOf(groupDir("x")), std::set<pid_t>(threads.begin(), threads.end()));
+    EXPECT_EQ(RdtmonClient(bus_.address()).labelsOf("x"),
+              (std::map<std::string, std::string>{{"pod", "web"}}));
 }
 
 } // namespace

@@ -557,3 +557,26 @@ TEST(RdtmondCommandLine, VersionHelpAndBadArguments) {
     EXPECT_THAT(bad.err, ::testing::HasSubstr("--no-such-option"));
     EXPECT_EQ(runCommand({RDTMOND_BIN, "--config"}).exitCode, 2);
 }
+
+// openat2 refused with EPERM (a seccomp filter written before it, older systemd's
+// SystemCallFilter=) or ENOSYS (a kernel before 5.6): rdtmond probes once and opens
+// component by component with openat, and every create still works.
+TEST(RdtmondSyscalls, OpenatTwoRefusedMeansOpenatNotFailure) {
+    EmulatorMount emu;
+    PrivateBus bus;
+    for (int err : {EPERM, ENOSYS}) {
+        SCOPED_TRACE(err);
+        Rdtmond d(
+            bus, Rdtmond::Options{.resctrl = emu.path(),
+                                  .prefix = {WITHOUT_SYSCALL_BIN, "openat2", std::to_string(err)}});
+        RdtmonClient c(bus.address());
+        ChildProcess p(spawnSleeper(1));
+        const CallResult r = c.createGroup("c1", static_cast<uint32_t>(p.pid()));
+        ASSERT_TRUE(r.ok()) << r.error << ": " << r.message << "\n" << d.log();
+        const std::vector<pid_t> threads = threadsOf(p.pid());
+        EXPECT_EQ(tasksOf(emu.path() + "/mon_groups/c1"),
+                  std::set<pid_t>(threads.begin(), threads.end()));
+        EXPECT_TRUE(c.removeGroup("c1").ok());
+        EXPECT_FALSE(isDir(emu.path() + "/mon_groups/c1"));
+    }
+}

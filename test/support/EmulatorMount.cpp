@@ -160,6 +160,12 @@ void EmulatorMount::start() {
                                      std::to_string(opts_.limboMs),
                                      "--snc",
                                      std::to_string(opts_.snc)};
+    if (!opts_.procFile) {
+        args.push_back("--no-proc-file");
+    }
+    if (opts_.rmidsPerClos) {
+        args.push_back("--rmids-per-clos");
+    }
     std::vector<char*> argv;
     for (auto& a : args) {
         argv.push_back(a.data());

@@ -19,6 +19,10 @@ struct EmulatorOptions {
     unsigned closids = 4;
     unsigned limboMs = 0;
     unsigned snc = 0;
+    // Serve .proc/<pid>/cpu_resctrl_groups (false: a kernel without CONFIG_PROC_CPU_RESCTRL).
+    bool procFile = true;
+    // Each CLOS has its own numRmids RMIDs (Arm MPAM), instead of one pool for all.
+    bool rmidsPerClos = false;
 };
 
 // Runs resctrl-emu (RESCTRL_EMU_BIN) --foreground on a fresh TempDir (mount point

@@ -39,8 +39,9 @@ void Rdtmond::start() {
         std::ofstream cfg(configPath());
         cfg << opts_.configJson;
     }
-    std::vector<std::string> args = {RDTMOND_BIN,   "--config",    configPath(),   "--resctrl",
-                                     opts_.resctrl, "--state-dir", opts_.stateDir, "--no-mount"};
+    std::vector<std::string> args = opts_.prefix;
+    args.insert(args.end(), {RDTMOND_BIN, "--config", configPath(), "--resctrl", opts_.resctrl,
+                             "--state-dir", opts_.stateDir, "--no-mount"});
     args.insert(args.end(), opts_.extraArgs.begin(), opts_.extraArgs.end());
     pid_ =
         spawnLogged(std::move(args), mergedEnv({bus_.envEntry()}), dir_.file("rdtmond.log"), true);

@@ -22,6 +22,7 @@ public:
         std::string stateDir; // --state-dir; default: a dir inside the fixture's TempDir
         std::string configJson = "{}";
         std::vector<std::string> extraArgs;
+        std::vector<std::string> prefix; // a wrapper that runs rdtmond (without-syscall ...)
         bool waitReady = true;
     };
     Rdtmond(const PrivateBus& bus, Options opts);

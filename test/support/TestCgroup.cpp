@@ -7,9 +7,12 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <linux/sched.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
 
@@ -114,6 +117,32 @@ void TestCgroup::add(pid_t pid) const {
 
 std::vector<pid_t> TestCgroup::procs() const {
     return readPids(dir_ + "/cgroup.procs");
+}
+
+pid_t TestCgroup::spawnInto() const {
+    const int dir = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        throw std::runtime_error("open " + dir_ + ": " + std::strerror(errno));
+    }
+    clone_args args{};
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(dir);
+    const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    const int err = errno;
+    if (pid == 0) {
+        // Only async-signal-safe calls: the test process has threads.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (;;) {
+            ::pause();
+        }
+    }
+    ::close(dir);
+    if (pid < 0) {
+        throw std::runtime_error("clone3(CLONE_INTO_CGROUP) into " + dir_ + ": " +
+                                 std::strerror(err));
+    }
+    return static_cast<pid_t>(pid);
 }
 
 } // namespace rdtmon::test

@@ -26,6 +26,11 @@ public:
     void add(pid_t pid) const;
     // cgroup.procs.
     std::vector<pid_t> procs() const;
+    // Starts a sleeping process straight in this cgroup with clone3(CLONE_INTO_CGROUP), as
+    // crun's exec does on cgroup v2: nothing is written to cgroup.procs. Wrap it in a
+    // ChildProcess. Throws std::runtime_error where that cannot be done (a v1 cgroup, a
+    // kernel before 5.7).
+    pid_t spawnInto() const;
     // Whether a cgroup can be made here (root and a cgroup mount).
     static bool available();
 

@@ -1,4 +1,5 @@
 #include "CgroupPaths.h"
+#include "CgroupPoller.h"
 #include "CgroupWatcher.h"
 
 #include "Proc.h"
@@ -7,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <set>
 #include <unistd.h>
 
 namespace rdtmon::test {
@@ -145,6 +148,48 @@ TEST(CgroupWatcher, AWriteToCgroupProcsIsAnEventAReadIsNot) {
     EXPECT_TRUE(w.read().changed.empty());
     EXPECT_FALSE(w.watch("gone", cg.dir() + "/nonexistent", err));
     EXPECT_EQ(err, ENOENT);
+}
+
+// What the inotify watch cannot see: a process started straight in the cgroup by
+// clone3(CLONE_INTO_CGROUP). The poller reads every cgroup once per kSlices ticks and
+// reports the pids new since its last read; a cgroup removed is reported gone.
+TEST(CgroupPoller, AProcessStartedIntoTheCgroupIsNewAtItsNextRead) {
+    if (!TestCgroup::available()) {
+        GTEST_SKIP() << "needs root and a cgroup mount";
+    }
+    std::set<pid_t> joined;
+    CgroupPoller poller;
+    auto fullRound = [&] {
+        joined.clear();
+        for (std::size_t i = 0; i < CgroupPoller::kSlices; ++i) {
+            for (const CgroupPoller::Joined& j : poller.tick().joined) {
+                EXPECT_EQ(j.id, "c1");
+                joined.insert(j.pids.begin(), j.pids.end());
+            }
+        }
+    };
+    auto cg = std::make_unique<TestCgroup>();
+    ChildProcess init(spawnSleeper());
+    cg->add(init.pid());
+    int err = 0;
+    ASSERT_TRUE(poller.add("c1", cg->dir(), err)) << err;
+    fullRound();
+    EXPECT_TRUE(joined.empty()) << "what was there at add() is the baseline";
+    ChildProcess byClone3(cg->spawnInto());
+    fullRound();
+    EXPECT_EQ(joined, std::set<pid_t>{byClone3.pid()});
+    fullRound();
+    EXPECT_TRUE(joined.empty()) << "reported once";
+    byClone3.reset();
+    init.reset();
+    cg.reset(); // the cgroup is removed
+    std::set<std::string> gone;
+    for (std::size_t i = 0; i < CgroupPoller::kSlices; ++i) {
+        const CgroupPoller::TickResult t = poller.tick();
+        gone.insert(t.gone.begin(), t.gone.end());
+    }
+    EXPECT_EQ(gone, std::set<std::string>{"c1"});
+    EXPECT_EQ(poller.size(), 0u);
 }
 
 } // namespace

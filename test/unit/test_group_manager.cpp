@@ -3,6 +3,7 @@
 
 #include "Clock.h"
 #include "ContainerSource.h"
+#include "CountersReader.h"
 #include "EmulatorMount.h"
 #include "Errors.h"
 #include "GarbageCollector.h"
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
@@ -167,6 +169,42 @@ TEST_F(GroupManagerTest, AFailedThreadMoveLeavesNoGroupAndNoRecord) {
     EXPECT_TRUE(rec_.created.empty());
 }
 
+// The undo of a failed create never changes the group of a task that was not ours to move:
+// a thread that was in another MON group (not rdtmond's: a runtime's native monitoring
+// group) goes back to it, not to the CTRL_MON group as the rmdir alone would put it.
+TEST_F(GroupManagerTest, AFailedCreatePutsEachMovedThreadBackWhereItWas) {
+    ChildProcess p(spawnSleeper(2));
+    ASSERT_EQ(::mkdir(dir("native").c_str(), 0755), 0);
+    const std::vector<pid_t> threads = threadsOf(p.pid());
+    for (pid_t t : threads) {
+        writeFile(dir("native") + "/tasks", std::to_string(t));
+    }
+    emu_.control("fail-tasks-write-after 1 EIO"); // the first thread moves, the second fails
+    expectError(ErrorKind::Failed,
+                [&] { mgr_->createGroup("c1", static_cast<uint32_t>(p.pid())); });
+    EXPECT_FALSE(isDir(dir("c1")));
+    EXPECT_EQ(tasksOf(dir("native")), std::set<pid_t>(threads.begin(), threads.end()));
+}
+
+// The same for an idempotent re-create (a runtime's retry) with a process of another
+// group: the group stays, and nothing that moved stays in it.
+TEST_F(GroupManagerTest, AFailedReCreateLeavesNoMovedThreadInTheGroup) {
+    ChildProcess init(spawnSleeper());
+    mgr_->createGroup("c1", static_cast<uint32_t>(init.pid()));
+    ChildProcess other(spawnSleeper(2));
+    ASSERT_EQ(::mkdir(dir("native").c_str(), 0755), 0);
+    const std::vector<pid_t> threads = threadsOf(other.pid());
+    for (pid_t t : threads) {
+        writeFile(dir("native") + "/tasks", std::to_string(t));
+    }
+    emu_.control("fail-tasks-write-after 1 EIO");
+    expectError(ErrorKind::Failed,
+                [&] { mgr_->createGroup("c1", static_cast<uint32_t>(other.pid())); });
+    EXPECT_EQ(tasksOf(dir("c1")), std::set<pid_t>{init.pid()});
+    EXPECT_EQ(tasksOf(dir("native")), std::set<pid_t>(threads.begin(), threads.end()));
+    EXPECT_EQ(registry_->find("c1")->pid, static_cast<uint32_t>(init.pid()));
+}
+
 TEST_F(GroupManagerTest, AnUnwritableStateDirMeansNoGroup) {
     ChildProcess p(spawnSleeper());
     // Replace the state dir by a file: every persist fails.
@@ -314,6 +352,54 @@ TEST_F(GroupManagerTest, FreeRmidsIsNeverBelowZero) {
         ASSERT_EQ(::mkdir(dir("native" + std::to_string(i)).c_str(), 0755), 0) << i;
     }
     EXPECT_EQ(mgr_->freeRmids(), 0u);
+}
+
+// The reads of GetAllCounters and GetCounters: a pass on a worker thread, one at a time,
+// shared by every reader who asked before it started; the loop only starts and finishes it.
+TEST_F(GroupManagerTest, CountersReaderSharesAPassAndKeepsTheLoopFree) {
+    ChildProcess p(spawnSleeper());
+    mgr_->createGroup("c1", static_cast<uint32_t>(p.pid()));
+    CountersReader reader(*mgr_, std::chrono::milliseconds(0));
+    std::vector<CountersReader::Outcome> got;
+    auto reply = [&](const CountersReader::Outcome& o) { got.push_back(o); };
+    auto finishWhenDone = [&] {
+        pollfd fd{reader.fd(), POLLIN, 0};
+        ASSERT_EQ(::poll(&fd, 1, 20000), 1) << "the pass never ended";
+        reader.finish();
+    };
+    emu_.control("hold-counter-read");
+    reader.request(reply);
+    EXPECT_TRUE(reader.running());
+    ASSERT_TRUE(waitUntil([&] { return emu_.control("counter-read-held") == "1"; },
+                          std::chrono::milliseconds(10000)));
+    // The loop is free meanwhile: a create and a removal go through.
+    ChildProcess q(spawnSleeper());
+    mgr_->createGroup("c2", static_cast<uint32_t>(q.pid()));
+    reader.request(reply);
+    reader.request(reply);
+    reader.request(reply);
+    EXPECT_TRUE(got.empty());
+    emu_.control("release-counter-read");
+    finishWhenDone();
+    ASSERT_EQ(got.size(), 1u) << "the first reader, from the first pass";
+    ASSERT_TRUE(got[0].counters);
+    auto ids = [](const AllCounters& a) {
+        std::set<std::string> out;
+        for (const GroupCounters& g : a.groups) {
+            out.insert(g.id);
+        }
+        return out;
+    };
+    EXPECT_EQ(ids(*got[0].counters), (std::set<std::string>{"c1", "/"}));
+    // The three who asked during it share the next pass, which sees c2.
+    EXPECT_TRUE(reader.running());
+    finishWhenDone();
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[1].counters, got[3].counters) << "one pass for the three";
+    EXPECT_EQ(ids(*got[1].counters), (std::set<std::string>{"c1", "c2", "/"}));
+    EXPECT_EQ(reader.passes(), 2u);
+    EXPECT_FALSE(reader.running());
+    EXPECT_EQ(reader.timeoutMs(), -1) << "nothing waits: no wake-up";
 }
 
 } // namespace

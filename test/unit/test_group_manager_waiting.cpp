@@ -276,4 +276,40 @@ TEST_F(WaitingTest, TheStartTimeIsTheProcessStatField) {
     EXPECT_EQ(mgr_->createGroup("w", pid(2)).pidStartTime, readProcStat(inits_.pid(2))->startTime);
 }
 
+// Where RMIDs are per CLOS (Arm MPAM), a waiter whose CLOS is full holds up only the
+// waiters of that CLOS: the others get the RMIDs theirs still has.
+TEST(WaitingPerClos, AFullClosHoldsUpOnlyItsOwnWaiters) {
+    EmulatorMount emu(EmulatorOptions{.numRmids = 3, .rmidsPerClos = true});
+    TempDir state("rdtmon-wait-clos");
+    std::unique_ptr<GroupRegistry> registry;
+    std::unique_ptr<GroupManager> mgr;
+    reopenManager(mgr, registry, state.file("state"), emulatorOpener(emu), {});
+    mgr->setWaitForRmid(true);
+    ASSERT_EQ(::mkdir((emu.path() + "/clos1").c_str(), 0755), 0);
+    Sleepers inits(7);
+    for (std::size_t i = 4; i < 7; ++i) {
+        writeFile(emu.path() + "/clos1/tasks", std::to_string(inits.pid(i)));
+    }
+    // The default CLOS: its own group holds one RMID, two groups the others; r3 waits.
+    EXPECT_FALSE(mgr->createGroup("r1", inits.upid(0)).waiting);
+    EXPECT_FALSE(mgr->createGroup("r2", inits.upid(1)).waiting);
+    EXPECT_TRUE(mgr->createGroup("r3", inits.upid(2)).waiting);
+    // clos1 has RMIDs of its own: a newcomer there does not queue behind r3.
+    GroupRecord c1 = mgr->createGroup("c1", inits.upid(4));
+    EXPECT_FALSE(c1.waiting);
+    EXPECT_EQ(c1.ctrl, "clos1");
+    EXPECT_FALSE(mgr->createGroup("c2", inits.upid(5)).waiting);
+    EXPECT_TRUE(mgr->createGroup("c3", inits.upid(6)).waiting);
+    // An RMID frees in clos1: c3 gets it although r3, before it in the queue, cannot go.
+    mgr->removeGroup("c1");
+    GroupManager::GrantPass p = mgr->grantWaiting();
+    EXPECT_EQ(p.granted, 1u);
+    EXPECT_EQ(p.stoppedBy, GroupManager::GrantPass::Stop::NoRmid);
+    ASSERT_TRUE(mgr->find("c3"));
+    EXPECT_FALSE(mgr->find("c3")->waiting);
+    EXPECT_TRUE(isDir(emu.path() + "/clos1/mon_groups/c3"));
+    EXPECT_EQ(mgr->waitingContainers().size(), 1u);
+    EXPECT_EQ(mgr->waitingContainers().at(0).id, "r3");
+}
+
 } // namespace

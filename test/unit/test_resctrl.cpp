@@ -181,27 +181,24 @@ TEST(ParseTaskList, OneIdPerLineMalformedSkipped) {
     EXPECT_EQ(parseTaskList("99999999999999\n9\n"), (std::vector<pid_t>{9}));
 }
 
-TEST(ParseProcResctrl, ResLine) {
-    EXPECT_EQ(parseProcResctrl("res:/\nmon:/\n"), std::optional<std::string>(""));
-    EXPECT_EQ(parseProcResctrl("res:/clos1\nmon:/clos1/mon_groups/c1\n"),
-              std::optional<std::string>("clos1"));
-    EXPECT_EQ(parseProcResctrl("mon:/mon_groups/c1\nres:/clos2\n"),
-              std::optional<std::string>("clos2"));
-    EXPECT_EQ(parseProcResctrl("res:\nmon:\n"), std::optional<std::string>(""));
-    EXPECT_EQ(parseProcResctrl(""), std::nullopt);
-    EXPECT_EQ(parseProcResctrl("mon:/x\n"), std::nullopt);
+// The kernel's format (fs/resctrl/rdtgroup.c, proc_resctrl_show), line for line.
+TEST(ParseCpuResctrlGroups, TheKernelsFormat) {
+    EXPECT_EQ(parseCpuResctrlGroups("res:/\nmon:\n"), (TaskGroups{"", ""}));
+    EXPECT_EQ(parseCpuResctrlGroups("res:/\nmon:c0ffee\n"), (TaskGroups{"", "c0ffee"}));
+    EXPECT_EQ(parseCpuResctrlGroups("res:clos1\nmon:\n"), (TaskGroups{"clos1", ""}));
+    EXPECT_EQ(parseCpuResctrlGroups("res:clos1\nmon:web-1\n"), (TaskGroups{"clos1", "web-1"}));
+    // A name is taken as it is, blanks and all.
+    EXPECT_EQ(parseCpuResctrlGroups("res:my clos\nmon:\n"), (TaskGroups{"my clos", ""}));
 }
 
-// The kernel prints the MON group as a bare name, or nothing (proc_resctrl_show).
-TEST(ParseProcResctrl, MonLine) {
-    EXPECT_EQ(parseProcResctrlMon("res:/\nmon:\n"), std::optional<std::string>(""));
-    EXPECT_EQ(parseProcResctrlMon("res:clos1\nmon:c0ffee\n"), std::optional<std::string>("c0ffee"));
-    EXPECT_EQ(parseProcResctrlMon("mon:web-1"), std::optional<std::string>("web-1"));
-    EXPECT_EQ(parseProcResctrlMon("res:/\n"), std::nullopt);
-    EXPECT_EQ(parseProcResctrlMon(""), std::nullopt);
-    // Anything but one directory name is not trusted: the caller reads tasks files instead.
-    EXPECT_EQ(parseProcResctrlMon("mon:/clos1/mon_groups/c1\n"), std::nullopt);
-    EXPECT_EQ(parseProcResctrlMon("mon:..\n"), std::nullopt);
+TEST(ParseCpuResctrlGroups, AnythingElseIsNoAnswer) {
+    // resctrl not mounted: the kernel prints both keys with nothing after them.
+    EXPECT_EQ(parseCpuResctrlGroups("res:\nmon:\n"), std::nullopt);
+    // What an earlier version of rdtmon's notes said the format was.
+    EXPECT_EQ(parseCpuResctrlGroups("res:/clos1\nmon:/clos1/mon_groups/c1\n"), std::nullopt);
+    EXPECT_EQ(parseCpuResctrlGroups("res:/\n"), std::nullopt);
+    EXPECT_EQ(parseCpuResctrlGroups("mon:web-1\n"), std::nullopt);
+    EXPECT_EQ(parseCpuResctrlGroups(""), std::nullopt);
 }
 
 // ---------------------------------------------------------------------------
@@ -774,6 +771,36 @@ TEST_F(ResctrlEmu, CtrlGroupOfFindsTheCtrlMonGroup) {
     EXPECT_EQ(r_->ctrlGroupOf(child.pid()), "clos1");
 
     EXPECT_EQ(kindOf([&] { (void)r_->ctrlGroupOf(impossiblePid()); }), ErrorKind::NoSuchProcess);
+}
+
+// Both ways of finding a task's groups: the per-task file (the kernel's
+// cpu_resctrl_groups, which the emulator serves) and, without it, the tasks scan; the
+// MON group of a thread is known only from the file.
+TEST(ResctrlEmuTaskFile, TheGroupsOfATaskWithAndWithoutThePerTaskFile) {
+    for (bool procFile : {true, false}) {
+        SCOPED_TRACE(procFile ? "with cpu_resctrl_groups" : "without cpu_resctrl_groups");
+        EmulatorMount emu(EmulatorOptions{.procFile = procFile});
+        Resctrl r(emu.path());
+        ChildProcess child(spawnSleeper(1));
+        EXPECT_EQ(r.taskGroupsFile(child.pid()).has_value(), procFile);
+        EXPECT_EQ(r.ctrlGroupOf(child.pid()), "");
+        ASSERT_EQ(::mkdir((emu.path() + "/clos1").c_str(), 0755), 0) << std::strerror(errno);
+        writeThreadsTo(emu.path() + "/clos1/tasks", child.pid());
+        EXPECT_EQ(r.ctrlGroupOf(child.pid()), "clos1");
+        const MonGroupRef g{"clos1", "c1"};
+        r.createMonGroup(g);
+        r.moveTask(g, child.pid()); // the leader only
+        const std::vector<pid_t> threads = threadsOf(child.pid());
+        const pid_t other = threads.front() == child.pid() ? threads.back() : threads.front();
+        if (procFile) {
+            EXPECT_EQ(r.monGroupOfTask(child.pid()), std::optional<std::string>("c1"));
+            EXPECT_EQ(r.monGroupOfTask(other), std::optional<std::string>(""));
+        } else {
+            EXPECT_EQ(r.monGroupOfTask(child.pid()), std::nullopt);
+        }
+        EXPECT_EQ(r.ctrlGroupOf(child.pid()), "clos1");
+        EXPECT_EQ(kindOf([&] { (void)r.ctrlGroupOf(impossiblePid()); }), ErrorKind::NoSuchProcess);
+    }
 }
 
 TEST_F(ResctrlEmu, MoveIntoAnotherCtrlMonGroupFails) {

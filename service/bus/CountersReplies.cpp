@@ -1,0 +1,68 @@
+#include "CountersReplies.h"
+
+#include "Errors.h"
+#include "HandlerErrors.h"
+
+#include <memory>
+#include <tuple>
+#include <utility>
+
+namespace rdtmon {
+
+void replyCounters(CountersReader& reader, GroupManager& mgr, const char* method,
+                   const std::string& id, sdbus::Result<CountersMap>&& result) {
+    try {
+        translated(method, id, [&] { (void)mgr.ownedGroup(id); });
+    } catch (const sdbus::Error& e) {
+        result.returnError(e);
+        return;
+    }
+    auto shared = std::make_shared<sdbus::Result<CountersMap>>(std::move(result));
+    reader.requestGroup(id, [shared, method, id](const CountersReader::Outcome& o) {
+        try {
+            CountersMap counters = translated(method, id, [&] {
+                if (o.error) {
+                    throw *o.error;
+                }
+                if (auto it = o.groupErrors.find(id); it != o.groupErrors.end()) {
+                    throw it->second;
+                }
+                for (const GroupCounters& g : o.counters->groups) {
+                    if (g.id == id) {
+                        return g.counters;
+                    }
+                }
+                throw Error(ErrorKind::NoSuchGroup, "the group of container " + id + " went away");
+            });
+            shared->returnResults(counters);
+        } catch (const sdbus::Error& e) {
+            shared->returnError(e);
+        }
+    });
+}
+
+void replyAllCounters(CountersReader& reader,
+                      sdbus::Result<uint64_t, std::vector<CountersEntry>>&& result) {
+    auto shared =
+        std::make_shared<sdbus::Result<uint64_t, std::vector<CountersEntry>>>(std::move(result));
+    reader.request([shared](const CountersReader::Outcome& o) {
+        try {
+            auto [usec, groups] = translated("GetAllCounters", std::string(), [&] {
+                if (o.error) {
+                    throw *o.error;
+                }
+                std::vector<CountersEntry> out;
+                out.reserve(o.counters->groups.size());
+                for (const GroupCounters& g : o.counters->groups) {
+                    out.emplace_back(g.id, g.labels, g.counters);
+                }
+                return std::make_pair(o.counters->monotonicUsec, std::move(out));
+            });
+            shared->returnResults(usec, groups);
+        } catch (const sdbus::Error& e) {
+            shared->returnError(e);
+        }
+    });
+}
+
+} // namespace rdtmon
