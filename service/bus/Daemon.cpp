@@ -273,6 +273,8 @@ int Daemon::loop() {
         mgr_->runDueRetries();
         mgr_->runDueJoinPoll();
         reader_->runDue();
+        // One reader per iteration: calls that came meanwhile go first (CountersReader.h).
+        reader_->answerNext();
     }
     return 0;
 }

@@ -2,8 +2,10 @@
 
 #include "Clock.h"
 #include "Log.h"
+#include "ThreadNice.h"
 
 #include <cerrno>
+#include <cstring>
 #include <exception>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -19,8 +21,35 @@ CountersReader::CountersReader(GroupManager& mgr, std::chrono::milliseconds minI
 }
 
 CountersReader::~CountersReader() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
     if (worker_.joinable()) {
         worker_.join();
+    }
+}
+
+void CountersReader::workerMain() {
+    if (int err = setThisThreadNice(kBackgroundNice); err != 0) {
+        log::notice(std::string("counter reads at the loop's CPU weight: setpriority: ") +
+                    std::strerror(err));
+    }
+    std::unique_lock lk(mu_);
+    for (;;) {
+        cv_.wait(lk, [this] { return stop_ || job_; });
+        if (!job_) {
+            return;
+        }
+        const bool full = *job_;
+        lk.unlock();
+        work(full);
+        lk.lock();
+        job_.reset();
+        const uint64_t one = 1;
+        while (::write(done_.get(), &one, sizeof one) < 0 && errno == EINTR) {
+        }
     }
 }
 
@@ -40,6 +69,9 @@ bool CountersReader::fullDue() const {
 }
 
 int CountersReader::timeoutMs() const {
+    if (!answering_.empty()) {
+        return 0;
+    }
     if (running()) {
         return -1;
     }
@@ -65,29 +97,36 @@ void CountersReader::runDue() {
     }
 }
 
-void CountersReader::answer(std::vector<Reply>& replies, const Outcome& o) {
-    std::vector<Reply> now = std::move(replies);
-    replies.clear();
-    for (Reply& r : now) {
-        try {
-            r(o);
-        } catch (const std::exception& e) {
-            log::warning(std::string("counters reply: ") + e.what());
-        }
+bool CountersReader::answerNext() {
+    if (answering_.empty()) {
+        return false;
     }
+    auto [o, reply] = std::move(answering_.front());
+    answering_.pop_front();
+    try {
+        reply(*o);
+    } catch (const std::exception& e) {
+        log::warning(std::string("counters reply: ") + e.what());
+    }
+    return !answering_.empty();
 }
 
 void CountersReader::finish() {
     uint64_t v = 0;
     while (::read(done_.get(), &v, sizeof v) < 0 && errno == EINTR) {
     }
-    if (!worker_.joinable()) {
-        return;
+    {
+        // The worker's writes to the read's outputs happen before this lock is taken.
+        std::lock_guard lk(mu_);
+        if (!busy_ || job_) {
+            return;
+        }
     }
-    worker_.join();
+    busy_ = false;
     resctrl_.reset();
     ++passes_;
-    Outcome o;
+    auto shared = std::make_shared<Outcome>();
+    Outcome& o = *shared;
     if (error_) {
         o.error = error_;
         if (runningFull_) {
@@ -101,7 +140,11 @@ void CountersReader::finish() {
         o.counters = std::make_shared<const AllCounters>(std::move(result_));
         o.groupErrors = std::move(groupErrors_);
     }
-    answer(current_, o);
+    for (Reply& r : current_) {
+        answering_.emplace_back(shared, std::move(r));
+    }
+    current_.clear();
+    answerNext();
     runDue();
 }
 
@@ -120,9 +163,13 @@ void CountersReader::start(bool full) {
     runningFull_ = full;
     resctrl_ = mgr_.sharedResctrl();
     if (!resctrl_) {
-        Outcome o;
-        o.error = Error(ErrorKind::NotSupported, "no resctrl with L3 monitoring");
-        answer(current_, o);
+        auto o = std::make_shared<Outcome>();
+        o->error = Error(ErrorKind::NotSupported, "no resctrl with L3 monitoring");
+        for (Reply& r : current_) {
+            answering_.emplace_back(o, std::move(r));
+        }
+        current_.clear();
+        answerNext();
         return;
     }
     if (full && resctrl_.get() != passFor_) {
@@ -143,34 +190,41 @@ void CountersReader::start(bool full) {
     unread_.clear();
     error_.reset();
     groupErrors_.clear();
-    worker_ = std::thread([this, full] {
-        try {
-            if (full) {
-                result_ = readAllCounters(*resctrl_, *pass_, snapshot_, unread_);
-            } else {
-                result_.monotonicUsec = monotonicUsec();
-                for (const GroupRecord& rec : snapshot_) {
-                    try {
-                        result_.groups.push_back(
-                            GroupCounters{rec.id, rec.labels, resctrl_->readCounters(refOf(rec))});
-                    } catch (const Error& e) {
-                        if (e.kind() == ErrorKind::NoSuchGroup) {
-                            unread_.push_back(rec);
-                        } else {
-                            groupErrors_.emplace(rec.id, e);
-                        }
+    busy_ = true;
+    {
+        std::lock_guard lk(mu_);
+        job_ = full;
+    }
+    if (!worker_.joinable()) {
+        worker_ = std::thread([this] { workerMain(); });
+    }
+    cv_.notify_one();
+}
+
+void CountersReader::work(bool full) {
+    try {
+        if (full) {
+            result_ = readAllCounters(*resctrl_, *pass_, snapshot_, unread_);
+        } else {
+            result_.monotonicUsec = monotonicUsec();
+            for (const GroupRecord& rec : snapshot_) {
+                try {
+                    result_.groups.push_back(
+                        GroupCounters{rec.id, rec.labels, resctrl_->readCounters(refOf(rec))});
+                } catch (const Error& e) {
+                    if (e.kind() == ErrorKind::NoSuchGroup) {
+                        unread_.push_back(rec);
+                    } else {
+                        groupErrors_.emplace(rec.id, e);
                     }
                 }
             }
-        } catch (const Error& e) {
-            error_ = e;
-        } catch (const std::exception& e) {
-            error_ = Error(ErrorKind::Failed, e.what());
         }
-        const uint64_t one = 1;
-        while (::write(done_.get(), &one, sizeof one) < 0 && errno == EINTR) {
-        }
-    });
+    } catch (const Error& e) {
+        error_ = e;
+    } catch (const std::exception& e) {
+        error_ = Error(ErrorKind::Failed, e.what());
+    }
 }
 
 } // namespace rdtmon

@@ -7,9 +7,13 @@
 // read runs at a time, and every reader gets one that started after its call:
 // - a full pass (readAllCounters, every group) for GetAllCounters, shared by every reader
 //   who asked before it started, at most one per kMinInterval: however many readers call
-//   in a loop, rdtmond makes at most five passes a second;
+//   in a loop, rdtmond makes at most two passes a second;
 // - for GetCounters, the groups asked for since the last read, each read once (a full pass
 //   that starts first answers them too).
+//
+// The worker runs at the background weight (ThreadNice.h), as the pass's own readers do. A pass's
+// readers are answered one per loop iteration (finish, then answerNext), so that a create that
+// comes meanwhile waits behind one reply, not all of them.
 //
 // Not thread-safe: every member is called from the loop's thread.
 
@@ -18,10 +22,13 @@
 #include "UniqueFd.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -32,7 +39,7 @@ namespace rdtmon {
 
 class CountersReader {
 public:
-    static constexpr std::chrono::milliseconds kMinInterval{200};
+    static constexpr std::chrono::milliseconds kMinInterval{500};
 
     // The read a reader gets, or why there is none: the whole read failed (error), or one
     // group's (groupErrors); a group that is not in counters went away.
@@ -45,13 +52,13 @@ public:
 
     explicit CountersReader(GroupManager& mgr,
                             std::chrono::milliseconds minInterval = kMinInterval);
-    ~CountersReader(); // joins a running pass; its readers are not answered
+    ~CountersReader(); // waits for a running pass; its readers are not answered
     CountersReader(const CountersReader&) = delete;
     CountersReader& operator=(const CountersReader&) = delete;
 
     // An eventfd, readable when the worker's pass is done: then call finish().
     int fd() const { return done_.get(); }
-    bool running() const { return worker_.joinable(); }
+    bool running() const { return busy_; }
     uint64_t passes() const { return passes_; }
 
     // Queues reply for the next full pass, started now when no read runs and the last pass
@@ -59,23 +66,26 @@ public:
     void request(Reply reply);
     // Queues reply for a read of container id's group (started now when no read runs).
     void requestGroup(const std::string& id, Reply reply);
-    // Milliseconds until a queued read may start, -1 when none waits for its turn (the
-    // loop's poll timeout; no wake-up at idle).
+    // Milliseconds until a queued read may start or a reader is to be answered, -1 when
+    // none waits for its turn (the loop's poll timeout; no wake-up at idle).
     int timeoutMs() const;
     // Starts the queued read when its turn has come.
     void runDue();
-    // Settles the groups the read could not find, and answers its readers.
+    // Settles the groups the read could not find, and answers its first reader.
     void finish();
+    // Answers the next reader of a finished read; false when none is left.
+    bool answerNext();
 
 private:
     bool fullDue() const;
     void start(bool full);
-    static void answer(std::vector<Reply>& replies, const Outcome& o);
+    void work(bool full); // on the worker thread
+    void workerMain();
 
     GroupManager& mgr_;
     const uint64_t minIntervalUsec_;
     UniqueFd done_;
-    std::thread worker_;
+    bool busy_ = false; // a read was handed to the worker and not finished
     uint64_t passes_ = 0;
     uint64_t lastFullStartUsec_ = 0;
     bool runningFull_ = false;
@@ -90,6 +100,16 @@ private:
     // Kept open between passes, for as long as the same resctrl is in use.
     std::unique_ptr<CountersPass> pass_;
     const Resctrl* passFor_ = nullptr;
+
+    // Finished reads' readers not answered yet, in order.
+    std::deque<std::pair<std::shared_ptr<const Outcome>, Reply>> answering_;
+
+    // The hand-over to the worker, started with the first read.
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::optional<bool> job_; // a read to run: full or not
+    bool stop_ = false;
+    std::thread worker_;
 
     std::vector<Reply> current_;   // answered by the running read
     std::vector<Reply> nextFull_;  // by the next full pass

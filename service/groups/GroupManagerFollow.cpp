@@ -126,6 +126,9 @@ void GroupManager::runDueJoinPoll() {
             unfollow(id);
         }
     }
+    if (t.joined.empty()) {
+        return; // the usual tick: resctrl is not even looked at (no wake-up of FUSE or kernfs)
+    }
     Resctrl* r = resctrl();
     for (const CgroupPoller::Joined& j : t.joined) {
         if (followed_.count(j.id) == 0 || resyncDue_.count(j.id) != 0) {

@@ -9,8 +9,8 @@
 
 namespace rdtmon {
 
-bool CgroupPoller::readProcs(Followed& f, std::set<pid_t>& out) {
-    std::string text;
+bool CgroupPoller::readProcs(const Followed& f, std::string& text) {
+    text.clear();
     char buf[4096];
     for (off_t off = 0;;) {
         const ssize_t n = ::pread(f.procs.get(), buf, sizeof buf, off);
@@ -20,15 +20,20 @@ bool CgroupPoller::readProcs(Followed& f, std::set<pid_t>& out) {
             }
             return false; // ENODEV: the cgroup was removed
         }
-        if (n == 0) {
+        text.append(buf, static_cast<std::size_t>(n));
+        // A seq_file read fills the buffer unless it reached the end: a short read is the
+        // whole list, with no second read for the 0 (the common case, one call).
+        if (static_cast<std::size_t>(n) < sizeof buf) {
             break;
         }
-        text.append(buf, static_cast<std::size_t>(n));
         off += n;
     }
-    const std::vector<pid_t> pids = parseTaskList(text);
-    out = std::set<pid_t>(pids.begin(), pids.end());
     return true;
+}
+
+std::set<pid_t> CgroupPoller::pidsOf(const std::string& text) {
+    const std::vector<pid_t> pids = parseTaskList(text);
+    return std::set<pid_t>(pids.begin(), pids.end());
 }
 
 bool CgroupPoller::add(const std::string& id, const std::string& cgroupDir, int& err) {
@@ -38,10 +43,12 @@ bool CgroupPoller::add(const std::string& id, const std::string& cgroupDir, int&
         err = errno;
         return false;
     }
-    if (!readProcs(f, f.last)) {
+    if (!readProcs(f, f.lastText)) {
         err = errno;
         return false;
     }
+    f.last = pidsOf(f.lastText);
+    f.slice = std::hash<std::string>{}(id) % kSlices;
     byId_[id] = std::move(f);
     return true;
 }
@@ -55,24 +62,30 @@ CgroupPoller::TickResult CgroupPoller::tick() {
     const std::size_t slice = slice_;
     slice_ = (slice_ + 1) % kSlices;
     for (auto it = byId_.begin(); it != byId_.end();) {
+        Followed& f = it->second;
         // A cgroup's slice is fixed by its id, so each is read once every kSlices ticks.
-        if (std::hash<std::string>{}(it->first) % kSlices != slice) {
+        if (f.slice != slice) {
             ++it;
             continue;
         }
-        std::set<pid_t> now;
-        if (!readProcs(it->second, now)) {
+        if (!readProcs(f, text_)) {
             out.gone.insert(it->first);
             it = byId_.erase(it);
             continue;
         }
+        if (text_ == f.lastText) {
+            ++it; // nobody came or went: the usual case, no parsing
+            continue;
+        }
+        std::set<pid_t> now = pidsOf(text_);
         Joined j{it->first, {}};
         for (pid_t p : now) {
-            if (it->second.last.count(p) == 0) {
+            if (f.last.count(p) == 0) {
                 j.pids.push_back(p);
             }
         }
-        it->second.last = std::move(now);
+        f.last = std::move(now);
+        f.lastText.swap(text_);
         if (!j.pids.empty()) {
             out.joined.push_back(std::move(j));
         }

@@ -97,6 +97,17 @@ std::string runCommand(Model& model, const std::string& line) {
         model.holdCounterRead();
         return "ok";
     }
+    if (cmd == "hold-next-scan" && w.size() == 1) {
+        model.holdNextScan();
+        return "ok";
+    }
+    if (cmd == "scan-held" && w.size() == 1) {
+        return model.scanHeld() ? "ok 1" : "ok 0";
+    }
+    if (cmd == "release-scan" && w.size() == 1) {
+        model.releaseScan();
+        return "ok";
+    }
     if (cmd == "counter-read-held" && w.size() == 1) {
         return model.counterReadHeld() ? "ok 1" : "ok 0";
     }

@@ -166,6 +166,7 @@ int opRead(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
     OpenFile& of = *openFileOf(fi);
     if (of.node.kind == Model::Kind::CounterFile) {
         gModel->maybeHoldCounterRead(lk); // releases mu while it waits
+        gModel->refreshCounterScan(lk);   // and while it scans /proc
     }
     if (of.node.group != 0 && !gModel->groupExists(of.node.group)) {
         return -ENODEV;

@@ -597,8 +597,9 @@ std::string Model::counterContent(const Node& n) {
         return g.override[n.event] + "\n";
     }
     // Every read of a whole pass goes through here (6 per group at 2 domains): one clock
-    // read per file, no allocation but the text.
-    const Membership& m = membership(kCounterScanReuse);
+    // read per file, no allocation but the text. The scan is kept fresh by
+    // refreshCounterScan, without the lock; while one is made the last one serves.
+    const Membership& m = membership(scan_ ? Clock::duration::max() : kCounterScanReuse);
     const Clock::time_point now = Clock::now();
     const int snc = static_cast<int>(opts_.snc);
     // The units this file sums: one, or with SNC a domain's sub-domains (n.sub < 0).

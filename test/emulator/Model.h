@@ -7,11 +7,13 @@
 #include "Options.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -90,6 +92,7 @@ struct Record {
 
 struct Scan {
     Clock::time_point when;
+    uint64_t startTick = 0; // boottime ticks when it began: a thread started since may miss
     std::vector<ThreadInfo> threads;
     std::unordered_map<pid_t, size_t> byTid;
 };
@@ -205,6 +208,22 @@ public:
         holdCv_.notify_all();
     }
     void maybeHoldCounterRead(std::unique_lock<std::mutex>& lk);
+    // Before a counter read: a /proc scan at most kCounterScanReuse old, made with mu
+    // released (lk is unlocked and locked again).
+    void refreshCounterScan(std::unique_lock<std::mutex>& lk);
+    // The next /proc scan a counter read makes waits as it starts, until releaseScan() (at
+    // most kMaxTasksWriteHold): a test can check that mkdir and tasks writes go on while a
+    // counter read scans. One-shot. Needs no mu.
+    void holdNextScan() { holdNextScan_ = true; }
+    bool scanHeld() const { return scanHeld_; }
+    void releaseScan() {
+        {
+            std::lock_guard lk(scanHoldMu_);
+            holdNextScan_ = false;
+            scanHeld_ = false;
+        }
+        scanHoldCv_.notify_all();
+    }
     // word: what reads of the event return instead of a number, "" for the number.
     void overrideCounter(GroupId g, int event, const std::string& word) {
         groups_.at(g).override[event] = word;
@@ -251,6 +270,9 @@ private:
     const ThreadInfo* lookup(pid_t tid);
     Assign groupAt(const ThreadInfo& x, const ThreadInfo* child, int depth);
     Assign inheritedOf(const ThreadInfo& x, int depth);
+    static std::unique_ptr<Scan> scanProc();
+    std::unique_ptr<Scan> backgroundScan();
+    void installScan(std::unique_ptr<Scan> s);
     bool ensureScan(Clock::duration maxAge);
     // The membership from a scan at most maxAge old (kScanReuse for tasks files).
     const Membership& membership(Clock::duration maxAge = kScanReuse);
@@ -290,8 +312,17 @@ private:
     std::unordered_map<TaskKey, Assign, TaskKeyHash> inherited_;
     std::unordered_map<pid_t, ThreadInfo> extra_; // threads read outside the last scan
     std::unique_ptr<Scan> scan_;
+    bool scanning_ = false; // the first scan for counter reads is being made, without mu
+    std::atomic<bool> holdNextScan_{false};
+    std::atomic<bool> scanHeld_{false};
+    std::mutex scanHoldMu_;
+    std::condition_variable scanHoldCv_;
+    Clock::time_point lastChange_; // of the tree or of a task's group
     bool freshScan_ = false;
     std::unique_ptr<Membership> membership_;
+    // A refresh of the scan for counter reads, made aside (refreshCounterScan). Last: its
+    // destructor waits for the scan, which uses the members above.
+    std::future<std::unique_ptr<Scan>> nextScan_;
 };
 
 } // namespace rdtmon::emu

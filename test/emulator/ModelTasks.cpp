@@ -1,6 +1,7 @@
 // resctrl-emu: which thread is in which group (see Model.h). A thread is where its last
-// write to a tasks file put it, else where its creator was when it started; the /proc
-// scan behind every read is cached for 5 ms and dropped by any change.
+// write to a tasks file put it, else where its creator was when it started. A tasks read
+// uses a /proc scan at most 5 ms old and made after the last change; a counter read one up
+// to 1 s old, made without the lock (refreshCounterScan).
 #include "Model.h"
 
 #include "Text.h"
@@ -8,14 +9,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <sys/resource.h>
 
 namespace rdtmon::emu {
 
 // ------------------------------------------------------------ threads and groups
 
+// The scan's thread list stays valid: who is in which group is computed again from it.
 void Model::invalidate() {
-    scan_.reset();
+    lastChange_ = Clock::now();
     membership_.reset();
 }
 
@@ -86,22 +90,18 @@ Assign Model::inheritedOf(const ThreadInfo& x, int depth) {
     return a;
 }
 
-// True if a new scan was made, false if the cached one (younger than maxAge) is reused.
-bool Model::ensureScan(Clock::duration maxAge) {
-    auto now = Clock::now();
-    if (scan_ && now - scan_->when < maxAge) {
-        return false;
-    }
+// Every thread of the host, read from /proc without the model: a scan is made with mu
+// released when a counter read asks for it.
+std::unique_ptr<Scan> Model::scanProc() {
     auto s = std::make_unique<Scan>();
-    s->when = now;
+    s->when = Clock::now();
+    s->startTick = boottimeTicks();
     for (const std::string& p : listDir("/proc")) {
         auto pid = parseNumber(p);
         if (!pid) {
             continue;
         }
-        pid_t ppid = -1;
-        std::vector<std::string> tids = listDir("/proc/" + p + "/task");
-        for (const std::string& ts : tids) {
+        for (const std::string& ts : listDir("/proc/" + p + "/task")) {
             auto tid = parseNumber(ts);
             if (!tid) {
                 continue;
@@ -110,24 +110,105 @@ bool Model::ensureScan(Clock::duration maxAge) {
             if (!t) {
                 continue;
             }
-            if (ppid < 0 || *tid == *pid) {
-                ppid = t->ppid;
-            }
             s->byTid[t->tid] = s->threads.size();
             s->threads.push_back(*t);
         }
     }
-    // Forget records of threads that are gone (the tid may be recycled).
+    return s;
+}
+
+void Model::installScan(std::unique_ptr<Scan> s) {
+    // A thread that started after the scan began may be missing from it although alive: a
+    // task write put it in the old scan, keep it.
+    if (scan_) {
+        for (const ThreadInfo& t : scan_->threads) {
+            if (t.start >= s->startTick && s->byTid.count(t.tid) == 0) {
+                s->byTid[t.tid] = s->threads.size();
+                s->threads.push_back(t);
+            }
+        }
+    }
+    // Forget records of threads that are gone (the tid may be recycled); a thread that
+    // started after the scan began is not gone.
     std::unordered_set<TaskKey, TaskKeyHash> alive;
     for (auto& t : s->threads) {
         alive.insert(TaskKey{t.tid, t.start});
     }
-    std::erase_if(history_, [&](auto& kv) { return alive.count(kv.first) == 0; });
-    std::erase_if(inherited_, [&](auto& kv) { return alive.count(kv.first) == 0; });
+    auto gone = [&](auto& kv) {
+        return kv.first.start < s->startTick && alive.count(kv.first) == 0;
+    };
+    std::erase_if(history_, gone);
+    std::erase_if(inherited_, gone);
     extra_.clear();
     scan_ = std::move(s);
     membership_.reset();
+}
+
+// True if a new scan was made, false if the cached one (younger than maxAge) is reused.
+// Tasks reads (maxAge kScanReuse) also need a scan begun after the last change of the tree
+// or of a task's group; counter reads take any scan young enough.
+bool Model::ensureScan(Clock::duration maxAge) {
+    auto now = Clock::now();
+    if (scan_ && now - scan_->when < maxAge && (maxAge > kScanReuse || scan_->when > lastChange_)) {
+        return false;
+    }
+    installScan(scanProc());
     return true;
+}
+
+// A scan for counter reads, made without mu and at the lowest CPU weight (the kernel does
+// no such walk for a counter read: the emulator's stand-in must not hold up, nor take the
+// CPU from, the calls a real read would not delay). Null if it failed.
+std::unique_ptr<Scan> Model::backgroundScan() {
+    const auto tid = static_cast<id_t>(::gettid());
+    errno = 0;
+    const int nice = ::getpriority(PRIO_PROCESS, tid);
+    const bool niced = errno == 0 && ::setpriority(PRIO_PROCESS, tid, 19) == 0;
+    if (holdNextScan_.exchange(false)) {
+        std::unique_lock hold(scanHoldMu_);
+        scanHeld_ = true;
+        scanHoldCv_.wait_for(hold, kMaxTasksWriteHold, [this] { return !scanHeld_; });
+        scanHeld_ = false;
+    }
+    std::unique_ptr<Scan> s;
+    try {
+        s = scanProc();
+    } catch (...) {
+        s.reset();
+    }
+    if (niced) {
+        (void)::setpriority(PRIO_PROCESS, tid, nice);
+    }
+    return s;
+}
+
+void Model::refreshCounterScan(std::unique_lock<std::mutex>& lk) {
+    if (nextScan_.valid() &&
+        nextScan_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        std::unique_ptr<Scan> s = nextScan_.get();
+        if (s && (!scan_ || scan_->when < s->when)) {
+            installScan(std::move(s));
+        }
+    }
+    if (scanning_ || (scan_ && Clock::now() - scan_->when < kCounterScanReuse)) {
+        return; // fresh enough, or the first scan is being made: use what there is
+    }
+    if (scan_) {
+        // Stale: this read uses it, and a new one is made on the side for the next reads.
+        if (!nextScan_.valid()) {
+            nextScan_ = std::async(std::launch::async, [this] { return backgroundScan(); });
+        }
+        return;
+    }
+    // None yet: this read waits for the first, made without mu all the same.
+    scanning_ = true;
+    lk.unlock();
+    std::unique_ptr<Scan> s = backgroundScan();
+    lk.lock();
+    scanning_ = false;
+    if (s && (!scan_ || scan_->when < s->when)) {
+        installScan(std::move(s));
+    }
 }
 
 const Membership& Model::membership(Clock::duration maxAge) {
@@ -339,6 +420,11 @@ int Model::moveTask(GroupId gid, pid_t id, pid_t callerPid, uid_t callerUid, con
     rec.tick = boottimeTicks();
     rec.assign = next;
     history_[TaskKey{info->tid, info->start}].push_back(std::move(rec));
+    if (scan_ && scan_->byTid.count(info->tid) == 0) {
+        // Born after the scan: counted from now, not from the next scan.
+        scan_->byTid[info->tid] = scan_->threads.size();
+        scan_->threads.push_back(*info);
+    }
     invalidate();
     return 0;
 }

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <set>
 #include <sstream>
 #include <string>
@@ -619,6 +620,47 @@ TEST_F(Emu, HoldTasksWriteAfter) {
     emu->control("release-tasks-write");
     EXPECT_EQ(writeFile(p("c1/tasks"), std::to_string(a.pid())), 0);
     EXPECT_THROW(emu->control("hold-tasks-write-after x"), std::runtime_error);
+}
+
+// The kernel reads a counter without walking any task; the emulator's counter read needs
+// a /proc scan now and then, and makes it without the model's lock, so that it holds up
+// no mkdir or tasks write (and, under readers in a loop, no create).
+TEST_F(Emu, ACounterReadsScanHoldsUpNoMkdirOrTasksWrite) {
+    ChildProcess a(spawnSleeper());
+    ASSERT_EQ(mkdirErr(p("c1")), 0);
+    emu->control("hold-next-scan"); // no scan yet: the first counter read makes one
+    std::atomic<bool> read{false};
+    std::thread reader([&] {
+        try {
+            (void)counter(p("c1/mon_data/mon_L3_00/llc_occupancy"));
+        } catch (const std::exception&) {
+            ADD_FAILURE() << "the counter read failed";
+        }
+        read = true;
+    });
+    for (int i = 0; i < 1000 && emu->control("scan-held") != "1"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(emu->control("scan-held"), "1");
+    auto changes = std::async(std::launch::async, [&] {
+        return mkdirErr(p("c1/mon_groups/m1")) == 0 &&
+               writeFile(p("c1/tasks"), std::to_string(a.pid())) == 0 &&
+               writeFile(p("c1/mon_groups/m1/tasks"), std::to_string(a.pid())) == 0;
+    });
+    const bool done = changes.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    EXPECT_TRUE(done) << "a mkdir or tasks write waited for the scan";
+    EXPECT_FALSE(read.load()) << "the counter read returned before its scan";
+    emu->control("release-scan");
+    reader.join();
+    EXPECT_TRUE(changes.get());
+    EXPECT_TRUE(read.load());
+    // A task moved after the scan counts at once, and a tasks read lists it.
+    ChildProcess b(spawnSleeper());
+    ASSERT_EQ(mkdirErr(p("c1/mon_groups/m2")), 0);
+    ASSERT_EQ(writeFile(p("c1/tasks"), std::to_string(b.pid())), 0);
+    ASSERT_EQ(writeFile(p("c1/mon_groups/m2/tasks"), std::to_string(b.pid())), 0);
+    EXPECT_GT(counter(p("c1/mon_groups/m2/mon_data/mon_L3_00/llc_occupancy")), 0u);
+    EXPECT_EQ(tasksIn(p("c1/mon_groups/m2/tasks")), std::set<pid_t>{b.pid()});
 }
 
 class EmuSnc : public Emu {

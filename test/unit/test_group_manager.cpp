@@ -14,6 +14,7 @@
 #include "Proc.h"
 #include "TempDir.h"
 #include "TestUtil.h"
+#include "ThreadNice.h"
 #include "UniqueFd.h"
 
 #include <fcntl.h>
@@ -362,10 +363,20 @@ TEST_F(GroupManagerTest, CountersReaderSharesAPassAndKeepsTheLoopFree) {
     CountersReader reader(*mgr_, std::chrono::milliseconds(0));
     std::vector<CountersReader::Outcome> got;
     auto reply = [&](const CountersReader::Outcome& o) { got.push_back(o); };
-    auto finishWhenDone = [&] {
+    // The pass's readers are answered one per call, finish's then answerNext's; the loop
+    // does not sleep while one waits.
+    auto finishWhenDone = [&](std::size_t readers) {
         pollfd fd{reader.fd(), POLLIN, 0};
         ASSERT_EQ(::poll(&fd, 1, 20000), 1) << "the pass never ended";
+        const std::size_t before = got.size();
         reader.finish();
+        EXPECT_EQ(got.size(), before + 1);
+        for (std::size_t i = 1; i < readers; ++i) {
+            EXPECT_EQ(reader.timeoutMs(), 0);
+            EXPECT_EQ(reader.answerNext(), i + 1 < readers);
+            EXPECT_EQ(got.size(), before + i + 1);
+        }
+        EXPECT_FALSE(reader.answerNext());
     };
     emu_.control("hold-counter-read");
     reader.request(reply);
@@ -380,7 +391,7 @@ TEST_F(GroupManagerTest, CountersReaderSharesAPassAndKeepsTheLoopFree) {
     reader.request(reply);
     EXPECT_TRUE(got.empty());
     emu_.control("release-counter-read");
-    finishWhenDone();
+    finishWhenDone(1);
     ASSERT_EQ(got.size(), 1u) << "the first reader, from the first pass";
     ASSERT_TRUE(got[0].counters);
     auto ids = [](const AllCounters& a) {
@@ -391,9 +402,20 @@ TEST_F(GroupManagerTest, CountersReaderSharesAPassAndKeepsTheLoopFree) {
         return out;
     };
     EXPECT_EQ(ids(*got[0].counters), (std::set<std::string>{"c1", "/"}));
+    // The reads ran at the background weight: the worker and the pass's pool.
+    std::size_t niced = 0;
+    for (pid_t tid : threadsOf(::getpid())) {
+        const std::string st = readFile("/proc/self/task/" + std::to_string(tid) + "/stat");
+        std::istringstream rest(st.substr(st.rfind(')') + 2));
+        std::string field;
+        for (int i = 3; i <= 19 && rest >> field; ++i) {
+        }
+        niced += field == std::to_string(kBackgroundNice) ? 1 : 0;
+    }
+    EXPECT_EQ(niced, CountersPass::kReaders) << "the worker and the pool's threads";
     // The three who asked during it share the next pass, which sees c2.
     EXPECT_TRUE(reader.running());
-    finishWhenDone();
+    finishWhenDone(3);
     ASSERT_EQ(got.size(), 4u);
     EXPECT_EQ(got[1].counters, got[3].counters) << "one pass for the three";
     EXPECT_EQ(ids(*got[1].counters), (std::set<std::string>{"c1", "c2", "/"}));
