@@ -901,11 +901,16 @@ TEST(EmuFixture, HungEmulatorCannotHangTheTests) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     ASSERT_TRUE(allStopped());
-    // A caller stuck on the mount is released by the watchdog (ENOTCONN).
+    // A caller stuck on the mount is released by the watchdog (ENOTCONN). The name is one
+    // nobody looked up: the kernel keeps names and attributes it was given (60 s), so a
+    // stat of a file some other process had looked up could be answered without the
+    // emulator; a name that does not exist is asked for every time.
     auto t0 = std::chrono::steady_clock::now();
     int r = inChild([&] {
         struct stat st {};
-        return ::stat((mnt + "/tasks").c_str(), &st) == 0 ? 0 : errno;
+        return ::stat((mnt + "/no-such-file-" + std::to_string(::getpid())).c_str(), &st) == 0
+                   ? 0
+                   : errno;
     });
     auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // The aborted request fails with ECONNABORTED, later ones with ENOTCONN.
