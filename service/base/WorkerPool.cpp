@@ -1,18 +1,11 @@
 #include "WorkerPool.h"
 
-#include "ThreadNice.h"
-
 namespace rdtmon {
 
-WorkerPool::WorkerPool(unsigned threads, int nice) {
+WorkerPool::WorkerPool(unsigned threads) {
     threads_.reserve(threads);
     for (unsigned i = 0; i < threads; ++i) {
-        threads_.emplace_back([this, nice](const std::stop_token& stop) {
-            if (nice != 0) {
-                (void)setThisThreadNice(nice); // at the default weight if refused
-            }
-            work(stop);
-        });
+        threads_.emplace_back([this](const std::stop_token& stop) { work(stop); });
     }
 }
 

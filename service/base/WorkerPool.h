@@ -16,11 +16,11 @@ namespace rdtmon {
 // on a busy kernel) waits for a round trip, so several in flight shorten the pass.
 // forEach(n, fn) calls fn(i) once for every i < n, spread over the pool's threads and the
 // calling thread, and returns when every call has returned. fn must not throw and must
-// touch only what job i owns. The threads start with the pool, at the given nice value,
-// and are stopped and joined when it is destroyed. One caller at a time.
+// touch only what job i owns. The threads start with the pool and are stopped and joined
+// when it is destroyed. One caller at a time (the event loop).
 class WorkerPool {
 public:
-    explicit WorkerPool(unsigned threads, int nice = 0);
+    explicit WorkerPool(unsigned threads);
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
 

@@ -2,10 +2,8 @@
 
 #include "Clock.h"
 #include "Log.h"
-#include "ThreadNice.h"
 
 #include <cerrno>
-#include <cstring>
 #include <exception>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -32,10 +30,6 @@ CountersReader::~CountersReader() {
 }
 
 void CountersReader::workerMain() {
-    if (int err = setThisThreadNice(kBackgroundNice); err != 0) {
-        log::notice(std::string("counter reads at the loop's CPU weight: setpriority: ") +
-                    std::strerror(err));
-    }
     std::unique_lock lk(mu_);
     for (;;) {
         cv_.wait(lk, [this] { return stop_ || job_; });

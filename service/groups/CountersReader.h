@@ -11,9 +11,10 @@
 // - for GetCounters, the groups asked for since the last read, each read once (a full pass
 //   that starts first answers them too).
 //
-// The worker runs at the background weight (ThreadNice.h), as the pass's own readers do. A pass's
-// readers are answered one per loop iteration (finish, then answerNext), so that a create that
-// comes meanwhile waits behind one reply, not all of them.
+// A pass's readers are answered one per loop iteration (finish, then answerNext), so that a
+// create that comes meanwhile waits behind one reply, not all of them. The worker runs at
+// the service's CPU weight: a lower one would starve the reads on a saturated node, which
+// is when they matter (docs/architecture.md, "Reads never hold up a create").
 //
 // Not thread-safe: every member is called from the loop's thread.
 

@@ -2,7 +2,6 @@
 
 #include "Errors.h"
 #include "ResctrlParsers.h"
-#include "ThreadNice.h"
 #include "UniqueFd.h"
 #include "WorkerPool.h"
 
@@ -65,9 +64,9 @@ public:
 // group removed (or removed and made anew) reads ENODEV: it is closed and opened again
 // by name. At most budget() files stay open (half the fds left under RLIMIT_NOFILE).
 // beginCountersPass reads every kept file at once, with pread(2)s in parallel on a small
-// pool of threads owned by the pass (kReaders in flight, counting the caller's), at the
-// background weight (ThreadNice.h): only those reads and the parsing of their numbers,
-// everything else stays on the caller's thread.
+// pool of threads owned by the pass (kReaders in flight, counting the caller's): only
+// those reads and the parsing of their numbers, everything else stays on the caller's
+// thread.
 class CountersPass {
 public:
     static constexpr unsigned kReaders = 4;
@@ -99,7 +98,7 @@ private:
     std::size_t open_ = 0;
     std::size_t budget_ = 0;
     std::size_t prefetched_ = 0;
-    WorkerPool pool_{kReaders - 1, kBackgroundNice};
+    WorkerPool pool_{kReaders - 1};
 };
 
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global

@@ -119,7 +119,14 @@ int run(int scrapes, const std::string& jsonPath) {
         throw std::runtime_error("the first scrape does not show " + std::to_string(kGroups) +
                                  " groups: " + first.err + first.out.substr(0, 2000));
     }
-    // Scrapes and in-process readings take turns, so that both meet the same load.
+    // Scrapes and in-process readings take turns, so that both meet the same load. rdtmond
+    // starts a counter pass at most every 500 ms (CountersReader::kMinInterval): each call
+    // comes 520 ms after the last, so the rows time a pass, as Prometheus' scrapes every
+    // 15 s or more meet it, not the wait for one.
+    auto spaced = [last = std::chrono::steady_clock::time_point{}]() mutable {
+        std::this_thread::sleep_until(last + std::chrono::milliseconds(520));
+        last = std::chrono::steady_clock::now();
+    };
     ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address().c_str(), 1);
     rdtmon::client::BusClient reader;
     Row scrape{"rdtmon-exporter: GET /metrics, 1000 groups x 2 domains", {}, ""};
@@ -127,6 +134,7 @@ int run(int scrapes, const std::string& jsonPath) {
     Row format{"  of which: formatMetrics (the Prometheus text)", {}, ""};
     double bytes = 0;
     for (int i = 0; i < scrapes; ++i) {
+        spaced();
         CommandResult timed = runCommand({"curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
                                           "%{time_total} %{size_download}", url});
         std::istringstream in(timed.out);
@@ -136,6 +144,7 @@ int run(int scrapes, const std::string& jsonPath) {
         }
         scrape.ms.push_back(seconds * 1000.0);
 
+        spaced();
         auto t0 = std::chrono::steady_clock::now();
         rdtmon::client::MetricsInput metrics = rdtmon::client::collectMetrics(reader);
         read.ms.push_back(msSince(t0));

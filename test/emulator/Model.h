@@ -271,7 +271,7 @@ private:
     Assign groupAt(const ThreadInfo& x, const ThreadInfo* child, int depth);
     Assign inheritedOf(const ThreadInfo& x, int depth);
     static std::unique_ptr<Scan> scanProc();
-    std::unique_ptr<Scan> backgroundScan();
+    std::unique_ptr<Scan> backgroundScan(bool niced);
     void installScan(std::unique_ptr<Scan> s);
     bool ensureScan(Clock::duration maxAge);
     // The membership from a scan at most maxAge old (kScanReuse for tasks files).

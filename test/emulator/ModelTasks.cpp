@@ -156,14 +156,16 @@ bool Model::ensureScan(Clock::duration maxAge) {
     return true;
 }
 
-// A scan for counter reads, made without mu and at the lowest CPU weight (the kernel does
-// no such walk for a counter read: the emulator's stand-in must not hold up, nor take the
-// CPU from, the calls a real read would not delay). Null if it failed.
-std::unique_ptr<Scan> Model::backgroundScan() {
+// A scan for counter reads, made without mu (the kernel does no such walk for a counter
+// read: the emulator's stand-in must not hold up the calls a real read would not delay).
+// A refresh made aside (niced) runs at the lowest CPU weight as well; the first scan, which
+// a read waits for, does not, or a saturated machine would hold that read for seconds.
+// Null if it failed.
+std::unique_ptr<Scan> Model::backgroundScan(bool niced) {
     const auto tid = static_cast<id_t>(::gettid());
     errno = 0;
-    const int nice = ::getpriority(PRIO_PROCESS, tid);
-    const bool niced = errno == 0 && ::setpriority(PRIO_PROCESS, tid, 19) == 0;
+    const int nice = niced ? ::getpriority(PRIO_PROCESS, tid) : 0;
+    niced = niced && errno == 0 && ::setpriority(PRIO_PROCESS, tid, 19) == 0;
     if (holdNextScan_.exchange(false)) {
         std::unique_lock hold(scanHoldMu_);
         scanHeld_ = true;
@@ -196,14 +198,15 @@ void Model::refreshCounterScan(std::unique_lock<std::mutex>& lk) {
     if (scan_) {
         // Stale: this read uses it, and a new one is made on the side for the next reads.
         if (!nextScan_.valid()) {
-            nextScan_ = std::async(std::launch::async, [this] { return backgroundScan(); });
+            nextScan_ =
+                std::async(std::launch::async, [this] { return backgroundScan(/*niced=*/true); });
         }
         return;
     }
     // None yet: this read waits for the first, made without mu all the same.
     scanning_ = true;
     lk.unlock();
-    std::unique_ptr<Scan> s = backgroundScan();
+    std::unique_ptr<Scan> s = backgroundScan(/*niced=*/false);
     lk.lock();
     scanning_ = false;
     if (s && (!scan_ || scan_->when < s->when)) {
