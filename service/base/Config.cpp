@@ -99,8 +99,12 @@ SourceConfig parseSource(const json& v, const std::string& key) {
     if (!v.is_object()) {
         bad(key, "expected an object with stateDirs or command");
     }
-    checkKeys(v, key, {"stateDirs", "command", "timeoutSeconds"});
+    checkKeys(v, key, {"stateDirs", "command", "timeoutSeconds", "adopt"});
     const json* dirs = member(v, "stateDirs");
+    const json* adopt = member(v, "adopt");
+    if (adopt != nullptr && !adopt->is_boolean()) {
+        bad(key + ".adopt", "expected true or false");
+    }
     const json* cmd = member(v, "command");
     const json* timeout = member(v, "timeoutSeconds");
     if ((dirs == nullptr) == (cmd == nullptr)) {
@@ -118,8 +122,14 @@ SourceConfig parseSource(const json& v, const std::string& key) {
         if (timeout != nullptr) {
             bad(key + ".timeoutSeconds", "only valid with command");
         }
+        s.adopt = adopt == nullptr || adopt->get<bool>();
         return s;
     }
+    if (adopt != nullptr && adopt->get<bool>()) {
+        bad(key + ".adopt", "a command gives only container ids, so its containers cannot be "
+                            "adopted; list the runtime's state root in stateDirs instead");
+    }
+    s.adopt = false;
     std::string k = key + ".command";
     s.command = getStringArray(*cmd, k);
     const std::string& prog = s.command[0];

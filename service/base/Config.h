@@ -12,6 +12,9 @@ struct SourceConfig {
     std::vector<std::string> stateDirs;              // glob patterns of OCI runtime state roots
     std::vector<std::string> command;                // argv, run without a shell
     std::chrono::milliseconds commandTimeout{10000}; // "timeoutSeconds" in the JSON
+    // "adopt": running containers of these state roots that have no group get one at
+    // start-up and at each collection. On by default; a command gives only ids and cannot.
+    bool adopt = true;
 };
 
 struct Config {

@@ -227,8 +227,10 @@ int Daemon::loop() {
         int timeout = pd.getPollTimeout();
         // So does the poll for joins that write no cgroup.procs, while any cgroup is
         // followed.
+        // Adoptions queued: one per turn, the calls that came meanwhile first.
+        const int adoptDue = mgr_->adoptionsQueued() ? 0 : -1;
         for (const int due :
-             {mgr_->retryTimeoutMs(), mgr_->joinPollTimeoutMs(), reader_->timeoutMs()}) {
+             {mgr_->retryTimeoutMs(), mgr_->joinPollTimeoutMs(), reader_->timeoutMs(), adoptDue}) {
             if (due >= 0) {
                 timeout = timeout < 0 ? due : std::min(timeout, due);
             }
@@ -275,6 +277,7 @@ int Daemon::loop() {
         reader_->runDue();
         // One reader per iteration: calls that came meanwhile go first (CountersReader.h).
         reader_->answerNext();
+        mgr_->adoptNext();
     }
     return 0;
 }

@@ -44,6 +44,7 @@ private:
     uint32_t TasksInGroup() override;
     uint32_t TasksOutside() override;
     std::string State() override { return stateName(rec_); }
+    std::string Origin() override { return originName(rec_.origin); }
     void GetCounters(sdbus::Result<CountersMap>&& result) override;
 
     GroupManager& mgr_;

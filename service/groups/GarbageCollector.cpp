@@ -1,5 +1,6 @@
 #include "GarbageCollector.h"
 
+#include <algorithm>
 #include <exception>
 #include <set>
 
@@ -19,15 +20,43 @@ GarbageCollector::Decision GarbageCollector::decide(const std::vector<GroupRecor
         return d;
     }
     std::set<std::string> live;
+    std::set<std::string> known;
+    for (const GroupRecord& r : owned) {
+        known.insert(r.id);
+    }
     for (const auto& source : sources_) {
         try {
             std::set<std::string> ids = source->list();
+            // Those with neither a group nor a record (waiting, pending): what does the
+            // runtime say about them? Even when another source failed: adopting is safe.
+            std::set<std::string> unknown;
+            for (const std::string& id : ids) {
+                if (known.count(id) == 0 && live.count(id) == 0) {
+                    unknown.insert(id);
+                }
+            }
+            for (RuntimeContainer& c : source->inspect(unknown, d.notAdoptable)) {
+                if (std::optional<std::string> why = notAdoptableReason(c)) {
+                    d.notAdoptable[c.id] = *why;
+                    continue;
+                }
+                try {
+                    Labels labels = runtimeLabels(c);
+                    d.adoptable.push_back({std::move(c), std::move(labels)});
+                } catch (const std::exception& e) {
+                    d.notAdoptable[c.id] = e.what();
+                }
+            }
             live.merge(ids);
         } catch (const std::exception& e) {
             d.sourcesOk = false;
             d.failures.push_back(source->describe() + ": " + e.what());
         }
     }
+    std::sort(d.adoptable.begin(), d.adoptable.end(),
+              [](const AdoptCandidate& a, const AdoptCandidate& b) {
+                  return a.container.id < b.container.id;
+              });
     d.liveContainers = live.size();
     if (!d.sourcesOk) {
         return d;

@@ -10,8 +10,16 @@
 
 namespace rdtmon {
 
-// Decides which owned groups are stale. Bus-free and resctrl-free: it only reads the
-// sources; the caller removes what it returns.
+// A running container with no group, as its runtime's files describe it, with the labels
+// its annotations give.
+struct AdoptCandidate {
+    RuntimeContainer container;
+    Labels labels;
+};
+
+// Decides which owned groups are stale, and which running containers have none and could be
+// adopted. Bus-free and resctrl-free: it only reads the sources and the runtimes' state
+// files; the caller removes and adopts.
 class GarbageCollector {
 public:
     struct Decision {
@@ -19,6 +27,11 @@ public:
         std::vector<std::string> failures; // one line per failed source, for the log
         std::vector<std::string> stale;    // ids to remove (empty when !sourcesOk)
         std::size_t liveContainers = 0;    // union of all sources' ids
+        // Containers listed with neither a group nor a record, whose runtime's files make
+        // them candidates for adoption (GroupManager::adopt() checks their pid before
+        // any write), in id order; and the others with why not (ids without a record only).
+        std::vector<AdoptCandidate> adoptable;
+        std::map<std::string, std::string> notAdoptable;
     };
 
     GarbageCollector(std::vector<std::unique_ptr<ContainerSource>> sources,

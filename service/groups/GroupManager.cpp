@@ -222,7 +222,8 @@ GroupRecord GroupManager::createGroupForPid(const std::string& id, uint32_t pid,
 }
 
 GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labels& labels,
-                                 const std::function<bool()>& stillAlive) {
+                                 const std::function<bool()>& stillAlive, Origin origin,
+                                 const std::optional<std::string>& cgroup) {
     validateContainerId(id);
     validateLabels(labels);
     if (pid == 0 || pid > static_cast<uint32_t>(INT_MAX)) {
@@ -295,6 +296,10 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
     rec.createdUsec = clock_();
     rec.pending = true;
     rec.labels = labels;
+    rec.origin = origin;
+    if (cgroup) {
+        rec.cgroup = *cgroup;
+    }
     const MonGroupRef ref = refOf(rec);
 
     if (r.monGroupExists(ref)) {
@@ -343,7 +348,9 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
                             " exited while its threads were being moved; the group is undone");
         }
         std::string whyNot;
-        rec.cgroup = cgroupToFollow(spid, whyNot);
+        if (!cgroup) {
+            rec.cgroup = cgroupToFollow(spid, whyNot);
+        }
         if (rec.cgroup.empty()) {
             log::info(log::forContainer(id, "its cgroup is not followed (processes that join "
                                             "the container later are not moved): " +
@@ -363,7 +370,8 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
         labelText += (labelText.empty() ? " (" : ", ") + key + "=" + value;
     }
     log::info(
-        log::forContainer(id, "created group " + r.groupPath(ref) + " for pid " +
+        log::forContainer(id, std::string(origin == Origin::Adopted ? "adopted: " : "") +
+                                  "created group " + r.groupPath(ref) + " for pid " +
                                   std::to_string(pid) + (labelText.empty() ? "" : labelText + ")") +
                                   (rec.cgroup.empty() ? "" : "; following cgroup " + rec.cgroup)));
     // After the reply path is settled: a watch that cannot be had is logged, never an error,

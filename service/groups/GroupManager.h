@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -201,6 +202,22 @@ public:
     // Runs the tick when it is due.
     void runDueJoinPoll();
     bool following(const std::string& id) const { return followed_.count(id) != 0; }
+    // --- Adopting running containers that never asked (GroupManagerAdopt.cpp) ---
+    // The containers a collection found without a group join the queue (once each);
+    // adoptNext() takes one per call, so that the loop serves calls between two.
+    void queueAdoptions(const std::vector<AdoptCandidate>& found);
+    bool adoptionsQueued() const { return !adoptQueue_.empty(); }
+    // Adopts the next queued container unless it has a record by now; logs the outcome.
+    // Returns the record made (active or waiting), nullopt when none was.
+    std::optional<GroupRecord> adoptNext();
+    // The checks and the create of one adoption: the pid still names the init the runtime
+    // recorded (a pidfd held across the checks, the same start time, not a zombie, in the
+    // container's recorded cgroup, which is then followed), then the group as for a hooked
+    // container, with origin adopted. Throws Error: AlreadyExists when the id has a record,
+    // NoSuchProcess when the pid names no such process, InvalidArgument when it is not in
+    // the container's cgroup, and what CreateGroup throws.
+    GroupRecord adopt(const AdoptCandidate& c);
+
     // --- Waiting for an RMID (GroupManagerWaiting.cpp) ---
     // On: a create that meets ENOSPC or EBUSY at mkdir returns a waiting record instead of
     // throwing OutOfRmids / Busy. Records already waiting get groups either way.
@@ -236,8 +253,11 @@ private:
     void unfollow(const std::string& id);
     void setCoverage(const std::string& id, Coverage c);
     // Both creates; stillAlive (may be empty) is asked after the threads have moved.
+    // An adoption gives the origin and the cgroup to follow (judged against the runtime's
+    // record, not by the init being alone in it).
     GroupRecord create(const std::string& id, uint32_t pid, const Labels& labels,
-                       const std::function<bool()>& stillAlive);
+                       const std::function<bool()>& stillAlive, Origin origin = Origin::Hook,
+                       const std::optional<std::string>& cgroup = std::nullopt);
     Resctrl& requireResctrl();
     void reconcile();
     void forget(const GroupRecord& r, RemoveReason reason);
@@ -297,6 +317,12 @@ private:
     };
     std::map<std::string, Retry> retries_;
     std::map<std::string, std::vector<pid_t>> lastThreads_; // cgroup threads at last resync
+
+    std::deque<AdoptCandidate> adoptQueue_;
+    std::set<std::string> adoptQueued_; // the ids in adoptQueue_
+    // What was last logged about an id not adopted, so that each collection does not say
+    // it again.
+    std::map<std::string, std::string> adoptNoted_;
 
     bool waitForRmid_ = true;
     bool grantDue_ = false;

@@ -42,6 +42,25 @@ std::vector<GroupRecord> GroupManager::collectionSnapshot() const {
 
 unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
                                        const GarbageCollector::Decision& decision) {
+    // Adoption first (one per loop turn from here on), even when a source failed: the
+    // others' containers are no less running. What is not adopted is said once per reason.
+    std::map<std::string, std::string> noted;
+    for (const auto& [id, why] : decision.notAdoptable) {
+        auto it = adoptNoted_.find(id);
+        if (it == adoptNoted_.end() || it->second != why) {
+            log::debug(log::forContainer(id, "not adopted: " + why));
+        }
+        noted[id] = why;
+    }
+    for (const AdoptCandidate& c : decision.adoptable) {
+        if (auto it = adoptNoted_.find(c.container.id); it != adoptNoted_.end()) {
+            noted.insert(*it); // a refusal of adopt() itself, kept until it changes
+        }
+    }
+    adoptNoted_ = std::move(noted);
+    if (!decision.adoptable.empty() && resctrl() != nullptr) {
+        queueAdoptions(decision.adoptable);
+    }
     if (!decision.sourcesOk) {
         for (const std::string& f : decision.failures) {
             log::warning("garbage collection removed nothing: container source failed: " + f);

@@ -58,7 +58,9 @@ GroupRecord GroupManager::startWaiting(GroupRecord rec, const std::function<bool
     // The cgroup is judged now, while the init is still alone in it: at the grant the
     // container runs, and every task of that cgroup follows the init into the group.
     std::string whyNotFollowed;
-    rec.cgroup = cgroupToFollow(static_cast<pid_t>(rec.pid), whyNotFollowed);
+    if (rec.cgroup.empty()) { // an adopted container's was judged already
+        rec.cgroup = cgroupToFollow(static_cast<pid_t>(rec.pid), whyNotFollowed);
+    }
     rec.pending = false;
     rec.waiting = true;
     rec.pidStartTime = *start;

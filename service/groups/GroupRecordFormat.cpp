@@ -33,6 +33,20 @@ bool isValidCtrl(const std::string& ctrl) {
 
 } // namespace
 
+const char* originName(Origin o) {
+    return o == Origin::Adopted ? "adopted" : "hook";
+}
+
+std::optional<Origin> parseOrigin(std::string_view name) {
+    if (name == "hook") {
+        return Origin::Hook;
+    }
+    if (name == "adopted") {
+        return Origin::Adopted;
+    }
+    return std::nullopt;
+}
+
 void validateGroupRecord(const GroupRecord& r, ErrorKind kind) {
     if (!isValidContainerId(r.id)) {
         throw Error(kind, "group record has an invalid container id");
@@ -110,6 +124,10 @@ std::string GroupRegistry::serialize(const std::map<std::string, GroupRecord>& r
             out += ",\"cgroup\":";
             appendJsonString(out, r.cgroup);
         }
+        if (r.origin != Origin::Hook) {
+            out += ",\"origin\":";
+            appendJsonString(out, originName(r.origin));
+        }
         if (r.waiting || r.pidStartTime != 0 || r.waitSeq != 0) {
             out += ",\"waiting\":";
             out += r.waiting ? "true" : "false";
@@ -156,7 +174,7 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
         for (const auto& [key, value] : g.items()) {
             if (key != "id" && key != "ctrl" && key != "pid" && key != "createdUsec" &&
                 key != "pending" && key != "labels" && key != "cgroup" && key != "waiting" &&
-                key != "pidStartTime" && key != "waitSeq") {
+                key != "pidStartTime" && key != "waitSeq" && key != "origin") {
                 fail(where + ": unknown key " + key);
             }
         }
@@ -221,6 +239,15 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
                                       r.cgroup.find('\n') != std::string::npos)) {
                 fail(where + ".cgroup: expected an absolute path");
             }
+        }
+        // Optional: records written before adoption existed were all asked for.
+        if (auto o = g.find("origin"); o != g.end()) {
+            std::optional<Origin> origin =
+                o->is_string() ? parseOrigin(o->get<std::string>()) : std::nullopt;
+            if (!origin) {
+                fail(where + ".origin: expected \"hook\" or \"adopted\"");
+            }
+            r.origin = *origin;
         }
         // Optional: records written before waiting existed are all active.
         if (auto waiting = g.find("waiting"); waiting != g.end()) {

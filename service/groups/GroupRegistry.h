@@ -7,9 +7,17 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rdtmon {
+
+// How a group came to be: asked for over the bus (the hook's CreateGroup and the like), or
+// adopted by rdtmond for a running container that never asked (docs/architecture.md,
+// "Adopting running containers").
+enum class Origin : uint8_t { Hook, Adopted };
+const char* originName(Origin o); // "hook", "adopted"
+std::optional<Origin> parseOrigin(std::string_view name);
 
 // What rdtmond knows about one group it created.
 struct GroupRecord {
@@ -36,6 +44,7 @@ struct GroupRecord {
     uint64_t pidStartTime = 0;
     // Arrival order: waiting records get their groups in increasing waitSeq.
     uint64_t waitSeq = 0;
+    Origin origin = Origin::Hook;
     bool operator==(const GroupRecord&) const = default;
 };
 

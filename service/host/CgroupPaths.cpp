@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <fcntl.h>
+#include <filesystem>
 #include <unistd.h>
 
 namespace rdtmon {
@@ -135,11 +136,12 @@ std::vector<CgroupMount> parseCgroupMounts(std::string_view mountinfo) {
     return out;
 }
 
-std::optional<std::string> containerCgroupDir(std::string_view procCgroup,
-                                              std::string_view mountinfo) {
+std::vector<CgroupDirChoice> containerCgroupDirs(std::string_view procCgroup,
+                                                 std::string_view mountinfo) {
+    std::vector<CgroupDirChoice> out;
     std::optional<std::vector<ProcCgroupEntry>> entries = parseProcCgroup(procCgroup);
     if (!entries) {
-        return std::nullopt;
+        return out;
     }
     const std::vector<CgroupMount> mounts = parseCgroupMounts(mountinfo);
     auto usable = [](const std::string& path) { return path != "/" && !hasDotDot(path); };
@@ -148,21 +150,17 @@ std::optional<std::string> containerCgroupDir(std::string_view procCgroup,
             for (const CgroupMount& m : mounts) {
                 if (m.v2) {
                     if (auto dir = dirUnder(m, e.path)) {
-                        return dir;
+                        out.push_back({*dir, e.path});
+                        break;
                     }
                 }
             }
         }
     }
-    // v1: the best-ranked hierarchy with a non-root path and a mount that shows it.
-    std::optional<std::string> best;
-    int bestRank = 0;
+    // v1: each hierarchy with a non-root path and a mount that shows it, best-ranked first.
+    std::vector<std::pair<int, CgroupDirChoice>> v1;
     for (const ProcCgroupEntry& e : *entries) {
         if (e.controllers.empty() || !usable(e.path)) {
-            continue;
-        }
-        const int rank = v1Rank(e.controllers);
-        if (best && rank >= bestRank) {
             continue;
         }
         for (const CgroupMount& m : mounts) {
@@ -178,13 +176,26 @@ std::optional<std::string> containerCgroupDir(std::string_view procCgroup,
                 continue;
             }
             if (auto dir = dirUnder(m, e.path)) {
-                best = dir;
-                bestRank = rank;
+                v1.push_back({v1Rank(e.controllers), {*dir, e.path}});
                 break;
             }
         }
     }
-    return best;
+    std::stable_sort(v1.begin(), v1.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [rank, choice] : v1) {
+        out.push_back(std::move(choice));
+    }
+    return out;
+}
+
+std::optional<std::string> containerCgroupDir(std::string_view procCgroup,
+                                              std::string_view mountinfo) {
+    std::vector<CgroupDirChoice> all = containerCgroupDirs(procCgroup, mountinfo);
+    if (all.empty()) {
+        return std::nullopt;
+    }
+    return all.front().dir;
 }
 
 std::optional<std::vector<pid_t>> cgroupProcs(const std::string& dir, int& err) {
@@ -232,6 +243,50 @@ std::string cgroupToFollow(pid_t pid, std::string& whyNot) {
         return "";
     }
     return *dir;
+}
+
+} // namespace rdtmon
+
+namespace rdtmon {
+
+std::string cgroupOfAdopted(pid_t pid, const std::vector<std::string>& runtimeDirs,
+                            const std::string& runtimePath, std::string& whyNot) {
+    const std::string ps = std::to_string(pid);
+    ReadResult mi = readPath("/proc/self/mountinfo");
+    ReadResult pc = readPath("/proc/" + ps + "/cgroup");
+    ReadResult own = readPath("/proc/self/cgroup");
+    if (mi.err != 0 || pc.err != 0) {
+        whyNot = "cannot read /proc/" + ps +
+                 "/cgroup or mountinfo: " + errnoText(mi.err != 0 ? mi.err : pc.err);
+        return "";
+    }
+    std::optional<std::string> mine;
+    if (own.err == 0) {
+        mine = containerCgroupDir(own.text, mi.text);
+    }
+    auto lexical = [](const std::string& p) {
+        return std::filesystem::path(p).lexically_normal().string();
+    };
+    for (const CgroupDirChoice& c : containerCgroupDirs(pc.text, mi.text)) {
+        if (mine && *mine == c.dir) {
+            continue; // rdtmond's own cgroup is never a container's
+        }
+        const bool byDir = std::any_of(runtimeDirs.begin(), runtimeDirs.end(), [&](const auto& d) {
+            return !d.empty() && lexical(d) == lexical(c.dir);
+        });
+        const bool byPath =
+            !runtimePath.empty() && runtimePath != "/" && lexical(runtimePath) == lexical(c.path);
+        if (byDir || byPath) {
+            return c.dir;
+        }
+    }
+    std::string recorded = runtimePath;
+    for (const std::string& d : runtimeDirs) {
+        recorded += (recorded.empty() ? "" : ", ") + d;
+    }
+    whyNot = "process " + ps + " is not in the cgroup its runtime recorded (" +
+             (recorded.empty() ? "none" : recorded) + ")";
+    return "";
 }
 
 } // namespace rdtmon

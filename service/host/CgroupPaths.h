@@ -31,6 +31,17 @@ struct CgroupMount {
 // Every mount of type cgroup or cgroup2; malformed lines are skipped.
 std::vector<CgroupMount> parseCgroupMounts(std::string_view mountinfo);
 
+// A process's cgroup directory in one hierarchy: where it is mounted here (dir) and its
+// path relative to the hierarchy's root (path, as /proc/PID/cgroup shows it).
+struct CgroupDirChoice {
+    std::string dir;
+    std::string path;
+};
+// Every cgroup directory of the process that is not a hierarchy's root and is mounted here,
+// in the order of preference containerCgroupDir() uses (cgroup2, then v1 by rank).
+std::vector<CgroupDirChoice> containerCgroupDirs(std::string_view procCgroup,
+                                                 std::string_view mountinfo);
+
 // The directory of the container's cgroup: the cgroup2 one when the process's "0::" path
 // is not "/" and a cgroup2 hierarchy is mounted; else the first v1 hierarchy, in a fixed
 // preference (pids, memory, cpu, cpuacct, cpuset, blkio, devices, freezer, then any other,
@@ -44,6 +55,14 @@ std::optional<std::string> containerCgroupDir(std::string_view procCgroup,
 // cgroup, and its cgroup.procs lists pid and nothing else, as it does at createRuntime).
 // Never throws.
 std::string cgroupToFollow(pid_t pid, std::string& whyNot);
+
+// The cgroup dir rdtmond follows for the init pid of a running container it adopts, or ""
+// with the reason in whyNot: the first of containerCgroupDirs() that its runtime recorded,
+// as an absolute dir (runc's cgroup_paths) or a hierarchy-relative path (crun's
+// cgroup-path), and that is not rdtmond's own. Unlike cgroupToFollow(), the cgroup may
+// hold other processes: a running container has started them. Never throws.
+std::string cgroupOfAdopted(pid_t pid, const std::vector<std::string>& runtimeDirs,
+                            const std::string& runtimePath, std::string& whyNot);
 
 // The processes (cgroup.procs) of a cgroup dir, or nullopt with errno in err when it
 // cannot be read (ENOENT: the cgroup is gone).

@@ -195,18 +195,18 @@ std::string firstLine(const std::string& s) {
 
 } // namespace
 
-StateDirSource::StateDirSource(std::vector<std::string> patterns)
-    : patterns_(std::move(patterns)) {}
+StateDirSource::StateDirSource(std::vector<std::string> patterns, bool adopt)
+    : patterns_(std::move(patterns)), adopt_(adopt) {}
 
 std::string StateDirSource::describe() const {
     return "state dirs " + joinWords(patterns_, ", ");
 }
 
-std::set<std::string> StateDirSource::list() const {
-    std::set<std::string> ids;
+std::vector<StateDirSource::Root> StateDirSource::roots() const {
+    std::vector<Root> out;
     for (const auto& pattern : patterns_) {
         if (!hasGlobMagic(pattern)) {
-            listRoot(pattern, /*skipNonDir=*/false, ids);
+            out.push_back({pattern, false});
             continue;
         }
         GlobGuard gg;
@@ -226,10 +226,48 @@ std::set<std::string> StateDirSource::list() const {
         }
         for (std::size_t i = 0; i < gg.g.gl_pathc; ++i) {
             // GLOB_ONLYDIR is only a hint: a matched file is skipped, not an error.
-            listRoot(gg.g.gl_pathv[i], /*skipNonDir=*/true, ids);
+            out.push_back({gg.g.gl_pathv[i], true});
         }
     }
+    return out;
+}
+
+std::set<std::string> StateDirSource::list() const {
+    std::set<std::string> ids;
+    for (const Root& root : roots()) {
+        listRoot(root.path, root.skipNonDir, ids);
+    }
     return ids;
+}
+
+std::vector<RuntimeContainer>
+StateDirSource::inspect(const std::set<std::string>& ids,
+                        std::map<std::string, std::string>& whyNot) const {
+    std::vector<RuntimeContainer> out;
+    if (!adopt_ || ids.empty()) {
+        return out;
+    }
+    std::set<std::string> left = ids;
+    for (const Root& root : roots()) {
+        std::set<std::string> here;
+        if (!listRoot(root.path, root.skipNonDir, here)) {
+            continue;
+        }
+        for (const std::string& id : here) {
+            if (left.count(id) == 0) {
+                continue;
+            }
+            left.erase(id);
+            std::string why;
+            if (std::optional<RuntimeContainer> c = readRuntimeContainer(root.path, id, why)) {
+                whyNot.erase(id);
+                out.push_back(std::move(*c));
+            } else {
+                whyNot[id] = why;
+            }
+        }
+    }
+    return out;
 }
 
 CommandSource::CommandSource(std::vector<std::string> argv, std::chrono::milliseconds timeout)
@@ -404,7 +442,7 @@ std::vector<std::unique_ptr<ContainerSource>> makeSources(const std::vector<Sour
         if (!s.command.empty()) {
             out.push_back(std::make_unique<CommandSource>(s.command, s.commandTimeout));
         } else {
-            out.push_back(std::make_unique<StateDirSource>(s.stateDirs));
+            out.push_back(std::make_unique<StateDirSource>(s.stateDirs, s.adopt));
         }
     }
     return out;

@@ -58,6 +58,17 @@ CallResult RdtmonClient::createContainerGroup(const std::string& id, int pidfd,
     });
 }
 
+sdbus::Variant RdtmonClient::groupProperty(const std::string& id, const std::string& name) {
+    char* path = nullptr;
+    if (sd_bus_path_encode("/org/rdtmon1/group", id.c_str(), &path) < 0) {
+        throw std::runtime_error("sd_bus_path_encode failed");
+    }
+    std::string p(path);
+    std::free(path);
+    auto group = sdbus::createProxy(*conn_, "org.rdtmon1", p);
+    return group->getProperty(name).onInterface("org.rdtmon1.Group");
+}
+
 std::map<std::string, std::string> RdtmonClient::labelsOf(const std::string& id) {
     char* path = nullptr;
     if (sd_bus_path_encode("/org/rdtmon1/group", id.c_str(), &path) < 0) {

@@ -36,6 +36,8 @@ public:
                                     sdbus::ObjectPath* out = nullptr);
     // The Labels property of the group object of container id.
     std::map<std::string, std::string> labelsOf(const std::string& id);
+    // A property of the group object of id (org.rdtmon1.Group).
+    sdbus::Variant groupProperty(const std::string& id, const std::string& name);
     CallResult removeGroup(const std::string& id);
     std::vector<GroupRow> listGroups();
     std::set<std::string> listedIds(); // the container ids of listGroups()
