@@ -82,6 +82,34 @@ public:
         return out;
     }
 
+    // Sends method with the arguments append() adds and no reply expected: returns once the
+    // message is written to the bus (after the connection's own set-up), never waiting for
+    // the service. The bus still starts an activatable service for it.
+    template <class Append>
+    std::optional<CallError> send(const mgr::Method& method, Append&& append) {
+        sd_bus_message* m = nullptr;
+        int r = sd_bus_message_new_method_call(bus_, &m, rdtmon::kBusName, rdtmon::kManagerPath,
+                                               mgr::kInterface, method.name);
+        Message msg{m};
+        if (r >= 0) {
+            r = append(m);
+        }
+        if (r >= 0) {
+            r = sd_bus_message_set_expect_reply(m, 0);
+        }
+        if (r < 0) {
+            return errnoError(r, std::string("cannot build the ") + method.name + " call");
+        }
+        r = sd_bus_send(bus_, m, nullptr);
+        if (r >= 0) {
+            r = sd_bus_flush(bus_);
+        }
+        if (r < 0) {
+            return errnoError(r, std::string("cannot send ") + method.name);
+        }
+        return std::nullopt;
+    }
+
 private:
     struct Message {
         sd_bus_message* m;

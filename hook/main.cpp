@@ -240,11 +240,13 @@ int Hook::callService(const rdtmon::OciState& st, const rdtmon::Labels& labels) 
     const auto timeout = static_cast<std::uint64_t>(opts_.timeoutSeconds * 1e6);
     const char* id = st.id.c_str();
     if (opts_.action == "delete") {
-        std::optional<CallError> e = bus.call(mgr::RemoveGroup, timeout, [&](sd_bus_message* m) {
-            return sd_bus_message_append(m, "s", id);
-        });
-        if (!e || rdtmon::errorKindFromName(e->name) == rdtmon::ErrorKind::NoSuchGroup) {
-            return 0; // removed, or nothing to remove (never made, skipped, collected)
+        // Nothing to wait for: rdtmond removes the group of a container whose last task is
+        // gone by itself, and collects it if this message is lost. The container's delete
+        // goes on while rdtmond removes the group.
+        std::optional<CallError> e = bus.send(
+            mgr::RemoveGroup, [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", id); });
+        if (!e) {
+            return 0;
         }
         return fail(e->name, e->message);
     }

@@ -222,7 +222,11 @@ Config parseConfig(const std::string& text) {
         if (!g->is_object()) {
             bad("groups", "expected an object");
         }
-        checkKeys(*g, "groups", {"waitForRmid"});
+        checkKeys(*g, "groups", {"waitForRmid", "exitGraceSeconds"});
+        if (const json* e = member(*g, "exitGraceSeconds")) {
+            cfg.exitGrace = std::chrono::seconds(
+                getSeconds(*e, "groups.exitGraceSeconds", 0, "expected a non-negative integer"));
+        }
         if (const json* w = member(*g, "waitForRmid")) {
             if (!w->is_boolean()) {
                 bad("groups.waitForRmid", "expected a boolean");

@@ -27,6 +27,9 @@ struct Config {
     // "groups.waitForRmid": a create that finds no free RMID (ENOSPC, or EBUSY while RMIDs
     // are in limbo) records the container as waiting instead of failing.
     bool waitForRmid = true;
+    // "groups.exitGraceSeconds": how long the group of a container whose last task is gone
+    // stays for its poststop hook (and a last read) before rdtmond removes it itself.
+    std::chrono::seconds exitGrace{10};
     std::vector<SourceConfig> sources = defaultSources();
 
     static std::vector<SourceConfig> defaultSources(); // the runc/containerd/crun state dirs

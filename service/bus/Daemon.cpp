@@ -128,6 +128,7 @@ bool Daemon::setup() {
         },
         *registry_, std::move(events));
     mgr_->setWaitForRmid(cfg_.waitForRmid);
+    mgr_->setEndGrace(cfg_.exitGrace);
 
     collector_ = std::make_unique<CollectionRunner>(*mgr_, *gc_);
     reader_ = std::make_unique<CountersReader>(*mgr_);
@@ -213,7 +214,7 @@ int Daemon::loop() {
         }
         manager_->reapObjects();
         sdbus::IConnection::PollData pd = conn_->getEventLoopPollData();
-        pollfd fds[7] = {
+        pollfd fds[8] = {
             {pd.fd, pd.events, 0},
             {sigfd_.get(), POLLIN, 0},
             {timerfd_.get(), POLLIN, 0},
@@ -221,6 +222,7 @@ int Daemon::loop() {
             {waitTimerfd_.get(), POLLIN, 0},
             {mgr_->followFd(), POLLIN, 0}, // -1 (ignored by poll) without a watcher
             {reader_->fd(), POLLIN, 0},
+            {mgr_->endFd(), POLLIN, 0}, // -1 (ignored) until a group exists
         };
         // A retry of a refused joiner (GroupManager::retryTimeoutMs) shortens the wait; with
         // none pending the loop sleeps as before.
@@ -235,7 +237,7 @@ int Daemon::loop() {
                 timeout = timeout < 0 ? due : std::min(timeout, due);
             }
         }
-        int r = ::poll(fds, 7, timeout);
+        int r = ::poll(fds, 8, timeout);
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -272,6 +274,10 @@ int Daemon::loop() {
             reader_->finish(); // answers the readers of the pass that just ended
             manager_->reapObjects();
         }
+        if (fds[7].revents & POLLIN) {
+            mgr_->onEndEvents();
+        }
+        mgr_->runDueEnds();
         mgr_->runDueRetries();
         mgr_->runDueJoinPoll();
         reader_->runDue();

@@ -37,26 +37,35 @@ void ManagerObject::publishExisting() {
     }
 }
 
-void ManagerObject::requireRoot(const char* method) {
+std::optional<uid_t> ManagerObject::callerUid(const char* method, bool quiet) {
     const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
-    uid_t uid = static_cast<uid_t>(-1);
-    std::string sender;
     try {
         if (msg != nullptr) {
-            sender = msg->getSender();
-            uid = msg->getCredsUid();
+            return msg->getCredsUid();
         }
     } catch (const std::exception& e) {
-        log::warning(std::string(method) + ": cannot read the caller's credentials: " + e.what());
+        if (!quiet) {
+            log::warning(std::string(method) +
+                         ": cannot read the caller's credentials: " + e.what());
+        }
     }
-    if (uid != 0) {
-        log::warning(
-            std::string(method) + " refused: caller " + sender + " (uid " +
-            (uid == static_cast<uid_t>(-1) ? std::string("unknown") : std::to_string(uid)) +
-            ") is not root");
-        throw sdbus::Error(errorName(ErrorKind::AccessDenied),
-                           std::string(method) + " is allowed to root only");
+    return std::nullopt;
+}
+
+void ManagerObject::refuseUnlessRoot(const char* method, std::optional<uid_t> uid) {
+    if (uid == 0u) {
+        return;
     }
+    const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
+    log::warning(std::string(method) + " refused: caller " +
+                 (msg != nullptr ? msg->getSender() : std::string("?")) + " (uid " +
+                 (uid ? std::to_string(*uid) : std::string("unknown")) + ") is not root");
+    throw sdbus::Error(errorName(ErrorKind::AccessDenied),
+                       std::string(method) + " is allowed to root only");
+}
+
+void ManagerObject::requireRoot(const char* method) {
+    refuseUnlessRoot(method, callerUid(method, false));
 }
 
 void ManagerObject::requireOurPidNamespace(const char* method) {
@@ -206,7 +215,16 @@ ManagerObject::AddContainerByPid(const std::string& container_id, const uint32_t
 
 void ManagerObject::RemoveGroup(const std::string& container_id) {
     translated("RemoveGroup", container_id, [&] {
-        requireRoot("RemoveGroup");
+        // Asked once: the caller may leave at any moment.
+        const std::optional<uid_t> uid = callerUid("RemoveGroup", true);
+        if (!uid) {
+            // The caller has left (the poststop hook sends and leaves: docs/architecture.md,
+            // "When a container ends"): who it was cannot be asked any more, so the call is
+            // only a hint, which never removes the group of a container that still runs.
+            mgr_.removeIfEnded(container_id);
+            return;
+        }
+        refuseUnlessRoot("RemoveGroup", uid);
         mgr_.removeGroup(container_id);
     });
 }

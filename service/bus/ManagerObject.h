@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sdbus-c++/sdbus-c++.h>
 #include <string>
 #include <tuple>
@@ -79,6 +80,11 @@ private:
     uint32_t FreeRmids() override;
 
     void requireRoot(const char* method);
+    // The caller's uid, as the bus tells it; nullopt once the caller has disconnected (logged
+    // unless quiet).
+    std::optional<uid_t> callerUid(const char* method, bool quiet);
+    // AccessDenied (logged) unless uid is 0.
+    void refuseUnlessRoot(const char* method, std::optional<uid_t> uid);
     // Refuses (InvalidArgument) a caller outside rdtmond's pid namespace: a pid number it
     // passes would name another process here, or none.
     void requireOurPidNamespace(const char* method);

@@ -26,6 +26,8 @@ const char* reasonName(RemoveReason reason) {
         return "stale";
     case RemoveReason::Vanished:
         return "vanished";
+    case RemoveReason::Exited:
+        return "exited";
     }
     return "unknown";
 }
@@ -278,6 +280,7 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
                 registry_.put(updated);
                 existing = updated;
             }
+            watchEnd(*existing); // a new init (the container restarted under its id)
             log::info(log::forContainer(id, "group " + r.groupPath(refOf(*existing)) +
                                                 " already exists; moved pid " +
                                                 std::to_string(pid) + " again"));

@@ -4,6 +4,7 @@
 #include "GarbageCollector.h"
 #include "GroupRegistry.h"
 #include "Resctrl.h"
+#include "UniqueFd.h"
 
 #include <chrono>
 #include <cstdint>
@@ -20,13 +21,15 @@ namespace rdtmon {
 
 class CgroupWatcher;
 
-enum class RemoveReason { Requested, Stale, Vanished };
+// Requested: RemoveGroup; Stale: no runtime lists the container; Vanished: the directory
+// went; Exited: the container's last task is gone and no poststop hook came in the grace.
+enum class RemoveReason { Requested, Stale, Vanished, Exited };
 
 // Where a record's group is: <ctrl>/mon_groups/<id>.
 inline MonGroupRef refOf(const GroupRecord& r) {
     return MonGroupRef{r.ctrl, r.id};
 }
-// "requested", "stale" or "vanished": the reason word of the GroupRemoved signal.
+// "requested", "stale", "vanished" or "exited": the reason word of the GroupRemoved signal.
 const char* reasonName(RemoveReason reason);
 
 // One group's entry in a bulk read: a container id with its labels, or "/" or "/NAME" for
@@ -202,6 +205,23 @@ public:
     // Runs the tick when it is due.
     void runDueJoinPoll();
     bool following(const std::string& id) const { return followed_.count(id) != 0; }
+    // --- The end of a container without its poststop hook (GroupManagerEnd.cpp) ---
+    // Each active group's init is held by a pidfd in an epoll set (endFd(), -1 before the
+    // first group). When it exits, the container's followed cgroup (or, without one, its
+    // group's tasks) is looked at: once empty, the group is removed after the grace
+    // (reason Exited), unless the container asked again meanwhile. A cgroup still holding
+    // tasks is looked at again every second.
+    void setEndGrace(std::chrono::milliseconds grace) { endGrace_ = grace; }
+    // A removal asked by a caller who could not be identified (the poststop hook sends it
+    // and leaves): the group goes now, reason Requested, if its container has ended (init
+    // gone and last task gone); otherwise it is kept and its end looked at. Never throws
+    // for a container that still runs or has no group.
+    void removeIfEnded(const std::string& id);
+    int endFd() const;
+    void onEndEvents();       // endFd() is readable
+    int endTimeoutMs() const; // until the next due look or removal, -1 for none
+    void runDueEnds();
+
     // --- Adopting running containers that never asked (GroupManagerAdopt.cpp) ---
     // The containers a collection found without a group join the queue (once each);
     // adoptNext() takes one per call, so that the loop serves calls between two.
@@ -249,8 +269,13 @@ public:
 private:
     // Starts following rec's cgroup (a watch, and a resync marked). Failures are logged.
     void follow(const GroupRecord& rec);
-    // Stops following id: no watch, no coverage kept.
+    // Stops following id: no watch, no coverage kept, its end no longer watched.
     void unfollow(const std::string& id);
+    // Holds rec's init by a pidfd (again, when the pid changed).
+    void watchEnd(const GroupRecord& rec);
+    void unwatchEnd(const std::string& id);
+    bool lastTaskGone(const GroupRecord& rec);
+    void endContainer(const GroupRecord& rec, RemoveReason reason);
     void setCoverage(const std::string& id, Coverage c);
     // Both creates; stillAlive (may be empty) is asked after the threads have moved.
     // An adoption gives the origin and the cgroup to follow (judged against the runtime's
@@ -317,6 +342,18 @@ private:
     };
     std::map<std::string, Retry> retries_;
     std::map<std::string, std::vector<pid_t>> lastThreads_; // cgroup threads at last resync
+
+    struct InitFd {
+        uint32_t pid = 0;
+        UniqueFd fd;
+    };
+    UniqueFd endEpoll_;
+    std::map<std::string, InitFd> initFds_;      // the active groups' inits
+    std::map<int, std::string> fdToId_;          // pidfd -> container id
+    std::set<std::string> endGone_;              // init gone, tasks maybe left
+    std::map<std::string, uint64_t> endDueUsec_; // last task gone: removal due (monotonic)
+    uint64_t nextLingerUsec_ = 0;
+    std::chrono::milliseconds endGrace_{10000};
 
     std::deque<AdoptCandidate> adoptQueue_;
     std::set<std::string> adoptQueued_; // the ids in adoptQueue_

@@ -28,6 +28,7 @@ int GroupManager::followFd() const {
 }
 
 void GroupManager::follow(const GroupRecord& rec) {
+    watchEnd(rec);
     if (rec.cgroup.empty()) {
         // Its coverage is what was moved into it: the init's threads. Never a tasks read:
         // the property is read with every InterfacesAdded, and a tasks read walks every
@@ -72,6 +73,7 @@ void GroupManager::unfollow(const std::string& id) {
     warnedOutside_.erase(id);
     retries_.erase(id);
     lastThreads_.erase(id);
+    unwatchEnd(id);
 }
 
 int GroupManager::retryTimeoutMs() const {

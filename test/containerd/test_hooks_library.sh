@@ -96,6 +96,6 @@ node_runc kill "$id" TERM
 wait_for 10 sh -c "[ \"\$(runc --root '$RUNC_ROOT' state '$id' | jq -r .status)\" = stopped ]" ||
   fail "the container did not stop"
 node_runc delete "$id" 2>"$WORK/del.err" || fail "runc delete failed: $(cat "$WORK/del.err")"
-group_absent "mon_groups/$id" || fail "mon_groups/$id still there after runc delete"
+wait_for 5 group_absent "mon_groups/$id" || fail "mon_groups/$id still there after runc delete"
 wait_for 5 saw_removed "$id" requested || fail "no GroupRemoved($id, requested)"
 pass "runc delete ran the injected poststop hook: the group is gone, GroupRemoved($id, requested)"

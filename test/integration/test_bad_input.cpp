@@ -555,9 +555,13 @@ TEST_F(BadInput, LeadingDashIdIsAValidIdAndMakesExactlyItsGroup) {
         topAdded.insert(k.substr(0, k.find('/', std::string("mon_groups/").size())));
     }
     EXPECT_EQ(topAdded, std::set<std::string>{"mon_groups/-rf"});
+    proc_.reset(); // poststop comes after the container's end
     r = hook("delete", R"({"id":"-rf","status":"stopped"})");
     EXPECT_EQ(r.exitCode, 0) << r.err;
-    EXPECT_FALSE(exists(emu_.path() + "/mon_groups/-rf"));
+    // The delete hook sends the removal without waiting for it.
+    EXPECT_TRUE(waitUntil([&] { return !exists(emu_.path() + "/mon_groups/-rf"); },
+                          std::chrono::seconds(5)))
+        << daemon_.log();
     ++matrixCounts["hook stdin and bundle"];
 }
 

@@ -304,10 +304,15 @@ TEST_F(HookPodIdentity, ContainerdAndCrioAnnotationsBecomeTheGroupsLabels) {
     r = hook("create", ociState("plain-1", c.pid(), bundle_.path(), nlohmann::json::object()));
     ASSERT_EQ(r.exitCode, 0) << r.err;
     EXPECT_TRUE(after.labelsOf("plain-1").empty());
+    // poststop comes after the containers' end.
+    a.reset();
+    b.reset();
+    c.reset();
     for (const char* id : {"ctrd-1", "crio-1", "plain-1"}) {
         r = hook("delete", nlohmann::json{{"id", id}, {"status", "stopped"}}.dump());
         EXPECT_EQ(r.exitCode, 0) << r.err;
-        EXPECT_FALSE(isDir(groupDir(id)));
+        // The delete hook sends the removal without waiting for it.
+        EXPECT_TRUE(waitUntil([&] { return !isDir(groupDir(id)); }, std::chrono::seconds(5)));
     }
 }
 
@@ -391,6 +396,7 @@ TEST_F(HookFallback, AServiceWithoutAPidfdMethodIsRefusedNotSentAPidNumber) {
     EXPECT_THAT(r.err, HasSubstr("upgrade"));
     r = hook("delete", R"({"id":"old-svc","status":"stopped"})");
     EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_TRUE(waitUntil([&] { return old_.calls().size() == 1; }, std::chrono::seconds(5)));
     EXPECT_EQ(old_.calls(), std::vector<std::string>{"RemoveGroup old-svc"});
 }
 

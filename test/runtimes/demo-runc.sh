@@ -90,6 +90,8 @@ runc_ kill "$ID" TERM
 wait_until 20 sh -c "[ \"\$(runc --root '$RUNC_ROOT' state '$ID' | jq -r .status)\" = stopped ]" ||
   { echo "demo-runc: the container did not stop" >&2; exit 1; }
 runc_ delete "$ID"
+# The delete hook sends the removal and does not wait for it.
+wait_until 5 sh -c "[ ! -e '$RESCTRL_MNT/mon_groups/$ID' ]" || true
 if [ -e "$RESCTRL_MNT/mon_groups/$ID" ]; then
   echo "demo-runc: mon_groups/$ID is still there after runc delete" >&2
   exit 1

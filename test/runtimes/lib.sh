@@ -365,7 +365,8 @@ lifecycle() {
     [ -z "$(group_tasks "mon_groups/$id")" ] || fail "exited container's group still has tasks"
     runc_ delete "$id" || fail "runc delete $id failed"
   fi
-  group_absent "mon_groups/$id" || fail "mon_groups/$id still there after $rt delete"
+  # The delete hook sends the removal and does not wait for it.
+  wait_for 5 group_absent "mon_groups/$id" || fail "mon_groups/$id still there after $rt delete"
   ! listed "$id" || fail "ListGroups still shows $id after delete"
   wait_for 5 saw_removed "$id" requested ||
     fail "no GroupRemoved($id, requested): $(cat "$WORK/signals.log")"

@@ -5,6 +5,9 @@
 # "stale") once it does not.
 . "$(dirname "$0")/lib.sh"
 probe_runtime runc
+# The collector's case: the group of a killed container is not ended by rdtmond itself
+# (groups.exitGraceSeconds; test_end.sh tests that).
+FIXTURE_GROUPS='{ "exitGraceSeconds": 3600 }'
 fixture -- "$RUNC_ROOT"
 push_cleanup 'cleanup_runc_root "$RUNC_ROOT"'
 start_signal_monitor

@@ -37,7 +37,7 @@ runc_ kill "$first" KILL
 wait_for 10 bash -c "[ \"\$(runc --root '$RUNC_ROOT' state '$first' | jq -r .status)\" = stopped ]" ||
   fail "the first container did not stop"
 runc_ delete "$first" || fail "runc delete failed"
-group_absent "mon_groups/$first" || fail "the first container's group is still there"
+wait_for 5 group_absent "mon_groups/$first" || fail "the first container's group is still there"
 all_in() {
   group_exists "mon_groups/$second" || return 1
   [ -z "$(comm -23 <(printf '%s\n' "$init" "$epid" | sort) <(group_tasks "mon_groups/$second" | sort))" ]

@@ -277,8 +277,11 @@ out=$(g busctl call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups)
 case "$out" in *"\"$id\""*) ;; *) fail "$id not listed after restart: $out" ;; esac
 [ "$(sort -n "$emu/mon_groups/$id/tasks")" = "$want" ] || fail "tasks of $id changed across the restart"
 # Owned: the installed delete hook removes it (RemoveGroup succeeds only for owned groups).
+# poststop comes after the container's end; the hook does not wait for the removal.
+g kill -9 "$gpid"
 printf '%s' "${hookjson/created/stopped}" | g "$hook" delete --fail-closed 2>"$work/hook.err" \
     || { cat "$work/hook.err" >&2; fail "rdtmon-hook delete after restart failed"; }
+for _ in $(seq 50); do [ -e "$emu/mon_groups/$id" ] || break; sleep 0.1; done
 [ ! -e "$emu/mon_groups/$id" ] || fail "$id still in resctrl after the delete hook"
 say "ok: restart kept $id listed and owned (the delete hook removed it afterwards)"
 
