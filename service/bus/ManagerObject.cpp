@@ -242,6 +242,22 @@ ManagerObject::ListGroups() {
     });
 }
 
+std::vector<
+    sdbus::Struct<std::string, std::string, uint32_t, uint64_t, std::map<std::string, std::string>>>
+ManagerObject::ListRuntimeGroups() {
+    return translated("ListRuntimeGroups", std::string(), [&] {
+        std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t,
+                                  std::map<std::string, std::string>>>
+            out;
+        Resctrl* r = mgr_.resctrl();
+        for (const RuntimeGroup& g : mgr_.runtimeGroups()) {
+            out.emplace_back(g.id, r != nullptr ? r->groupPath(MonGroupRef{g.ctrl, g.id}) : "",
+                             g.pid, g.createdUsec, g.labels);
+        }
+        return out;
+    });
+}
+
 void ManagerObject::GetCounters(sdbus::Result<CountersMap>&& result, std::string container_id) {
     replyCounters(reader_, mgr_, "GetCounters", container_id, std::move(result));
 }

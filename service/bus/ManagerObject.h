@@ -66,6 +66,9 @@ private:
     void RemoveGroup(const std::string& container_id) override;
     std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t, sdbus::ObjectPath>>
     ListGroups() override;
+    std::vector<sdbus::Struct<std::string, std::string, uint32_t, uint64_t,
+                              std::map<std::string, std::string>>>
+    ListRuntimeGroups() override;
     void GetCounters(sdbus::Result<CountersMap>&& result, std::string container_id) override;
     void GetAllCounters(sdbus::Result<uint64_t, std::vector<CountersEntry>>&& result) override;
     std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>>

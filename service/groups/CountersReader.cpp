@@ -130,7 +130,7 @@ void CountersReader::finish() {
     } else {
         // Mutations stay on the loop: a group the read could not find is dropped here when
         // its directory is gone.
-        mgr_.settleUnread(unread_);
+        mgr_.settleUnread(unread_, shownUnread_);
         o.counters = std::make_shared<const AllCounters>(std::move(result_));
         o.groupErrors = std::move(groupErrors_);
     }
@@ -171,8 +171,10 @@ void CountersReader::start(bool full) {
         passFor_ = resctrl_.get();
     }
     snapshot_.clear();
+    shown_.clear();
     if (full) {
         snapshot_ = mgr_.groups();
+        shown_ = mgr_.runtimeGroups();
     } else {
         for (const std::string& id : ids) {
             if (std::optional<GroupRecord> rec = mgr_.find(id)) {
@@ -182,6 +184,7 @@ void CountersReader::start(bool full) {
     }
     result_ = AllCounters{};
     unread_.clear();
+    shownUnread_.clear();
     error_.reset();
     groupErrors_.clear();
     busy_ = true;
@@ -198,7 +201,7 @@ void CountersReader::start(bool full) {
 void CountersReader::work(bool full) {
     try {
         if (full) {
-            result_ = readAllCounters(*resctrl_, *pass_, snapshot_, unread_);
+            result_ = readAllCounters(*resctrl_, *pass_, snapshot_, shown_, unread_, shownUnread_);
         } else {
             result_.monotonicUsec = monotonicUsec();
             for (const GroupRecord& rec : snapshot_) {

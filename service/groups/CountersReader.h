@@ -96,6 +96,8 @@ private:
     std::vector<GroupRecord> snapshot_;
     AllCounters result_;
     std::vector<GroupRecord> unread_;
+    std::vector<RuntimeGroup> shown_; // the runtime-made groups of a full pass
+    std::vector<std::string> shownUnread_;
     std::optional<Error> error_;
     std::map<std::string, Error> groupErrors_;
     // Kept open between passes, for as long as the same resctrl is in use.

@@ -36,6 +36,7 @@ GarbageCollector::Decision GarbageCollector::decide(const std::vector<GroupRecor
                 }
             }
             for (RuntimeContainer& c : source->inspect(unknown, d.notAdoptable)) {
+                d.described.emplace(c.id, c);
                 if (std::optional<std::string> why = notAdoptableReason(c)) {
                     d.notAdoptable[c.id] = *why;
                     continue;
@@ -58,6 +59,7 @@ GarbageCollector::Decision GarbageCollector::decide(const std::vector<GroupRecor
                   return a.container.id < b.container.id;
               });
     d.liveContainers = live.size();
+    d.listed = live;
     if (!d.sourcesOk) {
         return d;
     }

@@ -4,7 +4,9 @@
 #include "GroupRegistry.h"
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,10 @@ public:
         // any write), in id order; and the others with why not (ids without a record only).
         std::vector<AdoptCandidate> adoptable;
         std::map<std::string, std::string> notAdoptable;
+        // Every id the sources list, and what the runtimes' files say about those without a
+        // record (adoptable or not): for the runtime-made groups.
+        std::set<std::string> listed;
+        std::map<std::string, RuntimeContainer> described;
     };
 
     GarbageCollector(std::vector<std::unique_ptr<ContainerSource>> sources,

@@ -48,18 +48,33 @@ struct Coverage {
     bool operator==(const Coverage&) const = default;
 };
 
+// A MON group that a container runtime made itself (its own monitoring) for a container it
+// lists: shown in the reads, never owned (no record; rdtmond never writes to it, moves no
+// task into it and never removes it).
+struct RuntimeGroup {
+    std::string id;
+    std::string ctrl;
+    uint32_t pid = 0;         // the init the runtime recorded, 0 when unknown
+    uint64_t createdUsec = 0; // CLOCK_REALTIME when rdtmond first saw it
+    Labels labels;            // from the runtime's files
+};
+
 struct AllCounters {
     uint64_t monotonicUsec = 0; // CLOCK_MONOTONIC at the middle of the read pass
     std::vector<GroupCounters> groups;
 };
 
 // One read pass, bus-free and registry-free: the counters of `groups` (in that order), then
-// the default CTRL_MON group as "/" and every other as "/NAME". Reads only, so it may run on
-// another thread than the one that mutates resctrl. The groups whose counters could not be
-// read (gone, or going) are added to `unread`. Throws when mon_data cannot be listed.
+// those of the runtime-made groups `shown`, then the default CTRL_MON group as "/" and every
+// other as "/NAME". Each container's labels get "origin" (hook, adopted, runtime). Reads
+// only, so it may run on another thread than the one that mutates resctrl. The groups whose
+// counters could not be read (gone, or going) are added to `unread` and `shownUnread`.
+// Throws when mon_data cannot be listed.
 AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
                             const std::vector<GroupRecord>& groups,
-                            std::vector<GroupRecord>& unread);
+                            const std::vector<RuntimeGroup>& shown,
+                            std::vector<GroupRecord>& unread,
+                            std::vector<std::string>& shownUnread);
 
 // The service's logic without a bus: creates, removes, lists and collects the groups this
 // service owns, keeping resctrl and the registry consistent at every step. It is driven
@@ -142,7 +157,11 @@ public:
     // be; null without monitoring), and the loop's half after the pass: the owned groups it
     // could not read are dropped from the records when their directory is gone.
     std::shared_ptr<Resctrl> sharedResctrl();
-    void settleUnread(const std::vector<GroupRecord>& unread);
+    void settleUnread(const std::vector<GroupRecord>& unread,
+                      const std::vector<std::string>& shownUnread = {});
+    // The runtime-made groups found at the last collection (id order), less those a read
+    // found gone since.
+    std::vector<RuntimeGroup> runtimeGroups() const;
     // NumRmids minus the RMIDs the existing groups hold (every CTRL_MON group, the default
     // one included, and every MON group, ours or not), at least 0; 0 without resctrl. RMIDs
     // in limbo are invisible through resctrl and count as free.
@@ -354,6 +373,10 @@ private:
     std::map<std::string, uint64_t> endDueUsec_; // last task gone: removal due (monotonic)
     uint64_t nextLingerUsec_ = 0;
     std::chrono::milliseconds endGrace_{10000};
+
+    // Runtime-made groups (GroupManagerCollection.cpp): found anew at each collection.
+    void updateRuntimeGroups(Resctrl& r, const GarbageCollector::Decision& decision);
+    std::map<std::string, RuntimeGroup> runtimeGroups_;
 
     std::deque<AdoptCandidate> adoptQueue_;
     std::set<std::string> adoptQueued_; // the ids in adoptQueue_

@@ -58,8 +58,16 @@ unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
         }
     }
     adoptNoted_ = std::move(noted);
-    if (!decision.adoptable.empty() && resctrl() != nullptr) {
-        queueAdoptions(decision.adoptable);
+    if (Resctrl* rr = resctrl()) {
+        updateRuntimeGroups(*rr, decision);
+        std::vector<AdoptCandidate> adopt;
+        for (const AdoptCandidate& c : decision.adoptable) {
+            // A group of its name made by its runtime is shown, never taken over.
+            if (runtimeGroups_.count(c.container.id) == 0) {
+                adopt.push_back(c);
+            }
+        }
+        queueAdoptions(adopt);
     }
     if (!decision.sourcesOk) {
         for (const std::string& f : decision.failures) {
@@ -126,6 +134,59 @@ unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
         grantDue_ = true;
     }
     return removed;
+}
+
+void GroupManager::updateRuntimeGroups(Resctrl& r, const GarbageCollector::Decision& decision) {
+    std::vector<MonGroupRef> existing;
+    try {
+        existing = r.listMonGroups();
+    } catch (const std::exception& e) {
+        log::warning(std::string("cannot list the MON groups for the runtime-made ones: ") +
+                     e.what());
+        return;
+    }
+    std::map<std::string, RuntimeGroup> next;
+    for (const MonGroupRef& g : existing) {
+        if (registry_.find(g.name)) {
+            continue; // ours (or of a container waiting, pending: its own rules apply)
+        }
+        auto before = runtimeGroups_.find(g.name);
+        const bool wasShown = before != runtimeGroups_.end() && before->second.ctrl == g.ctrl;
+        // A container no source lists any more is no longer shown; when a source failed
+        // the list is incomplete, and what was shown stays.
+        if (decision.listed.count(g.name) == 0 && !(wasShown && !decision.sourcesOk)) {
+            continue;
+        }
+        RuntimeGroup rg;
+        rg.id = g.name;
+        rg.ctrl = g.ctrl;
+        rg.createdUsec = wasShown ? before->second.createdUsec : clock_();
+        if (auto d = decision.described.find(g.name); d != decision.described.end()) {
+            rg.pid = d->second.pid;
+            try {
+                rg.labels = runtimeLabels(d->second);
+            } catch (const std::exception& e) {
+                log::notice(log::forContainer(g.name, std::string("the group its runtime made "
+                                                                  "is shown without labels: ") +
+                                                          e.what()));
+            }
+        } else if (wasShown) {
+            rg.pid = before->second.pid;
+            rg.labels = before->second.labels;
+        }
+        if (!wasShown) {
+            log::info(log::forContainer(g.name, "shown, not owned: " + r.groupPath(g) +
+                                                    " was made by its runtime"));
+        }
+        next.emplace(g.name, std::move(rg));
+    }
+    for (const auto& [id, g] : runtimeGroups_) {
+        if (next.count(id) == 0) {
+            log::info(log::forContainer(id, "no longer shown: the group its runtime made is "
+                                            "gone, or the container is no longer listed"));
+        }
+    }
+    runtimeGroups_ = std::move(next);
 }
 
 unsigned GroupManager::collect(const GarbageCollector& gc) {

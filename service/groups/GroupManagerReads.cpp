@@ -36,7 +36,9 @@ Counters GroupManager::counters(const std::string& id) {
 
 AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
                             const std::vector<GroupRecord>& groups,
-                            std::vector<GroupRecord>& unread) {
+                            const std::vector<RuntimeGroup>& shown,
+                            std::vector<GroupRecord>& unread,
+                            std::vector<std::string>& shownUnread) {
     const uint64_t start = monotonicUsec();
     r.beginCountersPass(pass);
     AllCounters out;
@@ -46,7 +48,19 @@ AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
             unread.push_back(rec);
             continue;
         }
-        out.groups.push_back(GroupCounters{rec.id, rec.labels, std::move(*c)});
+        Labels labels = rec.labels;
+        labels["origin"] = originName(rec.origin);
+        out.groups.push_back(GroupCounters{rec.id, std::move(labels), std::move(*c)});
+    }
+    for (const RuntimeGroup& g : shown) {
+        std::optional<Counters> c = r.readCountersBulk(pass, g.ctrl, g.id);
+        if (!c) {
+            shownUnread.push_back(g.id);
+            continue;
+        }
+        Labels labels = g.labels;
+        labels["origin"] = "runtime";
+        out.groups.push_back(GroupCounters{g.id, std::move(labels), std::move(*c)});
     }
     std::vector<std::string> ctrls{""};
     for (std::string& c : r.listCtrlGroups()) {
@@ -71,8 +85,10 @@ AllCounters GroupManager::allCounters() {
         countersPass_ = std::make_unique<CountersPass>();
     }
     std::vector<GroupRecord> unread;
-    AllCounters out = readAllCounters(r, *countersPass_, groups(), unread);
-    settleUnread(unread);
+    std::vector<std::string> shownUnread;
+    AllCounters out =
+        readAllCounters(r, *countersPass_, groups(), runtimeGroups(), unread, shownUnread);
+    settleUnread(unread, shownUnread);
     return out;
 }
 
@@ -81,8 +97,27 @@ std::shared_ptr<Resctrl> GroupManager::sharedResctrl() {
     return resctrl_;
 }
 
-void GroupManager::settleUnread(const std::vector<GroupRecord>& unread) {
+std::vector<RuntimeGroup> GroupManager::runtimeGroups() const {
+    std::vector<RuntimeGroup> out;
+    out.reserve(runtimeGroups_.size());
+    for (const auto& [id, g] : runtimeGroups_) {
+        out.push_back(g);
+    }
+    return out;
+}
+
+void GroupManager::settleUnread(const std::vector<GroupRecord>& unread,
+                                const std::vector<std::string>& shownUnread) {
     Resctrl* r = resctrl();
+    for (const std::string& id : shownUnread) {
+        // A runtime-made group gone (its container deleted): no longer shown.
+        auto it = runtimeGroups_.find(id);
+        if (it != runtimeGroups_.end() &&
+            (r == nullptr || !r->monGroupExists(MonGroupRef{it->second.ctrl, id}))) {
+            log::info(log::forContainer(id, "the group its runtime made is gone"));
+            runtimeGroups_.erase(it);
+        }
+    }
     for (const GroupRecord& rec : unread) {
         // Still the same group of ours (not removed, or removed and made again, meanwhile)?
         const std::optional<GroupRecord> now = find(rec.id);

@@ -163,6 +163,48 @@ TEST_F(Adopt, AHookedGroupSaysHookAndIsNotAdoptedAgain) {
     EXPECT_EQ(client_->groupProperty("hooked", "Origin").get<std::string>(), "hook");
 }
 
+TEST_F(Adopt, AGroupItsRuntimeMadeIsListedAndReadNeverTaken) {
+    addContainers(2);
+    // containers_[1] is monitored by its runtime, as runc >= 1.4 does it: the group of its
+    // name, made by the runtime, its init in it.
+    const FakeContainer& native = containers_[1];
+    {
+        const std::string file = root_.path() + "/" + native.id + "/state.json";
+        nlohmann::json j = nlohmann::json::parse(std::ifstream(file));
+        j["config"]["intel_rdt"] = {{"closID", ""}, {"enableMonitoring", true}};
+        std::ofstream(file) << j.dump();
+    }
+    const std::string dir = emu_.path() + "/mon_groups/" + native.id;
+    ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+    writeFile(dir + "/tasks", std::to_string(native.init.pid()));
+    startDaemon();
+    ASSERT_TRUE(waitUntil([&] { return fullyAdopted(containers_[0]); }, std::chrono::seconds(20)));
+    ASSERT_TRUE(client_->garbageCollect().ok());
+
+    std::vector<RdtmonClient::RuntimeRow> rows = client_->listRuntimeGroups();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(std::get<0>(rows[0]), native.id);
+    EXPECT_EQ(std::get<1>(rows[0]), dir);
+    EXPECT_EQ(std::get<2>(rows[0]), static_cast<uint32_t>(native.init.pid()));
+    EXPECT_EQ(std::get<4>(rows[0]), (std::map<std::string, std::string>{
+                                        {"container", "app"}, {"pod", "pod-" + native.id}}));
+    EXPECT_EQ(client_->listedIds(), std::set<std::string>{containers_[0].id}) << "not owned";
+    auto labels = client_->allCountersLabels();
+    EXPECT_EQ(labels[native.id]["origin"], "runtime");
+    EXPECT_EQ(labels[containers_[0].id]["origin"], "adopted");
+    EXPECT_EQ(labels[containers_[0].id]["container"], "app");
+    // Never taken: a create for its name is refused, and its tasks stay as they are.
+    CallResult c = client_->createGroup(native.id, static_cast<uint32_t>(native.init.pid()));
+    EXPECT_EQ(c.error, "org.rdtmon1.Error.AlreadyExists");
+    EXPECT_EQ(tasks(native.id), std::set<pid_t>{native.init.pid()});
+    // Its runtime removes it: gone from every view at the next read.
+    writeFile(emu_.path() + "/tasks", std::to_string(native.init.pid()));
+    ASSERT_EQ(::rmdir(dir.c_str()), 0);
+    labels = client_->allCountersLabels();
+    EXPECT_EQ(labels.count(native.id), 0u);
+    EXPECT_TRUE(client_->listRuntimeGroups().empty());
+}
+
 TEST_F(Adopt, AKillInTheMiddleOfTheAdoptionsLeavesNoGroupWithoutARecord) {
     addContainers(40);
     startDaemon();

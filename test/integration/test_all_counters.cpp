@@ -104,8 +104,10 @@ TEST_F(AllCountersTest, OwnedGroupsWithLabelsThenEveryCtrlMonGroupNonRootAllowed
     EXPECT_LE(r.monotonicUsec, after);
     // Owned groups in id order, then the default group and the other CTRL_MON group.
     EXPECT_EQ(r.order, (std::vector<std::string>{"db", "web", "/", "/clos1"}));
-    EXPECT_EQ(r.byId["web"].labels, labels);
-    EXPECT_TRUE(r.byId["db"].labels.empty());
+    auto withOrigin = labels; // a container's labels say how its group came to be
+    withOrigin["origin"] = "hook";
+    EXPECT_EQ(r.byId["web"].labels, withOrigin);
+    EXPECT_EQ(r.byId["db"].labels, (decltype(labels){{"origin", "hook"}}));
     EXPECT_TRUE(r.byId["/"].labels.empty());
     EXPECT_TRUE(r.byId["/clos1"].labels.empty());
     for (const auto& [id, e] : r.byId) {

@@ -104,6 +104,25 @@ std::vector<GroupRow> RdtmonClient::listGroups() {
     return rows;
 }
 
+std::vector<RdtmonClient::RuntimeRow> RdtmonClient::listRuntimeGroups() {
+    std::vector<RuntimeRow> rows;
+    proxy_->callMethod("ListRuntimeGroups").onInterface(kIface).storeResultsTo(rows);
+    return rows;
+}
+
+std::map<std::string, std::map<std::string, std::string>> RdtmonClient::allCountersLabels() {
+    uint64_t t = 0;
+    std::vector<sdbus::Struct<std::string, std::map<std::string, std::string>,
+                              std::map<std::string, std::map<std::string, uint64_t>>>>
+        groups;
+    proxy_->callMethod("GetAllCounters").onInterface(kIface).storeResultsTo(t, groups);
+    std::map<std::string, std::map<std::string, std::string>> out;
+    for (const auto& g : groups) {
+        out[std::get<0>(g)] = std::get<1>(g);
+    }
+    return out;
+}
+
 std::set<std::string> RdtmonClient::listedIds() {
     std::set<std::string> ids;
     for (const GroupRow& r : listGroups()) {

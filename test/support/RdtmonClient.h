@@ -40,6 +40,12 @@ public:
     sdbus::Variant groupProperty(const std::string& id, const std::string& name);
     CallResult removeGroup(const std::string& id);
     std::vector<GroupRow> listGroups();
+    // ListRuntimeGroups: (id, resctrl path, pid, created usec, labels).
+    using RuntimeRow = sdbus::Struct<std::string, std::string, uint32_t, uint64_t,
+                                     std::map<std::string, std::string>>;
+    std::vector<RuntimeRow> listRuntimeGroups();
+    // GetAllCounters: id -> labels (the counters left out).
+    std::map<std::string, std::map<std::string, std::string>> allCountersLabels();
     std::set<std::string> listedIds(); // the container ids of listGroups()
     CallResult getCounters(const std::string& id, CountersMap* out = nullptr);
     CallResult garbageCollect(uint32_t* removed = nullptr);

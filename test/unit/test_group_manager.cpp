@@ -327,7 +327,9 @@ TEST_F(GroupManagerTest, AllCountersOwnedGroupsThenCtrlMonGroupsAGoneGroupLeftOu
         EXPECT_EQ(g.counters.size(), 2u) << g.id;
     }
     EXPECT_EQ(ids, (std::vector<std::string>{"b", "c", "/", "/clos1"}));
-    EXPECT_EQ(all.groups[0].labels, labels);
+    Labels withOrigin = labels; // a container's labels say how its group came to be
+    withOrigin["origin"] = "hook";
+    EXPECT_EQ(all.groups[0].labels, withOrigin);
     EXPECT_TRUE(all.groups[2].labels.empty());
     uint64_t llc = 0;
     for (const auto& [dom, events] : all.groups[0].counters) {

@@ -202,7 +202,9 @@ TEST_F(GroupManagerAdopt, AContainerWithARecordIsLeftAsItIs) {
 TEST_F(GroupManagerAdopt, WithoutAFreeRmidItWaitsAndGetsOneLaterStillFollowingItsCgroup) {
     Sleepers fill(8);
     for (std::size_t i = 0; i < 7; ++i) { // the default group holds the eighth RMID
-        mgr_->createGroup("f" + std::to_string(i), fill.upid(i));
+        std::string id = "f";             // (GCC 12 warns wrongly about "f" + std::to_string(i))
+        id += std::to_string(i);
+        mgr_->createGroup(id, fill.upid(i));
     }
     TestCgroup cg;
     ChildProcess init(spawnSleeper());
@@ -271,6 +273,73 @@ TEST_F(GroupManagerAdopt, ACollectionAdoptsWhatTheStateRootListsAndNothingElse) 
     GarbageCollector::Decision again = gc.decide(mgr_->collectionSnapshot(), mgr_->now());
     EXPECT_TRUE(again.adoptable.empty());
     EXPECT_TRUE(again.stale.empty());
+}
+
+TEST_F(GroupManagerAdopt, AGroupItsRuntimeMadeIsShownNeverChangedAndGoneWithIt) {
+    TestCgroup cg, own;
+    ChildProcess p(spawnSleeper()), q(spawnSleeper());
+    cg.add(p.pid());
+    own.add(q.pid());
+    writeRuncState("rt", p.pid(), cg.dir(),
+                   {"io.kubernetes.cri.container-name=app", "io.kubernetes.cri.sandbox-name=p1"},
+                   /*monitored=*/true);
+    // As runc would: the group of its name, the init in it.
+    ASSERT_EQ(::mkdir((emu_.path() + "/mon_groups/rt").c_str(), 0755), 0);
+    writeFile(emu_.path() + "/mon_groups/rt/tasks", std::to_string(p.pid()));
+    ASSERT_EQ(::mkdir((emu_.path() + "/mon_groups/unlisted").c_str(), 0755), 0);
+    mgr_->createGroup("own", static_cast<uint32_t>(q.pid()));
+    writeRuncState("own", q.pid(), own.dir(), {}); // listed: the collector keeps it
+
+    std::vector<std::unique_ptr<ContainerSource>> sources;
+    sources.push_back(std::make_unique<StateDirSource>(std::vector<std::string>{root_.path()}));
+    GarbageCollector gc(std::move(sources), std::chrono::seconds(0));
+    mgr_->collect(gc);
+    while (mgr_->adoptionsQueued()) {
+        mgr_->adoptNext();
+    }
+    std::vector<RuntimeGroup> shown = mgr_->runtimeGroups();
+    ASSERT_EQ(shown.size(), 1u) << "only a listed container's group is shown";
+    EXPECT_EQ(shown[0].id, "rt");
+    EXPECT_EQ(shown[0].ctrl, "");
+    EXPECT_EQ(shown[0].pid, static_cast<uint32_t>(p.pid()));
+    EXPECT_EQ(shown[0].labels, (Labels{{"container", "app"}, {"pod", "p1"}}));
+    EXPECT_FALSE(registry_->find("rt")) << "shown, not owned";
+    EXPECT_EQ(tasksOf(emu_.path() + "/mon_groups/rt"), std::set<pid_t>{p.pid()});
+
+    AllCounters all = mgr_->allCounters();
+    std::map<std::string, Labels> labels;
+    for (const GroupCounters& g : all.groups) {
+        labels[g.id] = g.labels;
+    }
+    ASSERT_EQ(labels.count("rt"), 1u);
+    ASSERT_EQ(labels.count("own"), 1u);
+    EXPECT_EQ(labels["rt"].at("origin"), "runtime");
+    EXPECT_EQ(labels["rt"].at("pod"), "p1");
+    EXPECT_EQ(labels["own"].at("origin"), "hook");
+    EXPECT_EQ(labels.count("unlisted"), 0u);
+    EXPECT_EQ(all.groups.front().id, "own") << "owned groups first";
+
+    // A second collection changes nothing, and never removes it, even unlisted.
+    const uint64_t created = shown[0].createdUsec;
+    mgr_->collect(gc);
+    ASSERT_EQ(mgr_->runtimeGroups().size(), 1u);
+    EXPECT_EQ(mgr_->runtimeGroups()[0].createdUsec, created);
+    fs::remove_all(root_.path() + "/rt"); // its runtime no longer lists it
+    mgr_->collect(gc);
+    EXPECT_TRUE(mgr_->runtimeGroups().empty());
+    EXPECT_TRUE(fs::exists(emu_.path() + "/mon_groups/rt")) << "rdtmond removed a group it "
+                                                               "never made";
+    // Listed again, then gone by its runtime's hand: the next read drops it.
+    writeRuncState("rt", p.pid(), cg.dir(), {}, true);
+    mgr_->collect(gc);
+    ASSERT_EQ(mgr_->runtimeGroups().size(), 1u);
+    writeFile(emu_.path() + "/tasks", std::to_string(p.pid()));
+    ASSERT_EQ(::rmdir((emu_.path() + "/mon_groups/rt").c_str()), 0);
+    all = mgr_->allCounters();
+    EXPECT_TRUE(mgr_->runtimeGroups().empty());
+    for (const GroupCounters& g : all.groups) {
+        EXPECT_NE(g.id, "rt");
+    }
 }
 
 TEST_F(GroupManagerAdopt, ACommandSourceDescribesNothing) {
