@@ -7,6 +7,8 @@
 #     every thread, and carries the pod's Labels from containerd's own annotations;
 #     the sandbox (pause) container has no group;
 #   - crictl stop + rm: the group is gone;
+#   - a pod started while rdtmond is down: adopted at rdtmond's start (threads, labels,
+#     Origin adopted; its sandbox not), and removed by crictl stop + rm;
 #   - rdtmond's collector pointed at this containerd (its runc state root and
 #     `crictl ps -a -q`): a container killed behind containerd's back, its runc state gone,
 #     keeps its group while containerd still lists it and loses it (stale) once removed.
@@ -165,10 +167,11 @@ start_bus
 crictl_cmd=$(jq -cn --arg c "$CRICTL_BIN/crictl" --arg f "$CTD/crictl.yaml" \
   '[$c, "--config", $f, "ps", "-a", "-q"]')
 # groups.exitGraceSeconds: the crash below is the collector's to judge, not the end's.
-start_rdtmond "{ \"gc\": { \"intervalSeconds\": 3600, \"graceSeconds\": 0 },
+RDTMOND_CONFIG="{ \"gc\": { \"intervalSeconds\": 3600, \"graceSeconds\": 0 },
   \"groups\": { \"exitGraceSeconds\": 3600 },
   \"containerSources\": [ { \"stateDirs\": [\"$CTD_RUNC_ROOT/*\"] },
                           { \"command\": $crictl_cmd, \"timeoutSeconds\": 30 } ] }"
+start_rdtmond "$RDTMOND_CONFIG"
 start_signal_monitor
 
 start_containerd
@@ -279,6 +282,30 @@ wait_secs 5 group_absent "mon_groups/$cid" || fail "mon_groups/$cid still there 
 wait_for 5 saw_removed "$cid" requested || fail "no GroupRemoved($cid, requested)"
 crictl_ stopp "$pod" >/dev/null && crictl_ rmp "$pod" >/dev/null || fail "crictl stopp/rmp failed"
 pass "crictl stop + rm: the group is gone, GroupRemoved(<id>, requested)"
+
+# ---- adoption: a pod started while rdtmond is down -------------------------------------
+stop_rdtmond
+read -r lpod lcid < <(run_pod late uid-0003) # its hook fails open: no service
+lpid=$(crictl_ inspect "$lcid" | jq -r .info.pid)
+group_absent "mon_groups/$lcid" || fail "a group for $lcid although rdtmond was down"
+start_rdtmond "$RDTMOND_CONFIG"
+adopted() { [ "$(container_threads "$lpid")" = "$(group_tasks "mon_groups/$lcid" 2>/dev/null)" ]; }
+wait_secs 20 adopted ||
+  fail "$lcid not adopted with all its threads: $(ls "$MNT/mon_groups") $(cat "$WORK/rdtmond.log")"
+labels=$(group_labels "$lcid") || fail "ListGroups has no $lcid: $(manager ListGroups)"
+want='{"container":"app","namespace":"shop","pod":"late","pod_uid":"uid-0003"}'
+[ "$(jq -cS . <<<"$labels")" = "$want" ] || fail "Labels of the adopted $lcid are $labels, want $want"
+lpath=$(bus --json=short call org.rdtmon1 /org/rdtmon1 org.rdtmon1.Manager ListGroups |
+  jq -r --arg id "$lcid" '.data[0][] | select(.[0] == $id) | .[4]')
+origin=$(bus get-property org.rdtmon1 "$lpath" org.rdtmon1.Group Origin)
+[ "$origin" = 's "adopted"' ] || fail "Origin of $lcid is $origin"
+group_absent "mon_groups/$lpod" || fail "the sandbox $lpod was adopted"
+pass "started while rdtmond was down, adopted at its start: every thread, Labels $labels, Origin adopted; the sandbox not"
+crictl_ stop "$lcid" >/dev/null && crictl_ rm "$lcid" >/dev/null || fail "crictl stop/rm $lcid failed"
+wait_secs 5 group_absent "mon_groups/$lcid" || fail "the adopted group is still there after crictl rm"
+wait_for 5 saw_removed "$lcid" requested || fail "no GroupRemoved($lcid, requested)"
+crictl_ stopp "$lpod" >/dev/null && crictl_ rmp "$lpod" >/dev/null || fail "crictl stopp/rmp failed"
+pass "crictl stop + rm removes the adopted group like any other"
 
 # ---- the collector against this containerd ---------------------------------------------
 read -r pod cid < <(run_pod crash uid-0002)
