@@ -345,7 +345,7 @@ uint32_t ManagerObject::NumRmids() {
 }
 
 uint32_t ManagerObject::GroupCount() {
-    return safely<uint32_t>([&] { return static_cast<uint32_t>(mgr_.groups().size()); }, 0u);
+    return safely<uint32_t>([&] { return static_cast<uint32_t>(mgr_.groupCount()); }, 0u);
 }
 
 uint32_t ManagerObject::FreeRmids() {

@@ -143,6 +143,7 @@ public:
                                   const Labels& labels);
     void removeGroup(const std::string& id);
     std::vector<GroupRecord> groups() const; // owned, final records (not waiting)
+    std::size_t groupCount() const { return registry_.activeCount(); } // groups().size()
     std::optional<GroupRecord> find(const std::string& id) const;
     Counters counters(const std::string& id);
     // The owned group of container id, for a read; throws InvalidArgument for a bad id and

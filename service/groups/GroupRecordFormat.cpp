@@ -86,60 +86,79 @@ void appendJsonString(std::string& out, const std::string& s) {
 
 // One record per line, written directly: building a nlohmann DOM for every record on every
 // write was the largest cost of a CreateGroup at 1,000 groups (measured by test/bench).
-std::string GroupRegistry::serialize(const std::map<std::string, GroupRecord>& records) {
+std::string GroupRegistry::serializeRecord(const GroupRecord& r) {
     std::string out;
-    out.reserve(40 + records.size() * 112);
+    out.reserve(112);
+    out += "{\"id\":";
+    appendJsonString(out, r.id);
+    out += ",\"ctrl\":";
+    appendJsonString(out, r.ctrl);
+    out += ",\"pid\":";
+    out += std::to_string(r.pid);
+    out += ",\"createdUsec\":";
+    out += std::to_string(r.createdUsec);
+    out += ",\"pending\":";
+    out += r.pending ? "true" : "false";
+    if (!r.labels.empty()) {
+        out += ",\"labels\":{";
+        bool firstLabel = true;
+        for (const auto& [key, value] : r.labels) {
+            if (!firstLabel) {
+                out += ',';
+            }
+            firstLabel = false;
+            appendJsonString(out, key);
+            out += ':';
+            appendJsonString(out, value);
+        }
+        out += '}';
+    }
+    if (!r.cgroup.empty()) {
+        out += ",\"cgroup\":";
+        appendJsonString(out, r.cgroup);
+    }
+    if (r.origin != Origin::Hook) {
+        out += ",\"origin\":";
+        appendJsonString(out, originName(r.origin));
+    }
+    if (r.waiting || r.pidStartTime != 0 || r.waitSeq != 0) {
+        out += ",\"waiting\":";
+        out += r.waiting ? "true" : "false";
+        out += ",\"pidStartTime\":";
+        out += std::to_string(r.pidStartTime);
+        out += ",\"waitSeq\":";
+        out += std::to_string(r.waitSeq);
+    }
+    out += '}';
+    return out;
+}
+
+std::string GroupRegistry::serializeLines(const std::map<std::string, std::string>& lines) {
+    std::size_t size = 40;
+    for (const auto& [id, line] : lines) {
+        size += line.size() + 2;
+    }
+    std::string out;
+    out.reserve(size);
     out += "{\"version\":";
     out += std::to_string(kVersion);
     out += ",\"groups\":[";
     bool first = true;
-    for (const auto& [id, r] : records) {
+    for (const auto& [id, line] : lines) {
         out += first ? "\n" : ",\n";
         first = false;
-        out += "{\"id\":";
-        appendJsonString(out, r.id);
-        out += ",\"ctrl\":";
-        appendJsonString(out, r.ctrl);
-        out += ",\"pid\":";
-        out += std::to_string(r.pid);
-        out += ",\"createdUsec\":";
-        out += std::to_string(r.createdUsec);
-        out += ",\"pending\":";
-        out += r.pending ? "true" : "false";
-        if (!r.labels.empty()) {
-            out += ",\"labels\":{";
-            bool firstLabel = true;
-            for (const auto& [key, value] : r.labels) {
-                if (!firstLabel) {
-                    out += ',';
-                }
-                firstLabel = false;
-                appendJsonString(out, key);
-                out += ':';
-                appendJsonString(out, value);
-            }
-            out += '}';
-        }
-        if (!r.cgroup.empty()) {
-            out += ",\"cgroup\":";
-            appendJsonString(out, r.cgroup);
-        }
-        if (r.origin != Origin::Hook) {
-            out += ",\"origin\":";
-            appendJsonString(out, originName(r.origin));
-        }
-        if (r.waiting || r.pidStartTime != 0 || r.waitSeq != 0) {
-            out += ",\"waiting\":";
-            out += r.waiting ? "true" : "false";
-            out += ",\"pidStartTime\":";
-            out += std::to_string(r.pidStartTime);
-            out += ",\"waitSeq\":";
-            out += std::to_string(r.waitSeq);
-        }
-        out += '}';
+        out += line;
     }
     out += "\n]}\n";
     return out;
+}
+
+std::string GroupRegistry::serialize(const std::map<std::string, GroupRecord>& records) {
+    std::map<std::string, std::string> lines;
+    for (const auto& [id, r] : records) {
+        lines.emplace(id, serializeRecord(r));
+    }
+    return serializeLines(lines);
 }
 
 std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text) {

@@ -146,12 +146,16 @@ GroupRegistry::LoadResult GroupRegistry::load() {
         text = readStateFile(dir.get());
         if (!text) {
             records_.clear();
+            lines_.clear();
             return result;
         }
         result.fileExisted = true;
         records_ = parse(*text);
+        rebuildLines();
         waitingCount_ = static_cast<std::size_t>(std::count_if(
             records_.begin(), records_.end(), [](const auto& kv) { return kv.second.waiting; }));
+        activeCount_ = static_cast<std::size_t>(std::count_if(
+            records_.begin(), records_.end(), [](const auto& kv) { return isActive(kv.second); }));
         return result;
     } catch (const std::exception& e) {
         problem = e.what();
@@ -165,7 +169,9 @@ GroupRegistry::LoadResult GroupRegistry::load() {
     }
     ::fsync(dir.get());
     records_.clear();
+    lines_.clear();
     waitingCount_ = 0;
+    activeCount_ = 0;
     result.movedAsideTo = stateDir_ + "/" + aside;
     result.problem = problem;
     return result;
@@ -210,26 +216,33 @@ std::vector<GroupRecord> GroupRegistry::all() const {
 // at 1,000 groups cost milliseconds (measured by test/bench).
 void GroupRegistry::put(const GroupRecord& r) {
     validateGroupRecord(r, ErrorKind::InvalidArgument);
+    std::string line = serializeRecord(r);
     auto it = records_.find(r.id);
     if (it == records_.end()) {
         it = records_.emplace(r.id, r).first;
+        auto lit = lines_.insert_or_assign(r.id, std::move(line)).first;
         try {
-            persist(records_);
+            persist();
         } catch (...) {
             records_.erase(it);
+            lines_.erase(lit);
             throw;
         }
         waitingCount_ += r.waiting ? 1 : 0;
+        activeCount_ += isActive(r) ? 1 : 0;
         return;
     }
     GroupRecord old = std::exchange(it->second, r);
+    std::string oldLine = std::exchange(lines_[r.id], std::move(line));
     try {
-        persist(records_);
+        persist();
     } catch (...) {
         it->second = std::move(old);
+        lines_[r.id] = std::move(oldLine);
         throw;
     }
     waitingCount_ = waitingCount_ - (old.waiting ? 1 : 0) + (r.waiting ? 1 : 0);
+    activeCount_ = activeCount_ - (isActive(old) ? 1 : 0) + (isActive(r) ? 1 : 0);
 }
 
 void GroupRegistry::erase(const std::string& id) {
@@ -237,17 +250,29 @@ void GroupRegistry::erase(const std::string& id) {
     if (node.empty()) {
         return;
     }
+    auto lineNode = lines_.extract(id);
     try {
-        persist(records_);
+        persist();
     } catch (...) {
         records_.insert(std::move(node));
+        if (!lineNode.empty()) {
+            lines_.insert(std::move(lineNode));
+        }
         throw;
     }
     waitingCount_ -= node.mapped().waiting ? 1 : 0;
+    activeCount_ -= isActive(node.mapped()) ? 1 : 0;
 }
 
-void GroupRegistry::persist(const std::map<std::string, GroupRecord>& next) {
-    const std::string text = serialize(next);
+void GroupRegistry::rebuildLines() {
+    lines_.clear();
+    for (const auto& [id, r] : records_) {
+        lines_.emplace(id, serializeRecord(r));
+    }
+}
+
+void GroupRegistry::persist() {
+    const std::string text = serializeLines(lines_);
     const std::string file = stateDir_ + "/" + kFileName;
     UniqueFd dir(::open(stateDir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) {

@@ -79,6 +79,11 @@ public:
     // count costs nothing, so the hot paths can ask it whenever something frees an RMID.
     std::size_t waitingCount() const { return waitingCount_; }
     std::vector<GroupRecord> waiting() const;
+    // The records of groups that exist (neither pending nor waiting), counted as they change:
+    // GroupCount is read at every create, and copying every record to count them made a
+    // create at 1,000 groups cost twice one at none.
+    std::size_t activeCount() const { return activeCount_; }
+    static bool isActive(const GroupRecord& r) { return !r.pending && !r.waiting; }
 
     void put(const GroupRecord& r);    // insert or replace, then persist
     void erase(const std::string& id); // no-op if absent, else persist
@@ -91,14 +96,21 @@ public:
     // "pidStartTime" and "waitSeq" are written only for a waiting record (a waiting record
     // must have the other two): a file written before waiting existed loads as all active.
     static std::string serialize(const std::map<std::string, GroupRecord>& records);
+    // One record's line, and the file from the lines in id order: the registry keeps each
+    // record's line, so that a write at 1,000 groups formats one record, not all of them.
+    static std::string serializeRecord(const GroupRecord& r);
+    static std::string serializeLines(const std::map<std::string, std::string>& lines);
     static std::map<std::string, GroupRecord> parse(const std::string& text);
 
 private:
-    void persist(const std::map<std::string, GroupRecord>& next);
+    void persist(); // writes lines_
+    void rebuildLines();
 
     std::string stateDir_;
     std::map<std::string, GroupRecord> records_;
+    std::map<std::string, std::string> lines_; // serializeRecord of each record
     std::size_t waitingCount_ = 0;
+    std::size_t activeCount_ = 0;
 };
 
 } // namespace rdtmon

@@ -288,6 +288,78 @@ TEST(GroupRegistry, UnwritableStateDirLeavesRecordsUnchanged) {
     EXPECT_EQ(readFile(t.file("moved") + "/groups.json"), before);
 }
 
+TEST(GroupRegistry, TheFileIsAlwaysEveryRecordAndTheCountsFollowEveryChange) {
+    TempDir t("rdtmon-registry");
+    const std::string dir = t.file("state");
+    GroupRegistry reg(dir);
+    reg.load();
+    auto fileIsAll = [&] {
+        std::map<std::string, GroupRecord> all;
+        for (const GroupRecord& r : reg.all()) {
+            all.emplace(r.id, r);
+        }
+        return readFile(dir + "/groups.json") == GroupRegistry::serialize(all);
+    };
+    GroupRecord a = rec("a");
+    GroupRecord b = rec("b", "clos1", 7, 9, /*pending=*/true);
+    GroupRecord w = rec("w");
+    w.waiting = true;
+    w.pidStartTime = 3;
+    w.waitSeq = 1;
+    w.origin = Origin::Adopted;
+    for (const GroupRecord& r : {b, a, w}) {
+        reg.put(r);
+        EXPECT_TRUE(fileIsAll()) << r.id;
+    }
+    EXPECT_EQ(reg.activeCount(), 1u); // a; b is pending, w waiting
+    EXPECT_EQ(reg.waitingCount(), 1u);
+    b.pending = false; // its create finished
+    reg.put(b);
+    EXPECT_EQ(reg.activeCount(), 2u);
+    EXPECT_TRUE(fileIsAll());
+    w.waiting = false; // granted
+    reg.put(w);
+    EXPECT_EQ(reg.activeCount(), 3u);
+    EXPECT_EQ(reg.waitingCount(), 0u);
+    reg.erase("a");
+    EXPECT_EQ(reg.activeCount(), 2u);
+    EXPECT_TRUE(fileIsAll());
+    // A failed write changes neither the records, nor the counts, nor what the next write
+    // writes.
+    fs::rename(dir, t.file("moved"));
+    writeFile(dir, "not a directory");
+    expectError(ErrorKind::Failed, [&] { reg.put(rec("c")); });
+    expectError(ErrorKind::Failed, [&] { reg.erase("b"); });
+    EXPECT_EQ(reg.activeCount(), 2u);
+    fs::remove(dir);
+    fs::rename(t.file("moved"), dir);
+    reg.put(rec("d"));
+    EXPECT_TRUE(fileIsAll());
+    // Loaded again: the same records, counts and origin.
+    GroupRegistry again(dir);
+    again.load();
+    EXPECT_EQ(again.all(), reg.all());
+    EXPECT_EQ(again.activeCount(), 3u);
+    EXPECT_EQ(again.find("w")->origin, Origin::Adopted);
+    EXPECT_EQ(again.find("b")->origin, Origin::Hook);
+}
+
+TEST(GroupRegistry, OriginIsWrittenOnlyWhenAdoptedAndABadOneIsRefused) {
+    GroupRecord r = rec("a");
+    EXPECT_EQ(GroupRegistry::serializeRecord(r).find("origin"), std::string::npos)
+        << "files stay as older versions wrote them for hooked groups";
+    r.origin = Origin::Adopted;
+    EXPECT_NE(GroupRegistry::serializeRecord(r).find("\"origin\":\"adopted\""), std::string::npos);
+    const std::string good = R"({"version":1,"groups":[{"id":"a","ctrl":"","pid":1,)"
+                             R"("createdUsec":2,"pending":false,"origin":"adopted"}]})";
+    EXPECT_EQ(GroupRegistry::parse(good).at("a").origin, Origin::Adopted);
+    for (const char* bad : {R"("runtime")", R"("")", "1", "null"}) {
+        std::string text = good;
+        text.replace(text.find(R"("adopted")"), 9, bad);
+        expectError(ErrorKind::Failed, [&] { GroupRegistry::parse(text); });
+    }
+}
+
 // A small tmpfs of our own, unmounted in TearDown whatever happens.
 class RegistryOnTmpfs : public ::testing::Test {
 protected:
