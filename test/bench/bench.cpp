@@ -479,7 +479,7 @@ private:
 
     void footprint(const char* label);
     struct HookRows; // defined after CpuAcc
-    void hookRound(const std::string& prefix, pid_t pid, HookRows* rows);
+    void hookRound(const std::string& prefix, HookRows* rows);
     void hookLatency(const std::string& label, int runs, pid_t pid, const std::string& prefix,
                      bool withFloor = false);
     void floors(pid_t pid);
@@ -487,7 +487,7 @@ private:
     void warmCalls(pid_t pid);
     void burst(int n);
     void fillGroups();
-    void createUnderReaders(pid_t pid);
+    void createUnderReaders();
     void collection();
     void counters();
 
@@ -572,13 +572,15 @@ void Bench::footprint(const char* label) {
                 "context switches, all threads, gc.intervalSeconds=3600");
 }
 
-// rdtmon-hook create then delete for fresh ids, the service warm, one live pid. withFloor:
-// each round also runs the minimal C client's AddContainer (its group removed
-// in-process, untimed), so that hook and floor alternate on the same bus and machine load.
 // One rdtmon-hook create then delete for a fresh id; rows null: untimed (a warm-up round).
-void Bench::hookRound(const std::string& prefix, pid_t pid, HookRows* rows) {
+// Each round is a container of its own, a fresh sleeper (untimed) that ends between the two
+// hooks, as a container does before its poststop hook: the delete hook only sends the
+// removal, and rdtmond takes it from a caller already gone only for an ended container.
+// The delete's rdtmond CPU is taken once the group is gone, so it holds the removal's work.
+void Bench::hookRound(const std::string& prefix, HookRows* rows) {
     const std::string id = prefix + std::to_string(seq_++);
-    const std::string st = stateJson(id, pid, bundle_);
+    ChildProcess init(spawnSleeper(0));
+    const std::string st = stateJson(id, init.pid(), bundle_);
     const CpuMark m0 = cpuMark();
     Spawned c = spawner_->run(hook("create"), st);
     const CpuMark m1 = cpuMark();
@@ -588,14 +590,19 @@ void Bench::hookRound(const std::string& prefix, pid_t pid, HookRows* rows) {
     if (!isDir(groupDir(id))) {
         error("rdtmon-hook create " + id + " exited 0 but the group does not exist");
     }
+    init.reset(); // the container ends
     const CpuMark m2 = cpuMark();
     Spawned d = spawner_->run(hook("delete"), st);
-    const CpuMark m3 = cpuMark();
     if (!exitedZero(d) || !d.err.empty()) {
         error("rdtmon-hook delete " + id + ": " + describe(d));
     }
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (isDir(groupDir(id)) && Clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    const CpuMark m3 = cpuMark();
     if (isDir(groupDir(id))) {
-        error("rdtmon-hook delete " + id + " exited 0 but the group still exists");
+        error("rdtmon-hook delete " + id + " exited 0 but the group still exists 5 s later");
     }
     if (rows != nullptr) {
         rows->create.ms.push_back(msSince(c.start, c.end));
@@ -615,7 +622,7 @@ void Bench::hookLatency(const std::string& label, int runs, pid_t pid, const std
     const int warm = std::min(10, runs);
     CpuAcc cpuFloor;
     for (int i = 0; i < warm + runs; ++i) {
-        hookRound(prefix, pid, i >= warm ? &rows : nullptr);
+        hookRound(prefix, i >= warm ? &rows : nullptr);
         if (!withFloor) {
             continue;
         }
@@ -759,6 +766,13 @@ void Bench::burst(int n) {
         states.push_back(stateJson(ids.back(), sleepers.back().pid(), bundle_));
     }
     for (const char* action : {"create", "delete"}) {
+        const bool create = std::string(action) == "create";
+        if (!create) {
+            // The containers end before their poststop hooks (see hookRound).
+            for (ChildProcess& p : sleepers) {
+                p.reset();
+            }
+        }
         std::vector<Spawned> kids;
         kids.reserve(static_cast<std::size_t>(n));
         const CpuMark m0 = cpuMark();
@@ -767,10 +781,20 @@ void Bench::burst(int n) {
             kids.push_back(spawner_->start(hook(action), states[static_cast<std::size_t>(i)]));
         }
         Spawner::waitAll(kids, std::chrono::seconds(60));
+        if (!create) {
+            // The delete hooks do not wait for the removals: all done when all are gone.
+            const auto deadline = Clock::now() + std::chrono::seconds(10);
+            auto anyLeft = [&] {
+                return std::any_of(ids.begin(), ids.end(),
+                                   [&](const std::string& id) { return isDir(groupDir(id)); });
+            };
+            while (anyLeft() && Clock::now() < deadline) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        }
         const double wall = msSince(t0);
         CpuAcc cpu;
         cpu.add(m0, cpuMark(), static_cast<std::size_t>(n));
-        const bool create = std::string(action) == "create";
         Row row{"burst " + std::to_string(n) + ": per-hook " + action + " latency", {}, ""};
         int errors = 0;
         std::string firstError;
@@ -876,7 +900,7 @@ pid_t spawnCountersReader(const std::string& busAddress, int replied) {
 // Hook creates while two local users loop on GetAllCounters, against the same creates with
 // those readers stopped (SIGSTOP), in alternating blocks: the pairs share the machine's
 // load of the moment, so the ratio shows the readers' cost and not a neighbour's burst.
-void Bench::createUnderReaders(pid_t pid) {
+void Bench::createUnderReaders() {
     const std::string base = " at " + std::to_string(s_.groups) + " groups";
     HookRows loaded(base + ", 2 readers looping GetAllCounters");
     HookRows paused(base + ", the same readers stopped (paired)");
@@ -933,19 +957,19 @@ void Bench::createUnderReaders(pid_t pid) {
         signalReaders(SIGCONT);
         drain();
         awaitReplies(1);
-        hookRound("readers-", pid, nullptr);
+        hookRound("readers-", nullptr);
         const auto t0 = Clock::now();
         for (int i = 0; i < perBlock; ++i) {
-            hookRound("readers-", pid, &loaded);
+            hookRound("readers-", &loaded);
         }
         loadedMs += msSince(t0);
         replies += drain();
         signalReaders(SIGSTOP);
         // A call in flight when they stopped is still read and answered: let it end.
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        hookRound("paused-", pid, nullptr);
+        hookRound("paused-", nullptr);
         for (int i = 0; i < perBlock; ++i) {
-            hookRound("paused-", pid, &paused);
+            hookRound("paused-", &paused);
         }
     }
     const double quietMedian = paused.create.median();
@@ -1164,7 +1188,7 @@ void Bench::run() {
         fillGroups();
         hookLatency(" at " + std::to_string(s_.groups) + " groups", s_.scaleHookRuns, sleeper.pid(),
                     "scale-");
-        createUnderReaders(sleeper.pid());
+        createUnderReaders();
         return;
     }
     footprint("0 groups, fresh start");
@@ -1180,7 +1204,7 @@ void Bench::run() {
     }
     fillGroups();
     hookLatency(" at " + std::to_string(s_.groups) + " groups", s_.scaleHookRuns, pid, "scale-");
-    createUnderReaders(pid);
+    createUnderReaders();
     collection();
     counters();
     footprint((std::to_string(s_.groups) + " groups").c_str());
