@@ -17,6 +17,7 @@
 #include "RdtmonClient.h"
 #include "RdtmondProcess.h"
 #include "TempDir.h"
+#include "TestCgroup.h"
 #include "UniqueFd.h"
 
 #include <nlohmann/json.hpp>
@@ -573,13 +574,17 @@ void Bench::footprint(const char* label) {
 }
 
 // One rdtmon-hook create then delete for a fresh id; rows null: untimed (a warm-up round).
-// Each round is a container of its own, a fresh sleeper (untimed) that ends between the two
-// hooks, as a container does before its poststop hook: the delete hook only sends the
-// removal, and rdtmond takes it from a caller already gone only for an ended container.
-// The delete's rdtmond CPU is taken once the group is gone, so it holds the removal's work.
+// Each round is a container of its own, a fresh sleeper (untimed) alone in a cgroup of its
+// own, as a container's init is at createRuntime (so rdtmond follows it), that ends
+// between the two hooks, as a container does before its poststop hook: the delete hook
+// only sends the removal, and rdtmond takes it from a caller already gone only for an
+// ended container. The delete's rdtmond CPU is taken once the group is gone, so it holds
+// the removal's work.
 void Bench::hookRound(const std::string& prefix, HookRows* rows) {
     const std::string id = prefix + std::to_string(seq_++);
+    TestCgroup cg;
     ChildProcess init(spawnSleeper(0));
+    cg.add(init.pid());
     const std::string st = stateJson(id, init.pid(), bundle_);
     const CpuMark m0 = cpuMark();
     Spawned c = spawner_->run(hook("create"), st);
@@ -757,11 +762,14 @@ void Bench::warmCalls(pid_t pid) {
 }
 
 void Bench::burst(int n) {
+    std::vector<std::unique_ptr<TestCgroup>> cgroups; // destroyed after the sleepers
     std::vector<ChildProcess> sleepers;
     std::vector<std::string> ids;
     std::vector<std::string> states;
     for (int i = 0; i < n; ++i) {
+        cgroups.push_back(std::make_unique<TestCgroup>()); // as in hookRound
         sleepers.emplace_back(spawnSleeper(0));
+        cgroups.back()->add(sleepers.back().pid());
         ids.push_back("burst" + std::to_string(n) + "-" + std::to_string(seq_++));
         states.push_back(stateJson(ids.back(), sleepers.back().pid(), bundle_));
     }
