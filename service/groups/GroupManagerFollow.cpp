@@ -247,8 +247,22 @@ Coverage GroupManager::resync(const std::string& id, bool quick) {
                 return coverage(id);
             }
             lastThreads_[id] = all;
-            const std::vector<pid_t> inGroupList = r->tasks(ref);
-            const std::set<pid_t> inGroup(inGroupList.begin(), inGroupList.end());
+            // Which of them are in the group: each thread's cpu_resctrl_groups where the kernel
+            // has it (a read per thread of the container), else the group's tasks file (a
+            // walk of every thread of the host, each time: at 1,000 containers that made each
+            // create's first resync cost more than the rest of the create).
+            std::set<pid_t> inGroup;
+            if (r->hasTaskGroupsFiles()) {
+                for (pid_t t : all) {
+                    std::optional<TaskGroups> g = r->groupsOfTask(t);
+                    if (g && g->ctrl == rec->ctrl && g->mon == id) {
+                        inGroup.insert(t);
+                    }
+                }
+            } else {
+                const std::vector<pid_t> inGroupList = r->tasks(ref);
+                inGroup.insert(inGroupList.begin(), inGroupList.end());
+            }
             cov = Coverage{};
             unsigned moved = 0;
             for (const auto& [p, tids] : members) {

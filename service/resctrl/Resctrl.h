@@ -143,6 +143,10 @@ public:
     // nullopt when that cannot tell (no such file, the task gone): the caller then reads
     // tasks files.
     std::optional<std::string> monGroupOfTask(pid_t tid) const;
+    // Both groups of a task from its cpu_resctrl_groups; nullopt when the kernel has no such
+    // file (hasTaskGroupsFiles() false) or the task is gone.
+    std::optional<TaskGroups> groupsOfTask(pid_t tid) const;
+    bool hasTaskGroupsFiles() const { return taskGroupsFile(1).has_value(); }
 
     // mkdir <ctrl>/mon_groups/<name>. Throws per kindFromErrno; the message includes
     // info/last_cmd_status when the kernel gave one.

@@ -85,6 +85,18 @@ std::optional<std::string> Resctrl::monGroupOfTask(pid_t tid) const {
     return g ? std::optional<std::string>(g->mon) : std::nullopt;
 }
 
+std::optional<TaskGroups> Resctrl::groupsOfTask(pid_t tid) const {
+    std::optional<std::string> file = tid > 0 ? taskGroupsFile(tid) : std::nullopt;
+    if (!file) {
+        return std::nullopt;
+    }
+    ReadResult r = readPath(*file);
+    if (r.err != 0) {
+        return std::nullopt;
+    }
+    return parseCpuResctrlGroups(r.text);
+}
+
 namespace {
 UniqueFd openTasksForWrite(int groupFd, const std::string& gp) {
     OpenResult o = openFileComponent(groupFd, "tasks", O_WRONLY);
