@@ -32,10 +32,16 @@ public:
     Status status();
     // ListGroups: the active groups, without labels.
     std::vector<GroupInfo> listGroups();
-    // Every group object with all its properties (labels, state, coverage), waiting
+    // Every group object with all its properties (labels, state, coverage, origin), waiting
     // containers included, in one call (the ObjectManager's GetManagedObjects).
     std::vector<GroupInfo> groupObjects();
+    // ListRuntimeGroups: the groups container runtimes made themselves, shown but not owned
+    // (origin "runtime", state "active", no object path, no coverage); none from a service
+    // older than it (UnknownMethod, or AccessDenied from a bus policy that predates it).
+    std::vector<GroupInfo> runtimeGroups();
     Counters counters(const std::string& containerId);
+    // GetAllCounters, each container's "origin" label moved out of its labels into origin
+    // (kOriginHook when the service gives none).
     Snapshot allCounters();
     // GetAllCoverage; nullopt from a service older than it.
     std::optional<std::vector<GroupCoverage>> allCoverage();

@@ -1,6 +1,39 @@
 #include "MetricsCollect.h"
 
+#include <set>
+
 namespace rdtmon::client {
+
+namespace {
+
+// The labels and origin of each container of the coverage that the snapshot lacks: those
+// waiting for an RMID (usually none), from one GetManagedObjects however many they are.
+void addWaiting(BusClient& bus, MetricsInput& in) {
+    if (!in.coverage) {
+        return;
+    }
+    std::set<std::string> read;
+    for (const GroupCounters& g : in.snapshot.groups) {
+        read.insert(g.id);
+    }
+    std::set<std::string> missing;
+    for (const GroupCoverage& c : *in.coverage) {
+        if (read.count(c.id) == 0) {
+            missing.insert(c.id);
+        }
+    }
+    if (missing.empty()) {
+        return;
+    }
+    for (GroupInfo& g : bus.groupObjects()) {
+        if (missing.count(g.id) != 0) {
+            const std::string id = g.id;
+            in.notRead.emplace(id, std::move(g));
+        }
+    }
+}
+
+} // namespace
 
 MetricsInput collectMetrics(BusClient& bus, std::string* why) {
     MetricsInput in;
@@ -10,6 +43,7 @@ MetricsInput collectMetrics(BusClient& bus, std::string* why) {
             try {
                 in.snapshot = bus.allCounters();
                 in.coverage = bus.allCoverage();
+                addWaiting(bus, in);
             } catch (const ClientError& e) {
                 // resctrl went away between the two calls: supported no longer.
                 if (e.kind() != ClientErrorKind::Unsupported) {

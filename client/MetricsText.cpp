@@ -41,6 +41,16 @@ std::string labelOf(const Labels& labels, const std::string& key) {
     return it == labels.end() ? std::string() : it->second;
 }
 
+// The labels every container sample starts with.
+void containerLabels(std::string& out, const std::string& id, const Labels& labels,
+                     std::string_view origin) {
+    label(out, "container_id", id);
+    label(out, "pod", labelOf(labels, "pod"));
+    label(out, "namespace", labelOf(labels, "namespace"));
+    label(out, "container", labelOf(labels, "container"));
+    label(out, "origin", origin.empty() ? std::string_view(kOriginHook) : origin);
+}
+
 // The samples of one event over groups (already sorted), whole L3 domains only.
 std::vector<Sample> samplesOf(const std::vector<const GroupCounters*>& groups, const char* event,
                               bool clos) {
@@ -55,10 +65,7 @@ std::vector<Sample> samplesOf(const std::vector<const GroupCounters*>& groups, c
             if (clos) {
                 label(l, "clos", g->id);
             } else {
-                label(l, "container_id", g->id);
-                label(l, "pod", labelOf(g->labels, "pod"));
-                label(l, "namespace", labelOf(g->labels, "namespace"));
-                label(l, "container", labelOf(g->labels, "container"));
+                containerLabels(l, g->id, g->labels, g->origin);
             }
             label(l, "domain", domain);
             out.push_back(Sample{std::move(l), e->second});
@@ -73,9 +80,9 @@ std::vector<Sample> taskSamples(const MetricsInput& in) {
     if (!in.coverage) {
         return out;
     }
-    std::map<std::string, const Labels*> labelsOf;
+    std::map<std::string, const GroupCounters*> entryOf;
     for (const GroupCounters& g : in.snapshot.groups) {
-        labelsOf.emplace(g.id, &g.labels);
+        entryOf.emplace(g.id, &g);
     }
     std::vector<const GroupCoverage*> rows;
     for (const GroupCoverage& c : *in.coverage) {
@@ -84,16 +91,20 @@ std::vector<Sample> taskSamples(const MetricsInput& in) {
     std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->id < b->id; });
     static const Labels kNone;
     for (const GroupCoverage* c : rows) {
-        const auto it = labelsOf.find(c->id);
-        const Labels& labels = it == labelsOf.end() ? kNone : *it->second;
+        const Labels* labels = &kNone;
+        std::string_view origin = kOriginHook;
+        if (const auto it = entryOf.find(c->id); it != entryOf.end()) {
+            labels = &it->second->labels;
+            origin = it->second->origin;
+        } else if (const auto o = in.notRead.find(c->id); o != in.notRead.end()) {
+            labels = &o->second.labels;
+            origin = o->second.origin;
+        }
         for (const auto& [where, value] :
              {std::pair<const char*, uint32_t>{"group", c->tasksInGroup},
               {"outside", c->tasksOutside}}) {
             std::string l;
-            label(l, "container_id", c->id);
-            label(l, "pod", labelOf(labels, "pod"));
-            label(l, "namespace", labelOf(labels, "namespace"));
-            label(l, "container", labelOf(labels, "container"));
+            containerLabels(l, c->id, *labels, origin);
             label(l, "where", where);
             out.push_back(Sample{std::move(l), value});
         }
@@ -135,7 +146,8 @@ std::string formatMetrics(const MetricsInput& in) {
     family(out, "rdtmon_supported", "gauge",
            "Whether resctrl monitoring is usable on this node (1) or not (0).",
            {Sample{{}, st.supported ? 1u : 0u}});
-    family(out, "rdtmon_groups", "gauge", "Monitoring groups rdtmond owns.",
+    family(out, "rdtmon_groups", "gauge",
+           "Monitoring groups rdtmond owns (not those runtimes made).",
            {Sample{{}, st.groupCount}});
     family(out, "rdtmon_rmids", "gauge", "RMIDs resctrl has (info/L3_MON/num_rmids).",
            {Sample{{}, st.numRmids}});
@@ -161,17 +173,21 @@ std::string formatMetrics(const MetricsInput& in) {
     std::sort(closes.begin(), closes.end(), byId);
 
     family(out, "rdtmon_llc_occupancy_bytes", "gauge",
-           "Last-level cache occupied by the container's group, per L3 domain.",
+           "Last-level cache occupied by the container's group, per L3 domain; origin: hook, "
+           "adopted or runtime (made by its runtime, not owned by rdtmond).",
            samplesOf(containers, kLlcOccupancy, false));
     family(out, "rdtmon_mbm_total_bytes_total", "counter",
-           "Memory bandwidth (MBM total) used by the container's group, per L3 domain.",
+           "Memory bandwidth (MBM total) used by the container's group, per L3 domain; origin: "
+           "hook, adopted or runtime (made by its runtime, not owned by rdtmond).",
            samplesOf(containers, kMbmTotal, false));
     family(out, "rdtmon_mbm_local_bytes_total", "counter",
-           "Local memory bandwidth (MBM local) used by the container's group, per L3 domain.",
+           "Local memory bandwidth (MBM local) used by the container's group, per L3 domain; "
+           "origin: hook, adopted or runtime (made by its runtime, not owned by rdtmond).",
            samplesOf(containers, kMbmLocal, false));
     family(out, "rdtmon_container_tasks", "gauge",
            "Threads of the container in its group (where=group) and outside it "
-           "(where=outside: not counted in its numbers), at rdtmond's last count.",
+           "(where=outside: not counted in its numbers), at rdtmond's last count; groups "
+           "rdtmond owns only (origin hook or adopted).",
            taskSamples(in));
     family(out, "rdtmon_clos_llc_occupancy_bytes", "gauge",
            "Last-level cache occupied by a whole CTRL_MON group (its MON groups included), per "

@@ -18,9 +18,15 @@
 //   rdtmon_clos_llc_occupancy_bytes    gauge   per CTRL_MON group (clos) and L3 domain
 //   rdtmon_clos_mbm_total_bytes_total  counter per CTRL_MON group and L3 domain
 //   rdtmon_clos_mbm_local_bytes_total  counter per CTRL_MON group and L3 domain
-// Container samples always carry all of container_id, pod, namespace, container and
-// domain, in that order; a label the group does not have is the empty string (which
-// Prometheus treats as absent), so every sample of a family has the same label names.
+// Container samples always carry all of container_id, pod, namespace, container, origin and
+// domain (or where), in that order; a label the group does not have is the empty string
+// (which Prometheus treats as absent), so every sample of a family has the same label names.
+// origin is how the group came to be: "hook" (asked for over the bus, as rdtmon-hook does),
+// "adopted" (rdtmond found the container running without a group and made it one) or
+// "runtime" (made by the container's runtime itself, runc's or crun's own monitoring: read,
+// never owned, and not counted in rdtmon_groups). An rdtmond older than origin made every
+// group on request: its groups say "hook". Runtime-made groups have no rdtmon_container_tasks
+// (rdtmond does not follow their tasks).
 // CLOS samples carry clos (`/` for the default group, `/name` for others) and domain.
 // Only whole L3 domains (mon_L3_00) are written: the kernel already adds SNC sub-domains
 // into them, so a sum over domain stays right. An event that read Unavailable, Error or
@@ -28,6 +34,7 @@
 
 #include "Snapshot.h"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,8 +49,12 @@ struct MetricsInput {
     Status status;     // Manager properties
     Snapshot snapshot; // GetAllCounters (empty when resctrl is unsupported)
     // GetAllCoverage (nullopt when unsupported, or from a service older than it); a
-    // container's labels come from the snapshot.
+    // container's labels and origin come from the snapshot.
     std::optional<std::vector<GroupCoverage>> coverage;
+    // The group objects of the coverage's containers that the snapshot does not have (those
+    // waiting for an RMID), for their labels and origin; one missing here has no labels and
+    // origin "hook".
+    std::map<std::string, GroupInfo> notRead;
 };
 
 std::string formatMetrics(const MetricsInput& in);

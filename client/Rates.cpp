@@ -111,7 +111,7 @@ RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, c
                 prior = nullptr;
             }
         }
-        GroupRates r{g.id, g.labels, {}, {}};
+        GroupRates r{g.id, g.labels, g.isClos() ? std::string() : g.origin, {}, {}};
         for (const auto& [domain, events] : g.counters) {
             Figures f;
             f.llcBytes = valueOf(g.counters, domain, kLlcOccupancy);
@@ -179,7 +179,7 @@ std::vector<GroupRates> outsideContainers(const RateReport& report, const ClosOf
         for (const GroupRates* c : members) {
             accumulate(insideTotal, c->total);
         }
-        GroupRates r{clos.id, {}, {}, minus(clos.total, insideTotal)};
+        GroupRates r{clos.id, {}, {}, {}, minus(clos.total, insideTotal)};
         for (const auto& [domain, f] : clos.domains) {
             Figures inside = kZero;
             for (const GroupRates* c : members) {

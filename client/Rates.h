@@ -24,6 +24,7 @@ struct Figures {
 struct GroupRates {
     std::string id; // a container id, or a CLOS path (`/`, `/clos1`)
     Labels labels;
+    std::string origin; // a container's (GroupCounters::origin); empty for a CLOS
     std::map<std::string, Figures> domains; // every domain of the later read
     // Summed over the whole L3 domains (SNC sub-domains are already in them); a figure is
     // absent when any domain lacks it, because a partial sum would read as a real number.
@@ -36,14 +37,16 @@ struct RateReport {
     std::vector<GroupRates> closes;     // the CTRL_MON groups themselves, sorted by path
 };
 
-// Container id -> CreatedUsec (from ListGroups taken with the snapshot). CLOS entries are
-// not in it: a CLOS counts as the same group while its path is in both reads.
+// Container id -> CreatedUsec (from ListGroups, and ListRuntimeGroups for the groups
+// runtimes made, taken with the snapshot). CLOS entries are not in it: a CLOS counts as the
+// same group while its path is in both reads.
 using CreatedTimes = std::map<std::string, uint64_t>;
 
 RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, const Snapshot& cur,
                         const CreatedTimes& curCreated);
 
-// Container id -> its CLOS path (`/`, `/clos1`).
+// Container id -> its CLOS path (`/`, `/clos1`): owned and runtime-made groups alike, all of
+// which the CLOS's own numbers include.
 using ClosOf = std::map<std::string, std::string>;
 
 // The CLOS path of a container's group from its ListGroups resctrl path

@@ -21,12 +21,22 @@ using Labels = std::map<std::string, std::string>;
 // that read Unavailable, Error or Unassigned is absent.
 using Counters = std::map<std::string, std::map<std::string, uint64_t>>;
 
+// How a container's group came to be (the Group's Origin, GetAllCounters' "origin" label):
+// asked for over the bus as rdtmon-hook does, made by rdtmond for a container it found
+// running without one, or made by the container's runtime itself (runc's or crun's own
+// monitoring): shown, never owned. An rdtmond older than Origin made every group it has
+// because it was asked to, so a group it reports without an origin is a hook's.
+inline constexpr const char* kOriginHook = "hook";
+inline constexpr const char* kOriginAdopted = "adopted";
+inline constexpr const char* kOriginRuntime = "runtime";
+
 // One entry of GetAllCounters: a container's group, or a CTRL_MON group (CLOS) itself
 // under its resctrl-relative path (`/`, `/clos1`), which no container id can be.
 struct GroupCounters {
     std::string id;
-    Labels labels;
+    Labels labels; // the container's own labels; the service's "origin" key is in origin
     Counters counters;
+    std::string origin = kOriginHook; // of a container's group; not used for a CLOS
     bool isClos() const { return !id.empty() && id.front() == '/'; }
 };
 
@@ -40,9 +50,10 @@ struct Snapshot {
 inline constexpr const char* kStateActive = "active";
 inline constexpr const char* kStateWaiting = "waiting";
 
-// One group: a row of ListGroups (active groups only, no labels), or one group object of
-// the ObjectManager with all its properties (waiting containers included). Properties a
-// service older than this client lacks keep these defaults.
+// One group: a row of ListGroups (active groups only, no labels), one group object of the
+// ObjectManager with all its properties (waiting containers included), or a row of
+// ListRuntimeGroups (origin "runtime": no object, no coverage). Properties a service older
+// than this client lacks keep these defaults.
 struct GroupInfo {
     std::string id;
     std::string resctrlPath;
@@ -55,6 +66,7 @@ struct GroupInfo {
     // Threads of the container in its group and outside it, as of rdtmond's last count.
     std::optional<uint32_t> tasksInGroup;
     std::optional<uint32_t> tasksOutside;
+    std::string origin = kOriginHook; // kOriginHook, kOriginAdopted or kOriginRuntime
 };
 
 // One entry of GetAllCoverage: how much of a container its group covers.

@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <tuple>
 #include <vector>
 
 namespace rdtmon::ctl {
@@ -49,6 +51,22 @@ std::string join(const std::vector<std::string>& items) {
     return out.empty() ? "-" : out;
 }
 
+// The counters of a group a runtime made (GetCounters knows only rdtmond's own), from the
+// bulk read; nullopt when rdtmond shows no such group.
+std::optional<client::Counters> runtimeGroupCounters(client::BusClient& bus,
+                                                     const std::string& id) {
+    const auto shown = bus.runtimeGroups();
+    if (std::none_of(shown.begin(), shown.end(), [&](const auto& g) { return g.id == id; })) {
+        return std::nullopt;
+    }
+    for (client::GroupCounters& g : bus.allCounters().groups) {
+        if (g.id == id && g.origin == client::kOriginRuntime) {
+            return std::move(g.counters);
+        }
+    }
+    return std::nullopt; // gone meanwhile
+}
+
 } // namespace
 
 void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
@@ -77,9 +95,15 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
 }
 
 void runList(client::BusClient& bus, bool json, bool fullIds, std::ostream& out) {
+    // The groups rdtmond owns (waiting containers included), and those runtimes made, which
+    // it shows but does not own.
     std::vector<client::GroupInfo> groups = bus.groupObjects();
-    std::sort(groups.begin(), groups.end(),
-              [](const auto& a, const auto& b) { return a.id < b.id; });
+    for (client::GroupInfo& g : bus.runtimeGroups()) {
+        groups.push_back(std::move(g));
+    }
+    std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.id, a.origin) < std::tie(b.id, b.origin);
+    });
     auto orNull = [](const std::optional<uint32_t>& v) {
         return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
     };
@@ -90,6 +114,7 @@ void runList(client::BusClient& bus, bool json, bool fullIds, std::ostream& out)
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& g : groups) {
             arr.push_back({{"container_id", g.id},
+                           {"origin", g.origin},
                            {"state", g.state},
                            {"resctrl_path", g.resctrlPath},
                            {"cgroup", g.cgroup},
@@ -97,20 +122,22 @@ void runList(client::BusClient& bus, bool json, bool fullIds, std::ostream& out)
                            {"tasks_outside", orNull(g.tasksOutside)},
                            {"pid", g.pid},
                            {"created_usec", g.createdUsec},
-                           {"object_path", g.objectPath},
+                           {"object_path", g.objectPath.empty() ? nlohmann::json(nullptr)
+                                                                : nlohmann::json(g.objectPath)},
                            {"labels", g.labels}});
         }
         out << arr.dump() << "\n";
         return;
     }
     std::vector<std::vector<std::string>> rows = {{"CONTAINER ID", "NAMESPACE", "POD", "CONTAINER",
-                                                   "STATE", "TASKS", "OUTSIDE", "PID", "CREATED",
-                                                   "RESCTRL PATH"}};
+                                                   "ORIGIN", "STATE", "TASKS", "OUTSIDE", "PID",
+                                                   "CREATED", "RESCTRL PATH"}};
     for (const auto& g : groups) {
         rows.push_back({fullIds ? g.id : g.id.substr(0, 12), labelOr(g.labels, "namespace"),
-                        labelOr(g.labels, "pod"), labelOr(g.labels, "container"), g.state,
-                        orDash(g.tasksInGroup), orDash(g.tasksOutside), std::to_string(g.pid),
-                        utcTime(g.createdUsec), g.resctrlPath});
+                        labelOr(g.labels, "pod"), labelOr(g.labels, "container"), g.origin, g.state,
+                        orDash(g.tasksInGroup), orDash(g.tasksOutside),
+                        g.pid == 0 ? "-" : std::to_string(g.pid), utcTime(g.createdUsec),
+                        g.resctrlPath});
     }
     printTable(rows, out);
 }
@@ -120,13 +147,20 @@ void runCounters(client::BusClient& bus, const std::string& id, bool json, std::
     try {
         c = bus.counters(id);
     } catch (const ClientError& e) {
+        if (e.kind() != ClientErrorKind::NoSuchGroup) {
+            throw;
+        }
         // rdtmond answers NoSuchGroup before it looks at resctrl, and on a node without
         // monitoring no group exists: the cause worth reporting is the missing support.
-        if (e.kind() == ClientErrorKind::NoSuchGroup && !bus.status().supported) {
+        if (!bus.status().supported) {
             throw ClientError(ClientErrorKind::Unsupported,
                               "resctrl monitoring is not supported on this node");
         }
-        throw;
+        std::optional<client::Counters> shown = runtimeGroupCounters(bus, id);
+        if (!shown) {
+            throw;
+        }
+        c = std::move(*shown);
     }
     if (json) {
         out << nlohmann::json{{"container_id", id}, {"domains", c}}.dump() << "\n";

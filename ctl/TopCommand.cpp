@@ -10,20 +10,29 @@ namespace rdtmon::ctl {
 
 namespace {
 
-// One reading: the bulk counters between two ListGroups, so that a group made anew while
-// the counters were read has no creation time and hence no rate (rather than a rate across
-// two different groups).
+// One reading: the bulk counters between two ListGroups (and ListRuntimeGroups, for the
+// groups runtimes made), so that a group made anew while the counters were read has no
+// creation time and hence no rate (rather than a rate across two different groups).
 struct Reading {
     client::Snapshot snapshot;
     client::CreatedTimes created;
     client::ClosOf closOf;
 };
 
+// The owned groups, then those runtimes made (never under the id of an owned one).
+std::vector<client::GroupInfo> groupsOf(client::BusClient& bus) {
+    std::vector<client::GroupInfo> out = bus.listGroups();
+    for (client::GroupInfo& g : bus.runtimeGroups()) {
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
 Reading read(client::BusClient& bus, const std::string& resctrlPath) {
     Reading r;
-    const auto before = bus.listGroups();
+    const auto before = groupsOf(bus);
     r.snapshot = bus.allCounters();
-    const auto after = bus.listGroups();
+    const auto after = groupsOf(bus);
     std::map<std::string, uint64_t> first;
     for (const auto& g : before) {
         first.emplace(g.id, g.createdUsec);

@@ -55,15 +55,18 @@ void sortRows(std::vector<TopRow>& rows, SortColumn c) {
 void addRows(std::vector<TopRow>& rows, const GroupRates& g, const std::string& name,
              const std::string& id, bool perDomain) {
     if (!perDomain) {
-        rows.push_back(TopRow{name, id, {}, g.total});
+        rows.push_back(TopRow{name, id, {}, g.total, g.origin});
         return;
     }
     for (const auto& [domain, f] : g.domains) {
         if (isTopLevelDomain(domain)) {
-            rows.push_back(TopRow{name, id, domain, f});
+            rows.push_back(TopRow{name, id, domain, f, g.origin});
         }
     }
 }
+
+// The marker after the name of a group its runtime made.
+constexpr const char* kRuntimeMarker = " *";
 
 nlohmann::json optionalJson(const auto& v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -115,6 +118,9 @@ TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf
     frame.intervalSeconds = report.intervalSeconds;
     frame.containerCount = report.containers.size();
     for (const GroupRates& g : report.containers) {
+        if (g.origin == client::kOriginRuntime) {
+            ++frame.runtimeCount;
+        }
         addRows(frame.containers, g, containerName(g.id, g.labels), g.id, opts.perDomain);
     }
     sortRows(frame.containers, opts.sort);
@@ -129,7 +135,9 @@ std::string topText(const TopFrame& frame, bool perDomain) {
     cells.push_back({"NAME", "DOMAIN", "LLC", "TOTAL MB/s", "LOCAL MB/s"});
     for (const auto* rows : {&frame.containers, &frame.outside}) {
         for (const TopRow& r : *rows) {
-            cells.push_back({r.name, r.domain, humanBytes(r.figures.llcBytes),
+            const bool runtime = r.origin == client::kOriginRuntime;
+            cells.push_back({runtime ? r.name + kRuntimeMarker : r.name, r.domain,
+                             humanBytes(r.figures.llcBytes),
                              megabytesPerSecond(r.figures.mbmTotalBytesPerSec),
                              megabytesPerSecond(r.figures.mbmLocalBytesPerSec)});
         }
@@ -140,9 +148,14 @@ std::string topText(const TopFrame& frame, bool perDomain) {
             width[i] = std::max(width[i], row[i].size());
         }
     }
-    std::array<char, 96> head{};
-    std::snprintf(head.data(), head.size(), "%zu container%s, interval %.1f s\n",
-                  frame.containerCount, frame.containerCount == 1 ? "" : "s",
+    std::string made;
+    if (frame.runtimeCount > 0) {
+        made = ", " + std::to_string(frame.runtimeCount) + " made by " +
+               (frame.runtimeCount == 1 ? "its runtime" : "their runtimes") + " (*)";
+    }
+    std::array<char, 160> head{};
+    std::snprintf(head.data(), head.size(), "%zu container%s%s, interval %.1f s\n",
+                  frame.containerCount, frame.containerCount == 1 ? "" : "s", made.c_str(),
                   frame.intervalSeconds);
     std::string out;
     for (const auto& row : cells) {
@@ -175,6 +188,7 @@ nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& c
         c["container_id"] = g.id;
         c["name"] = r.name;
         c["labels"] = g.labels;
+        c["origin"] = g.origin;
         c["domains"] = domainsJson(g);
         containers.push_back(std::move(c));
     }

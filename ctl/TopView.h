@@ -25,11 +25,13 @@ struct TopRow {
     std::string containerId; // empty for the outside share
     std::string domain;      // empty for a row summed over domains
     client::Figures figures;
+    std::string origin; // the group's (hook, adopted, runtime); empty for the outside share
 };
 
 struct TopFrame {
     double intervalSeconds = 0;
     std::size_t containerCount = 0;
+    std::size_t runtimeCount = 0;   // of them, groups made by the containers' runtimes
     std::vector<TopRow> containers; // sorted as asked
     std::vector<TopRow> outside;    // one per CLOS (and domain), by CLOS path
 };
@@ -41,7 +43,9 @@ std::string containerName(const std::string& id, const client::Labels& labels);
 TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf,
                   const TopOptions& opts);
 
-// The frame as a table of plain text (no escape codes), ending in a newline.
+// The frame as a table of plain text (no escape codes), ending in a newline. A group made by
+// its container's runtime (shown, not owned) has " *" after its name, and the first line
+// says how many there are.
 std::string topText(const TopFrame& frame, bool perDomain);
 
 // The interval as one JSON object (rdtmonctl(1) lists its fields); ordered as the text.

@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
 
     CLI::App* status = app.add_subcommand("status", "rdtmond's version and resctrl's state");
     status->add_flag("--json", json, "one JSON object");
-    CLI::App* list = app.add_subcommand("list", "the groups rdtmond owns, with their labels");
+    CLI::App* list = app.add_subcommand(
+        "list", "the groups rdtmond owns, and those runtimes made, with their labels");
     list->add_flag("--json", json, "one JSON array");
     list->add_flag("--no-trunc", fullIds, "whole container ids");
     CLI::App* counters = app.add_subcommand("counters", "one container's counters per domain");

@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <unistd.h>
 
 using namespace rdtmon::client;
@@ -35,7 +36,12 @@ MetricsInput sample() {
           {"mon_L3_00",
            {{"llc_occupancy", 10}, {"mbm_total_bytes", 100}, {"mbm_local_bytes", 50}}}}},
         {"/", {}, {{"mon_L3_00", {{"llc_occupancy", 1000}, {"mbm_total_bytes", 9000}}}}},
-        {"bare", {}, {{"mon_L3_00", {{"llc_occupancy", 1}}}}},
+        {"bare", {}, {{"mon_L3_00", {{"llc_occupancy", 1}}}}, kOriginAdopted},
+        // A group its runtime made: read as any other, with origin runtime.
+        {"native",
+         {{"pod", "db-0"}, {"namespace", "data"}, {"container", "pg"}},
+         {{"mon_L3_00", {{"mbm_total_bytes", 7}}}},
+         kOriginRuntime},
     };
     return in;
 }
@@ -51,7 +57,7 @@ TEST(MetricsText, ASmallReadingGivesExactlyThisText) {
               "not (0).\n"
               "# TYPE rdtmon_supported gauge\n"
               "rdtmon_supported 1\n"
-              "# HELP rdtmon_groups Monitoring groups rdtmond owns.\n"
+              "# HELP rdtmon_groups Monitoring groups rdtmond owns (not those runtimes made).\n"
               "# TYPE rdtmon_groups gauge\n"
               "rdtmon_groups 2\n"
               "# HELP rdtmon_rmids RMIDs resctrl has (info/L3_MON/num_rmids).\n"
@@ -61,26 +67,31 @@ TEST(MetricsText, ASmallReadingGivesExactlyThisText) {
               "# TYPE rdtmon_rmids_free gauge\n"
               "rdtmon_rmids_free 28\n"
               "# HELP rdtmon_llc_occupancy_bytes Last-level cache occupied by the container's "
-              "group, per L3 domain.\n"
+              "group, per L3 domain; origin: hook, adopted or runtime (made by its runtime, not "
+              "owned by rdtmond).\n"
               "# TYPE rdtmon_llc_occupancy_bytes gauge\n"
               "rdtmon_llc_occupancy_bytes{container_id=\"bare\",pod=\"\",namespace=\"\","
-              "container=\"\",domain=\"mon_L3_00\"} 1\n"
+              "container=\"\",origin=\"adopted\",domain=\"mon_L3_00\"} 1\n"
               "rdtmon_llc_occupancy_bytes{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
-              "\"shop\",container=\"nginx\",domain=\"mon_L3_00\"} 10\n"
+              "\"shop\",container=\"nginx\",origin=\"hook\",domain=\"mon_L3_00\"} 10\n"
               "rdtmon_llc_occupancy_bytes{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
-              "\"shop\",container=\"nginx\",domain=\"mon_L3_01\"} 20\n"
+              "\"shop\",container=\"nginx\",origin=\"hook\",domain=\"mon_L3_01\"} 20\n"
               "# HELP rdtmon_mbm_total_bytes_total Memory bandwidth (MBM total) used by the "
-              "container's group, per L3 domain.\n"
+              "container's group, per L3 domain; origin: hook, adopted or runtime (made by its "
+              "runtime, not owned by rdtmond).\n"
               "# TYPE rdtmon_mbm_total_bytes_total counter\n"
+              "rdtmon_mbm_total_bytes_total{container_id=\"native\",pod=\"db-0\",namespace="
+              "\"data\",container=\"pg\",origin=\"runtime\",domain=\"mon_L3_00\"} 7\n"
               "rdtmon_mbm_total_bytes_total{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
-              "\"shop\",container=\"nginx\",domain=\"mon_L3_00\"} 100\n"
+              "\"shop\",container=\"nginx\",origin=\"hook\",domain=\"mon_L3_00\"} 100\n"
               "rdtmon_mbm_total_bytes_total{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
-              "\"shop\",container=\"nginx\",domain=\"mon_L3_01\"} 200\n"
+              "\"shop\",container=\"nginx\",origin=\"hook\",domain=\"mon_L3_01\"} 200\n"
               "# HELP rdtmon_mbm_local_bytes_total Local memory bandwidth (MBM local) used by "
-              "the container's group, per L3 domain.\n"
+              "the container's group, per L3 domain; origin: hook, adopted or runtime (made by "
+              "its runtime, not owned by rdtmond).\n"
               "# TYPE rdtmon_mbm_local_bytes_total counter\n"
               "rdtmon_mbm_local_bytes_total{container_id=\"web-1\",pod=\"web-7d9f\",namespace="
-              "\"shop\",container=\"nginx\",domain=\"mon_L3_00\"} 50\n"
+              "\"shop\",container=\"nginx\",origin=\"hook\",domain=\"mon_L3_00\"} 50\n"
               "# HELP rdtmon_clos_llc_occupancy_bytes Last-level cache occupied by a whole "
               "CTRL_MON group (its MON groups included), per L3 domain.\n"
               "# TYPE rdtmon_clos_llc_occupancy_bytes gauge\n"
@@ -121,6 +132,34 @@ TEST(MetricsText, LabelValuesAreEscaped) {
     EXPECT_THAT(formatMetrics(in), HasSubstr("pod=\"we\\\"ird\\\\pod\\nx\""));
 }
 
+// Every container sample has the same label names, origin among them; an entry that says
+// no origin (an rdtmond older than it) is a hook's; CLOS samples have no origin.
+TEST(MetricsText, EveryContainerSampleHasAnOriginAndNoClosSampleHas) {
+    MetricsInput in = sample();
+    in.snapshot.groups.push_back({"old", {}, {{"mon_L3_00", {{"llc_occupancy", 3}}}}, ""});
+    in.snapshot.groups.push_back(
+        {"/clos1", {}, {{"mon_L3_00", {{"llc_occupancy", 4}}}}, kOriginRuntime});
+    const std::string text = formatMetrics(in);
+    EXPECT_THAT(text, HasSubstr("{container_id=\"old\",pod=\"\",namespace=\"\",container=\"\","
+                                "origin=\"hook\",domain=\"mon_L3_00\"} 3\n"));
+    EXPECT_THAT(text, HasSubstr("rdtmon_clos_llc_occupancy_bytes{clos=\"/clos1\",domain=\"mon_L3_"
+                                "00\"} 4\n"));
+    std::istringstream lines(text);
+    std::size_t containerSamples = 0;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find("container_id=") != std::string::npos) {
+            ++containerSamples;
+            EXPECT_THAT(line, testing::ContainsRegex(
+                                  "container=\"[^\"]*\",origin=\"(hook|adopted|runtime)\","))
+                << line;
+        }
+        if (line.find("clos=") != std::string::npos) {
+            EXPECT_THAT(line, Not(HasSubstr("origin"))) << line;
+        }
+    }
+    EXPECT_EQ(containerSamples, 8u) << text;
+}
+
 TEST(MetricsText, SncSubDomainsAreNotWrittenTwice) {
     MetricsInput in;
     in.up = true;
@@ -138,23 +177,45 @@ TEST(MetricsText, CoverageGivesTasksPerContainerAndTheWaitingCount) {
     EXPECT_THAT(formatMetrics(in), Not(HasSubstr("rdtmon_container_tasks")));
     EXPECT_THAT(formatMetrics(in), Not(HasSubstr("rdtmon_containers_waiting")));
     in.coverage = std::vector<GroupCoverage>{{"web-1", "active", "/sys/fs/cgroup/x", 5, 2},
-                                             {"queued", "waiting", "", 0, 3}};
+                                             {"queued", "waiting", "", 0, 3},
+                                             {"late", "waiting", "", 0, 1}};
+    // A waiting container is not in the snapshot: its labels and origin come from its group
+    // object; without one it has no labels and is a hook's.
+    GroupInfo queued;
+    queued.id = "queued";
+    queued.state = kStateWaiting;
+    queued.labels = {{"pod", "q-1"}, {"container", "q"}, {"pod_uid", "u"}};
+    queued.origin = kOriginAdopted;
+    in.notRead = {{"queued", queued}};
     const std::string text = formatMetrics(in);
     EXPECT_THAT(text, HasSubstr("rdtmon_rmids_free 28\n"
                                 "# HELP rdtmon_containers_waiting Containers waiting for a free "
                                 "RMID: not monitored until one frees.\n"
                                 "# TYPE rdtmon_containers_waiting gauge\n"
-                                "rdtmon_containers_waiting 1\n"));
+                                "rdtmon_containers_waiting 2\n"));
+    // Only the coverage's containers: the runtime-made "native" has no tasks series.
     EXPECT_THAT(text, HasSubstr("# TYPE rdtmon_container_tasks gauge\n"
-                                "rdtmon_container_tasks{container_id=\"queued\",pod=\"\",namespace="
-                                "\"\",container=\"\",where=\"group\"} 0\n"
-                                "rdtmon_container_tasks{container_id=\"queued\",pod=\"\",namespace="
-                                "\"\",container=\"\",where=\"outside\"} 3\n"
+                                "rdtmon_container_tasks{container_id=\"late\",pod=\"\",namespace="
+                                "\"\",container=\"\",origin=\"hook\",where=\"group\"} 0\n"
+                                "rdtmon_container_tasks{container_id=\"late\",pod=\"\",namespace="
+                                "\"\",container=\"\",origin=\"hook\",where=\"outside\"} 1\n"
+                                "rdtmon_container_tasks{container_id=\"queued\",pod=\"q-1\","
+                                "namespace=\"\",container=\"q\",origin=\"adopted\",where="
+                                "\"group\"} 0\n"
+                                "rdtmon_container_tasks{container_id=\"queued\",pod=\"q-1\","
+                                "namespace=\"\",container=\"q\",origin=\"adopted\",where="
+                                "\"outside\"} 3\n"
                                 "rdtmon_container_tasks{container_id=\"web-1\",pod=\"web-7d9f\","
-                                "namespace=\"shop\",container=\"nginx\",where=\"group\"} 5\n"
+                                "namespace=\"shop\",container=\"nginx\",origin=\"hook\",where="
+                                "\"group\"} 5\n"
                                 "rdtmon_container_tasks{container_id=\"web-1\",pod=\"web-7d9f\","
-                                "namespace=\"shop\",container=\"nginx\",where=\"outside\"} 2\n"
+                                "namespace=\"shop\",container=\"nginx\",origin=\"hook\",where="
+                                "\"outside\"} 2\n"
                                 "# HELP rdtmon_clos_llc_occupancy_bytes"));
+    // The snapshot's labels and origin win over the group object's (read later).
+    queued.id = "web-1";
+    in.notRead = {{"web-1", queued}};
+    EXPECT_THAT(formatMetrics(in), HasSubstr("container=\"nginx\",origin=\"hook\",where="));
     in.coverage->clear();
     EXPECT_THAT(formatMetrics(in), HasSubstr("\nrdtmon_containers_waiting 0\n"));
 }

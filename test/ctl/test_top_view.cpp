@@ -122,6 +122,7 @@ TEST(TopView, JsonHasTheDocumentedFields) {
     EXPECT_EQ(b.at("container_id"), "b");
     EXPECT_EQ(b.at("name"), "ns/p/k");
     EXPECT_EQ(b.at("labels").at("pod"), "p");
+    EXPECT_EQ(b.at("origin"), "hook");
     EXPECT_EQ(b.at("llc_occupancy_bytes"), 2048);
     EXPECT_EQ(b.at("mbm_total_bytes_per_second"), 12e6);
     EXPECT_EQ(b.at("mbm_local_bytes_per_second"), 0.0);
@@ -135,4 +136,54 @@ TEST(TopView, JsonHasTheDocumentedFields) {
     EXPECT_EQ(j.at("outside")[0].at("clos"), "/");
     EXPECT_TRUE(j.at("outside")[0].at("mbm_total_bytes_per_second").is_null());
     EXPECT_EQ(j.at("outside")[0].at("mbm_local_bytes_per_second"), 4e6 - 2e6);
+}
+
+// A group its runtime made has rates like any other, is marked in the table (and counted in
+// the first line), says so in JSON, and counts as inside its CLOS.
+TEST(TopView, ARuntimeMadeGroupIsMarkedAndCountsInsideItsClos) {
+    const CreatedTimes t{{"a", 1}, {"r", 7}};
+    const rdtmon::client::Labels podLabels{{"pod", "db"}, {"namespace", "ns"}, {"container", "pg"}};
+    const Snapshot before{0,
+                          {{"a", {}, counters(0, 0, 0), "adopted"},
+                           {"r", podLabels, counters(0, 0, 0), "runtime"},
+                           {"/", {}, counters(0, 0, 0)}}};
+    const Snapshot after{1'000'000,
+                         {{"a", {}, counters(1024, 1'000'000, 0), "adopted"},
+                          {"r", podLabels, counters(2048, 3'000'000, 1'000'000), "runtime"},
+                          {"/", {}, counters(4096, 10'000'000, 2'000'000)}}};
+    const RateReport r = computeRates(before, t, after, t);
+    const ClosOf clos{{"a", "/"}, {"r", "/"}};
+    const TopFrame frame = buildTop(r, clos, {SortColumn::Total, false});
+    ASSERT_EQ(frame.containers.size(), 2u);
+    EXPECT_EQ(frame.runtimeCount, 1u);
+    EXPECT_EQ(frame.containers[0].name, "ns/db/pg"); // no marker in the name itself
+    EXPECT_EQ(frame.containers[0].origin, "runtime");
+    EXPECT_EQ(topText(frame, false), "2 containers, 1 made by its runtime (*), interval 1.0 s\n"
+                                     "NAME             LLC  TOTAL MB/s  LOCAL MB/s\n"
+                                     "ns/db/pg *   4.0 KiB         6.0         2.0\n"
+                                     "a            2.0 KiB         2.0         0.0\n"
+                                     "outside (/)  2.0 KiB        12.0         2.0\n");
+    const std::string perDomain = topText(buildTop(r, clos, {SortColumn::Total, true}), true);
+    EXPECT_THAT(perDomain, HasSubstr("ns/db/pg *   mon_L3_00"));
+    EXPECT_THAT(perDomain, HasSubstr("ns/db/pg *   mon_L3_01"));
+    EXPECT_THAT(perDomain, Not(HasSubstr("a *")));
+
+    const nlohmann::json j = topJson(r, clos, {SortColumn::Total, false}, 1);
+    ASSERT_EQ(j.at("containers").size(), 2u);
+    EXPECT_EQ(j.at("containers")[0].at("container_id"), "r");
+    EXPECT_EQ(j.at("containers")[0].at("origin"), "runtime");
+    EXPECT_EQ(j.at("containers")[0].at("name"), "ns/db/pg");
+    EXPECT_EQ(j.at("containers")[0].at("labels"), nlohmann::json(podLabels));
+    EXPECT_EQ(j.at("containers")[0].at("mbm_total_bytes_per_second"), 6e6);
+    EXPECT_EQ(j.at("containers")[1].at("origin"), "adopted");
+
+    // Made anew between the reads (another creation time): no rate, as for an owned one.
+    const CreatedTimes later{{"a", 1}, {"r", 8}};
+    const RateReport anew = computeRates(before, t, after, later);
+    EXPECT_FALSE(anew.containers[1].total.mbmTotalBytesPerSec.has_value());
+    EXPECT_TRUE(anew.containers[0].total.mbmTotalBytesPerSec.has_value());
+    // Several: plural.
+    TopFrame two = frame;
+    two.runtimeCount = 2;
+    EXPECT_THAT(topText(two, false), HasSubstr("2 containers, 2 made by their runtimes (*), "));
 }

@@ -395,6 +395,11 @@ TEST_F(ServiceTest, MutatingCallsAsNobodyAreDeniedByThePolicyReadsWork) {
         nobody);
     EXPECT_EQ(ls.exitCode, 0) << ls.err;
     EXPECT_EQ(ls.out, "a(ssuto) 0\n");
+    CommandResult rt = runCommand(bus_.busctl({"call", "org.rdtmon1", "/org/rdtmon1",
+                                               "org.rdtmon1.Manager", "ListRuntimeGroups"}),
+                                  nobody);
+    EXPECT_EQ(rt.exitCode, 0) << rt.err;
+    EXPECT_EQ(rt.out, "a(ssuta{ss}) 0\n");
     CommandResult props = runCommand(bus_.busctl({"get-property", "org.rdtmon1", "/org/rdtmon1",
                                                   "org.rdtmon1.Manager", "Supported"}),
                                      nobody);

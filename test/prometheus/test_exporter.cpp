@@ -102,9 +102,9 @@ TEST_F(ExporterWithDaemon, ShowsContainersWithTheirPodLabelsAndTheClosGroups) {
     EXPECT_THAT(r.body, HasSubstr("# TYPE rdtmon_mbm_total_bytes_total counter\n"));
     EXPECT_THAT(r.body, HasSubstr("# TYPE rdtmon_llc_occupancy_bytes gauge\n"));
     for (const char* domain : {"mon_L3_00", "mon_L3_01"}) {
-        const std::string labels =
-            concat("{container_id=\"web-1\",pod=\"web-7d9f\",",
-                   "namespace=\"shop\",container=\"nginx\",domain=\"", domain, "\"} ");
+        const std::string labels = concat(
+            "{container_id=\"web-1\",pod=\"web-7d9f\",",
+            "namespace=\"shop\",container=\"nginx\",origin=\"hook\",domain=\"", domain, "\"} ");
         for (const char* family : {"rdtmon_llc_occupancy_bytes", "rdtmon_mbm_total_bytes_total",
                                    "rdtmon_mbm_local_bytes_total"}) {
             EXPECT_THAT(r.body, HasSubstr(concat("\n", family, labels))) << r.body;

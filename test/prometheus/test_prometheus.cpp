@@ -206,7 +206,7 @@ TEST_F(RealPrometheus, RateOfTheDrivenContainerPromtoolAndTheDashboard) {
     ASSERT_EQ(llc["data"]["result"].size(), 1u) << llc.dump();
     EXPECT_EQ(llc["data"]["result"][0]["value"][1], std::to_string(kDrivenLlcBytes));
 
-    // The pod identity arrives in Prometheus as it left the exporter.
+    // The pod identity and the group's origin arrive in Prometheus as they left the exporter.
     json raw = prom.query(series);
     ASSERT_EQ(raw["status"], "success");
     ASSERT_EQ(raw["data"]["result"].size(), 2u) << raw.dump(); // two L3 domains
@@ -214,6 +214,7 @@ TEST_F(RealPrometheus, RateOfTheDrivenContainerPromtoolAndTheDashboard) {
         EXPECT_EQ(s["metric"]["pod"], "web-7d9f") << s.dump();
         EXPECT_EQ(s["metric"]["namespace"], "shop") << s.dump();
         EXPECT_EQ(s["metric"]["container"], "nginx") << s.dump();
+        EXPECT_EQ(s["metric"]["origin"], "hook") << s.dump(); // asked for over the bus
     }
 
     // The dashboard: every metric it names is one the exporter emits (the names come from
