@@ -227,12 +227,12 @@ int Daemon::loop() {
         // A retry of a refused joiner (GroupManager::retryTimeoutMs) shortens the wait; with
         // none pending the loop sleeps as before.
         int timeout = pd.getPollTimeout();
-        // So does the poll for joins that write no cgroup.procs, while any cgroup is
-        // followed.
-        // Adoptions queued: one per turn, the calls that came meanwhile first.
+        // So do the poll for joins that write no cgroup.procs (while any cgroup is
+        // followed), the looks at and removals of ended containers (while any are due), and
+        // queued adoptions (one per turn, the calls that came meanwhile first).
         const int adoptDue = mgr_->adoptionsQueued() ? 0 : -1;
-        for (const int due :
-             {mgr_->retryTimeoutMs(), mgr_->joinPollTimeoutMs(), reader_->timeoutMs(), adoptDue}) {
+        for (const int due : {mgr_->retryTimeoutMs(), mgr_->joinPollTimeoutMs(),
+                              reader_->timeoutMs(), mgr_->endTimeoutMs(), adoptDue}) {
             if (due >= 0) {
                 timeout = timeout < 0 ? due : std::min(timeout, due);
             }

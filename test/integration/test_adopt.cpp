@@ -233,3 +233,32 @@ TEST_F(Adopt, AKillInTheMiddleOfTheAdoptionsLeavesNoGroupWithoutARecord) {
 }
 
 } // namespace
+
+namespace {
+
+// The end of a container without its poststop hook, in rdtmond itself: nothing else wakes
+// its loop (no followed cgroup, no collection timer), so the grace's own timeout must.
+TEST(EndOfAContainer, ItsGroupGoesAfterTheGraceWithNothingElseToWakeTheService) {
+    EmulatorMount emu{EmulatorOptions{.numRmids = 8}};
+    PrivateBus bus;
+    Rdtmond daemon(
+        bus, Rdtmond::Options{.resctrl = emu.path(),
+                              .configJson = R"({"gc":{"intervalSeconds":3600,"graceSeconds":3600},)"
+                                            R"("groups":{"exitGraceSeconds":1}})"});
+    RdtmonClient client(bus.address());
+    SignalRecorder signals(bus.address());
+    ChildProcess init(spawnSleeper(1)); // in the test's own cgroup: not followed
+    ASSERT_TRUE(client.createGroup("ended", static_cast<uint32_t>(init.pid())).ok());
+    EXPECT_EQ(client.groupProperty("ended", "Cgroup").get<std::string>(), "");
+    const auto killed = std::chrono::steady_clock::now();
+    init.reset(); // behind its runtime's back: no RemoveGroup
+    EXPECT_EQ(signals.waitFor("GroupRemoved", "ended", std::chrono::seconds(15)),
+              std::optional<std::string>("exited"))
+        << daemon.log();
+    EXPECT_GE(std::chrono::steady_clock::now() - killed, std::chrono::milliseconds(900))
+        << "removed before the grace";
+    EXPECT_FALSE(isDir(emu.path() + "/mon_groups/ended"));
+    EXPECT_TRUE(client.listGroups().empty());
+}
+
+} // namespace
