@@ -46,9 +46,15 @@ void GroupManager::watchEnd(const GroupRecord& rec) {
     unwatchEnd(rec.id);
     UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(rec.pid), 0)));
     if (!fd) {
-        // Gone already (ended while rdtmond was down): look now.
-        endGone_.insert(rec.id);
-        nextLingerUsec_ = 0;
+        if (errno == ESRCH) {
+            // Gone already (ended while rdtmond was down): look now.
+            endGone_.insert(rec.id);
+            nextLingerUsec_ = 0;
+            return;
+        }
+        log::warning(log::forContainer(rec.id, "its end is found at collections only: "
+                                               "pidfd_open: " +
+                                                   errnoText(errno)));
         return;
     }
     epoll_event ev{};
