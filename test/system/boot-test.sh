@@ -278,7 +278,7 @@ case "$out" in *"\"$id\""*) ;; *) fail "$id not listed after restart: $out" ;; e
 [ "$(sort -n "$emu/mon_groups/$id/tasks")" = "$want" ] || fail "tasks of $id changed across the restart"
 # Owned: the installed delete hook removes it (RemoveGroup succeeds only for owned groups).
 # poststop comes after the container's end; the hook does not wait for the removal.
-g kill -9 "$gpid"
+g sh -c "kill -9 $gpid; while kill -0 $gpid 2>/dev/null; do sleep 0.05; done"
 printf '%s' "${hookjson/created/stopped}" | g "$hook" delete --fail-closed 2>"$work/hook.err" \
     || { cat "$work/hook.err" >&2; fail "rdtmon-hook delete after restart failed"; }
 for _ in $(seq 50); do [ -e "$emu/mon_groups/$id" ] || break; sleep 0.1; done
