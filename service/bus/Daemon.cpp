@@ -83,9 +83,18 @@ bool Daemon::setup() {
     registry_ = std::make_unique<GroupRegistry>(stateDir_);
     GroupRegistry::LoadResult lr = registry_->load();
     if (lr.movedAsideTo) {
-        log::error("state file in " + stateDir_ + " was unreadable (" + lr.problem +
-                   "); moved aside to " + *lr.movedAsideTo +
-                   "; starting with no records: groups it listed are left alone");
+        std::string aside;
+        for (const std::string& f : lr.movedAside) {
+            aside += (aside.empty() ? "" : " and ") + f;
+        }
+        log::error("state files in " + stateDir_ + " were unreadable (" + lr.problem +
+                   "); moved aside to " + aside +
+                   "; starting with no records: groups they listed are left alone");
+    }
+    if (lr.tornJournalTail) {
+        log::warning("the last line of " + stateDir_ +
+                     "/groups.journal was cut short by a crash; ignored (its call never "
+                     "returned)");
     }
 
     gc_ = std::make_unique<GarbageCollector>(makeSources(cfg_.sources), cfg_.gcGrace);
@@ -296,6 +305,15 @@ void Daemon::stop() {
         // The bus may already be gone; nothing to undo.
     }
     events_ = nullptr;
+    // Leave every record in groups.json: an older rdtmond started next reads no journal.
+    try {
+        if (registry_->journalLines() > 0) {
+            registry_->compact();
+        }
+    } catch (const std::exception& e) {
+        log::warning(std::string("cannot compact the group records (the next start does): ") +
+                     e.what());
+    }
 }
 
 int Daemon::run() {

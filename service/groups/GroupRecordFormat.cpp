@@ -1,5 +1,5 @@
-// A group record's rules and the state file's format (groups.json): what GroupRegistry
-// checks before it keeps a record, and how it writes and reads them.
+// A group record's rules and the state files' format (groups.json, groups.journal): what
+// GroupRegistry checks before it keeps a record, and how it writes and reads them.
 #include "GroupRegistry.h"
 
 #include "ContainerId.h"
@@ -84,11 +84,11 @@ void appendJsonString(std::string& out, const std::string& s) {
 }
 } // namespace
 
-// One record per line, written directly: building a nlohmann DOM for every record on every
-// write was the largest cost of a CreateGroup at 1,000 groups (measured by test/bench).
-std::string GroupRegistry::serializeRecord(const GroupRecord& r) {
-    std::string out;
-    out.reserve(112);
+namespace {
+// One record as a JSON object, written directly: building a nlohmann DOM for every record
+// on every write was the largest cost of a CreateGroup at 1,000 groups (measured by
+// test/bench).
+void appendRecord(std::string& out, const GroupRecord& r) {
     out += "{\"id\":";
     appendJsonString(out, r.id);
     out += ",\"ctrl\":";
@@ -130,36 +130,134 @@ std::string GroupRegistry::serializeRecord(const GroupRecord& r) {
         out += std::to_string(r.waitSeq);
     }
     out += '}';
-    return out;
 }
+} // namespace
 
-std::string GroupRegistry::serializeLines(const std::map<std::string, std::string>& lines) {
-    std::size_t size = 40;
-    for (const auto& [id, line] : lines) {
-        size += line.size() + 2;
-    }
+// One record per line.
+std::string GroupRegistry::serialize(const std::map<std::string, GroupRecord>& records) {
     std::string out;
-    out.reserve(size);
+    out.reserve(40 + records.size() * 112);
     out += "{\"version\":";
     out += std::to_string(kVersion);
     out += ",\"groups\":[";
     bool first = true;
-    for (const auto& [id, line] : lines) {
+    for (const auto& [id, r] : records) {
         out += first ? "\n" : ",\n";
         first = false;
-        out += line;
+        appendRecord(out, r);
     }
     out += "\n]}\n";
     return out;
 }
 
-std::string GroupRegistry::serialize(const std::map<std::string, GroupRecord>& records) {
-    std::map<std::string, std::string> lines;
-    for (const auto& [id, r] : records) {
-        lines.emplace(id, serializeRecord(r));
+namespace {
+// One record object of either file; where names it in the messages.
+GroupRecord parseRecord(const nlohmann::json& g, const std::string& where) {
+    if (!g.is_object()) {
+        fail(where + ": expected an object");
     }
-    return serializeLines(lines);
+    for (const auto& [key, value] : g.items()) {
+        if (key != "id" && key != "ctrl" && key != "pid" && key != "createdUsec" &&
+            key != "pending" && key != "labels" && key != "cgroup" && key != "waiting" &&
+            key != "pidStartTime" && key != "waitSeq" && key != "origin") {
+            fail(where + ": unknown key " + key);
+        }
+    }
+    auto id = g.find("id");
+    auto ctrl = g.find("ctrl");
+    auto pid = g.find("pid");
+    auto created = g.find("createdUsec");
+    auto pending = g.find("pending");
+    if (id == g.end() || !id->is_string()) {
+        fail(where + ".id: expected a string");
+    }
+    if (ctrl == g.end() || !ctrl->is_string()) {
+        fail(where + ".ctrl: expected a string");
+    }
+    if (pid == g.end() || !pid->is_number_unsigned() ||
+        pid->get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
+        fail(where + ".pid: expected an unsigned 32-bit integer");
+    }
+    if (created == g.end() || !created->is_number_unsigned()) {
+        fail(where + ".createdUsec: expected an unsigned integer");
+    }
+    if (pending == g.end() || !pending->is_boolean()) {
+        fail(where + ".pending: expected a boolean");
+    }
+    GroupRecord r;
+    r.id = id->get<std::string>();
+    r.ctrl = ctrl->get<std::string>();
+    r.pid = static_cast<uint32_t>(pid->get<uint64_t>());
+    r.createdUsec = created->get<uint64_t>();
+    r.pending = pending->get<bool>();
+    if (!isValidContainerId(r.id)) {
+        fail(where + ".id: invalid container id");
+    }
+    if (!isValidCtrl(r.ctrl)) {
+        fail(where + ".ctrl: invalid control group name");
+    }
+    // Optional: records written before labels existed have none.
+    if (auto labels = g.find("labels"); labels != g.end()) {
+        if (!labels->is_object()) {
+            fail(where + ".labels: expected an object of strings");
+        }
+        for (const auto& [key, value] : labels->items()) {
+            if (!value.is_string()) {
+                fail(where + ".labels: expected an object of strings");
+            }
+            r.labels.emplace(key, value.get<std::string>());
+        }
+        try {
+            validateLabels(r.labels);
+        } catch (const Error& e) {
+            fail(where + ".labels: " + e.what());
+        }
+    }
+    // Optional: records written before cgroups were followed follow none.
+    if (auto cg = g.find("cgroup"); cg != g.end()) {
+        if (!cg->is_string()) {
+            fail(where + ".cgroup: expected a string");
+        }
+        r.cgroup = cg->get<std::string>();
+        if (!r.cgroup.empty() && (r.cgroup.front() != '/' || r.cgroup.size() > 4096 ||
+                                  r.cgroup.find('\0') != std::string::npos ||
+                                  r.cgroup.find('\n') != std::string::npos)) {
+            fail(where + ".cgroup: expected an absolute path");
+        }
+    }
+    // Optional: records written before adoption existed were all asked for.
+    if (auto o = g.find("origin"); o != g.end()) {
+        std::optional<Origin> origin =
+            o->is_string() ? parseOrigin(o->get<std::string>()) : std::nullopt;
+        if (!origin) {
+            fail(where + ".origin: expected \"hook\" or \"adopted\"");
+        }
+        r.origin = *origin;
+    }
+    // Optional: records written before waiting existed are all active.
+    if (auto waiting = g.find("waiting"); waiting != g.end()) {
+        if (!waiting->is_boolean()) {
+            fail(where + ".waiting: expected a boolean");
+        }
+        r.waiting = waiting->get<bool>();
+    }
+    for (auto [key, field] :
+         {std::pair{"pidStartTime", &r.pidStartTime}, std::pair{"waitSeq", &r.waitSeq}}) {
+        auto v = g.find(key);
+        if (v == g.end()) {
+            if (r.waiting) {
+                fail(where + "." + key + ": a waiting record needs it");
+            }
+            continue;
+        }
+        if (!v->is_number_unsigned()) {
+            fail(where + "." + key + ": expected an unsigned integer");
+        }
+        *field = v->get<uint64_t>();
+    }
+    return r;
 }
+} // namespace
 
 std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text) {
     nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -186,114 +284,60 @@ std::map<std::string, GroupRecord> GroupRegistry::parse(const std::string& text)
     std::map<std::string, GroupRecord> out;
     std::size_t index = 0;
     for (const auto& g : *groups) {
-        std::string where = "groups file: groups[" + std::to_string(index++) + "]";
-        if (!g.is_object()) {
-            fail(where + ": expected an object");
-        }
-        for (const auto& [key, value] : g.items()) {
-            if (key != "id" && key != "ctrl" && key != "pid" && key != "createdUsec" &&
-                key != "pending" && key != "labels" && key != "cgroup" && key != "waiting" &&
-                key != "pidStartTime" && key != "waitSeq" && key != "origin") {
-                fail(where + ": unknown key " + key);
-            }
-        }
-        auto id = g.find("id");
-        auto ctrl = g.find("ctrl");
-        auto pid = g.find("pid");
-        auto created = g.find("createdUsec");
-        auto pending = g.find("pending");
-        if (id == g.end() || !id->is_string()) {
-            fail(where + ".id: expected a string");
-        }
-        if (ctrl == g.end() || !ctrl->is_string()) {
-            fail(where + ".ctrl: expected a string");
-        }
-        if (pid == g.end() || !pid->is_number_unsigned() ||
-            pid->get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
-            fail(where + ".pid: expected an unsigned 32-bit integer");
-        }
-        if (created == g.end() || !created->is_number_unsigned()) {
-            fail(where + ".createdUsec: expected an unsigned integer");
-        }
-        if (pending == g.end() || !pending->is_boolean()) {
-            fail(where + ".pending: expected a boolean");
-        }
-        GroupRecord r;
-        r.id = id->get<std::string>();
-        r.ctrl = ctrl->get<std::string>();
-        r.pid = static_cast<uint32_t>(pid->get<uint64_t>());
-        r.createdUsec = created->get<uint64_t>();
-        r.pending = pending->get<bool>();
-        if (!isValidContainerId(r.id)) {
-            fail(where + ".id: invalid container id");
-        }
-        if (!isValidCtrl(r.ctrl)) {
-            fail(where + ".ctrl: invalid control group name");
-        }
-        // Optional: records written before labels existed have none.
-        if (auto labels = g.find("labels"); labels != g.end()) {
-            if (!labels->is_object()) {
-                fail(where + ".labels: expected an object of strings");
-            }
-            for (const auto& [key, value] : labels->items()) {
-                if (!value.is_string()) {
-                    fail(where + ".labels: expected an object of strings");
-                }
-                r.labels.emplace(key, value.get<std::string>());
-            }
-            try {
-                validateLabels(r.labels);
-            } catch (const Error& e) {
-                fail(where + ".labels: " + e.what());
-            }
-        }
-        // Optional: records written before cgroups were followed follow none.
-        if (auto cg = g.find("cgroup"); cg != g.end()) {
-            if (!cg->is_string()) {
-                fail(where + ".cgroup: expected a string");
-            }
-            r.cgroup = cg->get<std::string>();
-            if (!r.cgroup.empty() && (r.cgroup.front() != '/' || r.cgroup.size() > 4096 ||
-                                      r.cgroup.find('\0') != std::string::npos ||
-                                      r.cgroup.find('\n') != std::string::npos)) {
-                fail(where + ".cgroup: expected an absolute path");
-            }
-        }
-        // Optional: records written before adoption existed were all asked for.
-        if (auto o = g.find("origin"); o != g.end()) {
-            std::optional<Origin> origin =
-                o->is_string() ? parseOrigin(o->get<std::string>()) : std::nullopt;
-            if (!origin) {
-                fail(where + ".origin: expected \"hook\" or \"adopted\"");
-            }
-            r.origin = *origin;
-        }
-        // Optional: records written before waiting existed are all active.
-        if (auto waiting = g.find("waiting"); waiting != g.end()) {
-            if (!waiting->is_boolean()) {
-                fail(where + ".waiting: expected a boolean");
-            }
-            r.waiting = waiting->get<bool>();
-        }
-        for (auto [key, field] :
-             {std::pair{"pidStartTime", &r.pidStartTime}, std::pair{"waitSeq", &r.waitSeq}}) {
-            auto v = g.find(key);
-            if (v == g.end()) {
-                if (r.waiting) {
-                    fail(where + "." + key + ": a waiting record needs it");
-                }
-                continue;
-            }
-            if (!v->is_number_unsigned()) {
-                fail(where + "." + key + ": expected an unsigned integer");
-            }
-            *field = v->get<uint64_t>();
-        }
+        GroupRecord r = parseRecord(g, "groups file: groups[" + std::to_string(index++) + "]");
         if (!out.emplace(r.id, r).second) {
-            fail(where + ".id: duplicate container id " + r.id);
+            fail("groups file: groups[" + std::to_string(index - 1) +
+                 "].id: duplicate container id " + r.id);
         }
     }
     return out;
+}
+
+std::string GroupRegistry::journalPut(const GroupRecord& r) {
+    std::string out;
+    out.reserve(128);
+    out += "{\"put\":";
+    appendRecord(out, r);
+    out += "}\n";
+    return out;
+}
+
+std::string GroupRegistry::journalErase(const std::string& id) {
+    std::string out = "{\"erase\":";
+    appendJsonString(out, id);
+    out += "}\n";
+    return out;
+}
+
+GroupRegistry::JournalReplay
+GroupRegistry::replayJournal(const std::string& text, std::map<std::string, GroupRecord>& records) {
+    JournalReplay res;
+    std::size_t pos = 0;
+    for (std::size_t eol; (eol = text.find('\n', pos)) != std::string::npos; pos = eol + 1) {
+        const std::string where = "groups journal: line " + std::to_string(res.lines + 1);
+        const nlohmann::json line = nlohmann::json::parse(
+            text.begin() + static_cast<std::ptrdiff_t>(pos),
+            text.begin() + static_cast<std::ptrdiff_t>(eol), nullptr, /*allow_exceptions=*/false);
+        if (line.is_discarded() || !line.is_object() || line.size() != 1) {
+            fail(where + ": expected {\"put\":{...}} or {\"erase\":\"id\"}");
+        }
+        if (auto put = line.find("put"); put != line.end()) {
+            GroupRecord r = parseRecord(*put, where + ": put");
+            records.insert_or_assign(r.id, std::move(r));
+        } else if (auto erase = line.find("erase"); erase != line.end()) {
+            if (!erase->is_string() || !isValidContainerId(erase->get<std::string>())) {
+                fail(where + ": erase: expected a container id");
+            }
+            records.erase(erase->get<std::string>());
+        } else {
+            fail(where + ": unknown key " + line.begin().key());
+        }
+        ++res.lines;
+        res.validBytes = eol + 1;
+    }
+    // Past the last newline: an append that a crash cut short. Its call never returned.
+    res.tornTail = res.validBytes < text.size();
+    return res;
 }
 
 } // namespace rdtmon

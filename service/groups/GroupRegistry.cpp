@@ -22,7 +22,11 @@ namespace {
 
 constexpr const char* kFileName = "groups.json";
 constexpr const char* kTempName = "groups.json.tmp";
+constexpr const char* kJournalName = "groups.journal";
 constexpr std::size_t kMaxFileSize = 64u << 20; // 64 MiB
+// The journal is compacted when it has more lines than this or than records, whichever is
+// more: a compaction costs one snapshot, paid for by at least as many appends.
+constexpr std::size_t kMinCompactLines = 64;
 
 [[noreturn]] void fail(const std::string& msg) {
     throw Error(ErrorKind::Failed, msg);
@@ -79,25 +83,28 @@ void writeAll(int fd, const std::string& data, const std::string& what) {
     }
 }
 
-// Reads groups.json relative to dirfd. Returns nullopt when it does not exist; throws
+// Reads the file name relative to dirfd. Returns nullopt when it does not exist; throws
 // std::runtime_error (caught by load) describing why it cannot be used otherwise.
-std::optional<std::string> readStateFile(int dirfd) {
-    UniqueFd fd(::openat(dirfd, kFileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+std::optional<std::string> readStateFile(int dirfd, const char* name) {
+    auto problem = [name](const std::string& what) {
+        return std::runtime_error(std::string(name) + ": " + what);
+    };
+    UniqueFd fd(::openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd) {
         if (errno == ENOENT) {
             return std::nullopt;
         }
-        throw std::runtime_error(std::string("cannot open: ") + errnoText(errno));
+        throw problem(std::string("cannot open: ") + errnoText(errno));
     }
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) {
-        throw std::runtime_error(std::string("cannot stat: ") + errnoText(errno));
+        throw problem(std::string("cannot stat: ") + errnoText(errno));
     }
     if (!S_ISREG(st.st_mode)) {
-        throw std::runtime_error("not a regular file");
+        throw problem("not a regular file");
     }
     if (static_cast<uint64_t>(st.st_size) > kMaxFileSize) {
-        throw std::runtime_error("larger than 64 MiB");
+        throw problem("larger than 64 MiB");
     }
     std::string text;
     text.resize(static_cast<std::size_t>(st.st_size) + 1);
@@ -105,7 +112,7 @@ std::optional<std::string> readStateFile(int dirfd) {
     for (;;) {
         if (got == text.size()) {
             if (text.size() > kMaxFileSize) {
-                throw std::runtime_error("larger than 64 MiB");
+                throw problem("larger than 64 MiB");
             }
             text.resize(std::min(text.size() * 2, kMaxFileSize + 1));
         }
@@ -114,7 +121,7 @@ std::optional<std::string> readStateFile(int dirfd) {
             if (errno == EINTR) {
                 continue;
             }
-            throw std::runtime_error(std::string("cannot read: ") + errnoText(errno));
+            throw problem(std::string("cannot read: ") + errnoText(errno));
         }
         if (n == 0) {
             break;
@@ -140,41 +147,88 @@ GroupRegistry::LoadResult GroupRegistry::load() {
                      errnoText(errno));
     }
 
-    std::optional<std::string> text;
+    records_.clear();
+    waitingCount_ = 0;
+    activeCount_ = 0;
+    journalExists_ = false;
+    journalBytes_ = 0;
+    journalLines_ = 0;
+    journalUsable_ = true;
     std::string problem;
     try {
-        text = readStateFile(dir.get());
-        if (!text) {
-            records_.clear();
-            lines_.clear();
-            return result;
+        std::optional<std::string> snapshot = readStateFile(dir.get(), kFileName);
+        result.fileExisted = snapshot.has_value();
+        std::optional<std::string> journal = readStateFile(dir.get(), kJournalName);
+        result.fileExisted = result.fileExisted || journal.has_value();
+        std::map<std::string, GroupRecord> records;
+        if (snapshot) {
+            records = parse(*snapshot);
         }
-        result.fileExisted = true;
-        records_ = parse(*text);
-        rebuildLines();
-        waitingCount_ = static_cast<std::size_t>(std::count_if(
-            records_.begin(), records_.end(), [](const auto& kv) { return kv.second.waiting; }));
-        activeCount_ = static_cast<std::size_t>(std::count_if(
-            records_.begin(), records_.end(), [](const auto& kv) { return isActive(kv.second); }));
-        return result;
+        if (journal) {
+            const JournalReplay jr = replayJournal(*journal, records);
+            result.journalLines = jr.lines;
+            result.tornJournalTail = jr.tornTail;
+            journalExists_ = true;
+            journalBytes_ = journal->size();
+            journalLines_ = jr.lines;
+            // Appending after a torn tail would glue the next line onto it.
+            journalUsable_ = !jr.tornTail;
+        }
+        records_ = std::move(records);
     } catch (const std::exception& e) {
         problem = e.what();
     }
-    result.fileExisted = true;
 
-    std::string aside = std::string(kFileName) + ".corrupt-" + std::to_string(realtimeUsec());
-    if (::renameat(dir.get(), kFileName, dir.get(), aside.c_str()) != 0) {
-        failErrno(errno, "cannot move corrupt " + stateDir_ + "/" + kFileName + " aside (" +
-                             problem + ")");
+    if (!problem.empty()) {
+        // Neither file is the state without the other: both go aside, under one suffix.
+        result.fileExisted = true;
+        journalExists_ = false;
+        journalBytes_ = 0;
+        journalLines_ = 0;
+        journalUsable_ = true;
+        const std::string suffix = ".corrupt-" + std::to_string(realtimeUsec());
+        for (const char* name : {kFileName, kJournalName}) {
+            const std::string aside = name + suffix;
+            if (::renameat(dir.get(), name, dir.get(), aside.c_str()) != 0) {
+                if (errno == ENOENT) {
+                    continue;
+                }
+                failErrno(errno, "cannot move corrupt " + stateDir_ + "/" + name + " aside (" +
+                                     problem + ")");
+            }
+            result.movedAside.push_back(stateDir_ + "/" + aside);
+        }
+        ::fsync(dir.get());
+        if (!result.movedAside.empty()) {
+            result.movedAsideTo = result.movedAside.front();
+        }
+        result.problem = problem;
+        return result;
     }
-    ::fsync(dir.get());
-    records_.clear();
-    lines_.clear();
-    waitingCount_ = 0;
-    activeCount_ = 0;
-    result.movedAsideTo = stateDir_ + "/" + aside;
-    result.problem = problem;
+
+    for (const auto& [id, r] : records_) {
+        count(r, true);
+    }
+    if (journalLines_ > 0 || !journalUsable_) {
+        // Start from one snapshot: a restart then reads one file, and a torn tail is gone.
+        try {
+            compact();
+        } catch (const std::exception& e) {
+            log::warning(std::string("cannot compact the group records at start-up (the next "
+                                     "change tries again): ") +
+                         e.what());
+        }
+    }
     return result;
+}
+
+void GroupRegistry::count(const GroupRecord& r, bool add) {
+    if (r.waiting) {
+        waitingCount_ = add ? waitingCount_ + 1 : waitingCount_ - 1;
+    }
+    if (isActive(r)) {
+        activeCount_ = add ? activeCount_ + 1 : activeCount_ - 1;
+    }
 }
 
 std::vector<GroupRecord> GroupRegistry::waiting() const {
@@ -216,33 +270,28 @@ std::vector<GroupRecord> GroupRegistry::all() const {
 // at 1,000 groups cost milliseconds (measured by test/bench).
 void GroupRegistry::put(const GroupRecord& r) {
     validateGroupRecord(r, ErrorKind::InvalidArgument);
-    std::string line = serializeRecord(r);
+    const std::string line = journalPut(r);
     auto it = records_.find(r.id);
     if (it == records_.end()) {
         it = records_.emplace(r.id, r).first;
-        auto lit = lines_.insert_or_assign(r.id, std::move(line)).first;
         try {
-            persist();
+            persist(line);
         } catch (...) {
             records_.erase(it);
-            lines_.erase(lit);
             throw;
         }
-        waitingCount_ += r.waiting ? 1 : 0;
-        activeCount_ += isActive(r) ? 1 : 0;
+        count(r, true);
         return;
     }
     GroupRecord old = std::exchange(it->second, r);
-    std::string oldLine = std::exchange(lines_[r.id], std::move(line));
     try {
-        persist();
+        persist(line);
     } catch (...) {
         it->second = std::move(old);
-        lines_[r.id] = std::move(oldLine);
         throw;
     }
-    waitingCount_ = waitingCount_ - (old.waiting ? 1 : 0) + (r.waiting ? 1 : 0);
-    activeCount_ = activeCount_ - (isActive(old) ? 1 : 0) + (isActive(r) ? 1 : 0);
+    count(old, false);
+    count(r, true);
 }
 
 void GroupRegistry::erase(const std::string& id) {
@@ -250,29 +299,99 @@ void GroupRegistry::erase(const std::string& id) {
     if (node.empty()) {
         return;
     }
-    auto lineNode = lines_.extract(id);
     try {
-        persist();
+        persist(journalErase(id));
     } catch (...) {
         records_.insert(std::move(node));
-        if (!lineNode.empty()) {
-            lines_.insert(std::move(lineNode));
-        }
         throw;
     }
-    waitingCount_ -= node.mapped().waiting ? 1 : 0;
-    activeCount_ -= isActive(node.mapped()) ? 1 : 0;
+    count(node.mapped(), false);
 }
 
-void GroupRegistry::rebuildLines() {
-    lines_.clear();
-    for (const auto& [id, r] : records_) {
-        lines_.emplace(id, serializeRecord(r));
+void GroupRegistry::persist(const std::string& line) {
+    if (!journalUsable_ || !appendToJournal(line)) {
+        compact();
+        return;
+    }
+    if (journalLines_ > std::max(kMinCompactLines, records_.size())) {
+        // The change is durable already: a compaction that fails is tried again next time.
+        try {
+            compact();
+        } catch (const std::exception& e) {
+            log::warning(std::string("cannot compact the group records: ") + e.what());
+        }
     }
 }
 
-void GroupRegistry::persist() {
-    const std::string text = serializeLines(lines_);
+bool GroupRegistry::appendToJournal(const std::string& line) {
+    const std::string file = stateDir_ + "/" + kJournalName;
+    // O_NONBLOCK: a FIFO planted at the name must not block the open.
+    int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    if (!journalExists_) {
+        flags |= O_CREAT | O_EXCL;
+    }
+    UniqueFd fd(::open(file.c_str(), flags, 0600));
+    if (!fd) {
+        const int err = errno;
+        if (err == ENOENT || err == EEXIST || err == ELOOP || err == ENXIO || err == EISDIR) {
+            return false; // not the journal we left: the state is rewritten from memory
+        }
+        failErrno(err, "cannot save " + file + ": open");
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        failErrno(errno, "cannot save " + file + ": stat");
+    }
+    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != journalBytes_) {
+        return false;
+    }
+    const bool created = !journalExists_;
+    journalExists_ = true;
+    try {
+        writeAll(fd.get(), line, file);
+        // fdatasync covers the new size, which is what reading the line back needs.
+        if (::fdatasync(fd.get()) != 0) {
+            failErrno(errno, "cannot save " + file + ": fdatasync");
+        }
+        if (created) {
+            // A new file's name is durable only once its directory is.
+            UniqueFd dir = openDir(stateDir_);
+            if (::fsync(dir.get()) != 0) {
+                failErrno(errno, "cannot save " + file + ": fsync of the state directory");
+            }
+        }
+    } catch (...) {
+        // Part of the line may be in the file: cut it off, and append nothing more until a
+        // compaction has rewritten the state, whatever the cut achieved.
+        if (::ftruncate(fd.get(), static_cast<off_t>(journalBytes_)) != 0) {
+            log::warning("cannot cut a failed append off " + file + ": " + errnoText(errno));
+        }
+        journalUsable_ = false;
+        throw;
+    }
+    journalBytes_ += line.size();
+    ++journalLines_;
+    return true;
+}
+
+void GroupRegistry::compact() {
+    writeSnapshot();
+    // The snapshot holds every line of the journal now. Were the unlink lost to a crash,
+    // those lines would be applied again to records that already have them: no change.
+    UniqueFd dir(::open(stateDir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir || (::unlinkat(dir.get(), kJournalName, 0) != 0 && errno != ENOENT)) {
+        log::warning("cannot remove " + stateDir_ + "/" + kJournalName +
+                     " after writing the snapshot: " + errnoText(errno));
+        return;
+    }
+    journalExists_ = false;
+    journalBytes_ = 0;
+    journalLines_ = 0;
+    journalUsable_ = true;
+}
+
+void GroupRegistry::writeSnapshot() {
+    const std::string text = serialize(records_);
     const std::string file = stateDir_ + "/" + kFileName;
     UniqueFd dir(::open(stateDir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) {

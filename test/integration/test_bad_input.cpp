@@ -1030,7 +1030,7 @@ TEST(Security, EveryMutatingMethodIsRefusedToNonRootEvenUnderAPermissivePolicy) 
     RdtmonClient root(bus.address());
     ASSERT_TRUE(root.createGroup("owned", static_cast<uint32_t>(proc.pid())).ok());
     const auto before = snapshot(emu.path(), false);
-    const std::string stateBefore = readFile(daemon.stateDir() + "/groups.json");
+    const std::string stateBefore = stateFilesText(daemon.stateDir());
     CommandOptions nobody{.uid = 65534};
     const std::string pid = std::to_string(proc.pid());
     struct Case {
@@ -1060,7 +1060,7 @@ TEST(Security, EveryMutatingMethodIsRefusedToNonRootEvenUnderAPermissivePolicy) 
                                    nobody);
     EXPECT_NE(set.exitCode, 0);
     EXPECT_EQ(snapshot(emu.path(), false), before);
-    EXPECT_EQ(readFile(daemon.stateDir() + "/groups.json"), stateBefore);
+    EXPECT_EQ(stateFilesText(daemon.stateDir()), stateBefore);
     // Reads stay open to everyone.
     CommandResult list = runCommand(
         bus.busctl({"call", "org.rdtmon1", "/org/rdtmon1", "org.rdtmon1.Manager", "ListGroups"}),
@@ -1077,23 +1077,39 @@ TEST(Security, SymlinksPlantedInTheStateDirAreNotFollowedByTheDaemon) {
     ASSERT_EQ(::mkdir(stateDir.c_str(), 0700), 0);
     const std::string victim = dir.file("victim");
     const std::string victimTmp = dir.file("victim-tmp");
+    const std::string victimJournal = dir.file("victim-journal");
     writeFile(victim, "precious\n");
     writeFile(victimTmp, "precious too\n");
+    writeFile(victimJournal, "precious as well\n");
     ASSERT_EQ(::symlink(victim.c_str(), (stateDir + "/groups.json").c_str()), 0);
     ASSERT_EQ(::symlink(victimTmp.c_str(), (stateDir + "/groups.json.tmp").c_str()), 0);
+    ASSERT_EQ(::symlink(victimJournal.c_str(), (stateDir + "/groups.journal").c_str()), 0);
     Rdtmond daemon(bus, Rdtmond::Options{.resctrl = emu.path(), .stateDir = stateDir});
     ChildProcess proc(spawnSleeper(0));
     RdtmonClient client(bus.address());
     CallResult r = client.createGroup("c1", static_cast<uint32_t>(proc.pid()));
     EXPECT_TRUE(r.ok()) << r.error << ": " << r.message;
-    EXPECT_EQ(readFile(victim), "precious\n");
-    EXPECT_EQ(readFile(victimTmp), "precious too\n");
+    auto expectUntouched = [&] {
+        EXPECT_EQ(readFile(victim), "precious\n");
+        EXPECT_EQ(readFile(victimTmp), "precious too\n");
+        EXPECT_EQ(readFile(victimJournal), "precious as well\n");
+        // Whichever of the state files exist are the daemon's own regular files.
+        for (const char* name : {"groups.json", "groups.json.tmp", "groups.journal"}) {
+            struct stat st {};
+            if (::lstat((stateDir + "/" + name).c_str(), &st) == 0) {
+                EXPECT_TRUE(S_ISREG(st.st_mode)) << name;
+            }
+        }
+    };
+    expectUntouched();
+    EXPECT_EQ(recordedIds(stateDir, [](const nlohmann::json&) { return true; }),
+              std::set<std::string>{"c1"});
+    EXPECT_TRUE(client.removeGroup("c1").ok());
+    daemon.stop(); // writes the snapshot
+    expectUntouched();
     struct stat st {};
     ASSERT_EQ(::lstat((stateDir + "/groups.json").c_str(), &st), 0);
     EXPECT_TRUE(S_ISREG(st.st_mode)) << "groups.json is a regular file of the daemon's own";
-    EXPECT_THAT(readFile(stateDir + "/groups.json"), HasSubstr("\"c1\""));
-    EXPECT_TRUE(client.removeGroup("c1").ok());
-    EXPECT_EQ(readFile(victim), "precious\n");
 }
 
 // Which names inside dir are opened while f runs (inotify IN_OPEN on the directory).

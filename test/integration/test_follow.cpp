@@ -288,8 +288,7 @@ TEST_F(Follow, ARestartFollowsTheRecordedCgroupsAgain) {
     cg.add(init.pid());
     RdtmonClient c(bus_.address());
     ASSERT_TRUE(c.createGroup("c1", static_cast<uint32_t>(init.pid())).ok());
-    EXPECT_THAT(readFile(daemon_.stateDir() + "/groups.json"),
-                HasSubstr("\"cgroup\":\"" + cg.dir() + "\""));
+    EXPECT_THAT(stateFilesText(daemon_.stateDir()), HasSubstr("\"cgroup\":\"" + cg.dir() + "\""));
     daemon_.kill9();
     daemon_.start();
     ASSERT_EQ(inotifyWatches(daemon_.pid()), 1);

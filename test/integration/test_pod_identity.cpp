@@ -60,19 +60,8 @@ protected:
 
     std::string groupDir(const std::string& id) { return emu_.path() + "/mon_groups/" + id; }
     std::set<std::string> groupsOnDisk() { return entries(emu_.path() + "/mon_groups"); }
-    // The records in the state file: id -> record as JSON.
-    std::map<std::string, nlohmann::json> records() {
-        std::map<std::string, nlohmann::json> out;
-        const std::string text = readFile(daemon_.stateDir() + "/groups.json");
-        if (text.empty()) {
-            return out;
-        }
-        const nlohmann::json doc = nlohmann::json::parse(text);
-        for (const auto& g : doc["groups"]) {
-            out[g["id"].get<std::string>()] = g;
-        }
-        return out;
-    }
+    // The records in the state files: id -> record as JSON.
+    std::map<std::string, nlohmann::json> records() { return recordedGroups(daemon_.stateDir()); }
     // Waits until the emulator holds a tasks write (the service is inside its move).
     bool waitForHeldWrite() {
         for (int i = 0; i < 2000; ++i) {

@@ -51,16 +51,11 @@ std::string objectPath(const std::string& id) {
     return p;
 }
 
-// The records in the state file: id -> waiting.
+// The records in the state files: id -> waiting.
 std::map<std::string, bool> records(const std::string& stateDir) {
     std::map<std::string, bool> out;
-    const std::string text = readFile(stateDir + "/groups.json");
-    if (text.empty()) {
-        return out;
-    }
-    const nlohmann::json doc = nlohmann::json::parse(text);
-    for (const auto& g : doc.at("groups")) {
-        out[g.at("id").get<std::string>()] = g.value("waiting", false);
+    for (const auto& [id, g] : recordedGroups(stateDir)) {
+        out[id] = g.value("waiting", false);
     }
     return out;
 }
@@ -227,7 +222,7 @@ protected:
         for (const std::string& id : waiting) {
             want[id] = true;
         }
-        EXPECT_EQ(records(d.stateDir()), want) << readFile(d.stateDir() + "/groups.json");
+        EXPECT_EQ(records(d.stateDir()), want) << stateFilesText(d.stateDir());
     }
 
     TempDir roots_{"rdtmon-roots"};

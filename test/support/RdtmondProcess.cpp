@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
@@ -105,20 +106,44 @@ std::string Rdtmond::log() const {
     return readFile(dir_.file("rdtmond.log"));
 }
 
+std::map<std::string, nlohmann::json> recordedGroups(const std::string& stateDir) {
+    std::map<std::string, nlohmann::json> out;
+    const std::string snapshot = readFile(stateDir + "/groups.json");
+    if (!snapshot.empty()) {
+        const nlohmann::json doc = nlohmann::json::parse(snapshot);
+        for (const auto& g : doc.at("groups")) {
+            out[g.at("id").get<std::string>()] = g;
+        }
+    }
+    std::istringstream journal(readFile(stateDir + "/groups.journal"));
+    for (std::string line; std::getline(journal, line);) {
+        if (journal.eof()) {
+            break; // no '\n': a torn write, ignored
+        }
+        const nlohmann::json entry = nlohmann::json::parse(line);
+        if (entry.contains("put")) {
+            out[entry["put"].at("id").get<std::string>()] = entry["put"];
+        } else {
+            out.erase(entry.at("erase").get<std::string>());
+        }
+    }
+    return out;
+}
+
 std::set<std::string> recordedIds(const std::string& stateDir,
                                   const std::function<bool(const nlohmann::json&)>& keep) {
     std::set<std::string> ids;
-    const std::string text = readFile(stateDir + "/groups.json");
-    if (text.empty()) {
-        return ids;
-    }
-    const nlohmann::json doc = nlohmann::json::parse(text); // outlives the loop
-    for (const auto& g : doc.at("groups")) {
+    for (const auto& [id, g] : recordedGroups(stateDir)) {
         if (keep(g)) {
-            ids.insert(g.at("id").get<std::string>());
+            ids.insert(id);
         }
     }
     return ids;
+}
+
+std::string stateFilesText(const std::string& stateDir) {
+    return "groups.json:\n" + readFile(stateDir + "/groups.json") + "groups.journal:\n" +
+           readFile(stateDir + "/groups.journal");
 }
 
 } // namespace rdtmon::test

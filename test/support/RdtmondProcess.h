@@ -6,6 +6,7 @@
 #include "TempDir.h"
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -48,9 +49,16 @@ private:
     int lastStatus_ = -1;
 };
 
-// The ids recorded in <stateDir>/groups.json (none when there is no file) whose record, as
-// JSON, passes keep: the suites that check "no group without a record" read them so.
+// The records of <stateDir> as rdtmond loads them: groups.json's (none without the file)
+// with the complete lines of groups.journal applied in order (docs/architecture.md,
+// "Ownership records and crash safety"); id -> record as JSON. Read independently of
+// GroupRegistry, so the suites check the format and not only the code that writes it.
+std::map<std::string, nlohmann::json> recordedGroups(const std::string& stateDir);
+// The ids among them whose record passes keep: the suites that check "no group without a
+// record" read them so.
 std::set<std::string> recordedIds(const std::string& stateDir,
                                   const std::function<bool(const nlohmann::json&)>& keep);
+// Both state files' bytes: equal before and after means nothing was written.
+std::string stateFilesText(const std::string& stateDir);
 
 } // namespace rdtmon::test
