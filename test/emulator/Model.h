@@ -274,6 +274,7 @@ private:
     std::unique_ptr<Scan> backgroundScan(bool niced);
     void installScan(std::unique_ptr<Scan> s);
     bool ensureScan(Clock::duration maxAge);
+    void topUpScan();
     // The membership from a scan at most maxAge old (kScanReuse for tasks files).
     const Membership& membership(Clock::duration maxAge = kScanReuse);
     CallerNs callerNs(pid_t callerPid);

@@ -150,10 +150,41 @@ void Model::installScan(std::unique_ptr<Scan> s) {
 bool Model::ensureScan(Clock::duration maxAge) {
     auto now = Clock::now();
     if (scan_ && now - scan_->when < maxAge && (maxAge > kScanReuse || scan_->when > lastChange_)) {
+        if (maxAge <= kScanReuse) {
+            topUpScan();
+        }
         return false;
     }
     installScan(scanProc());
     return true;
+}
+
+// The kernel's tasks file lists a thread from its first instant: a reused scan gets the
+// threads started since it was made (a listing of /proc, a stat read per new thread only).
+void Model::topUpScan() {
+    bool added = false;
+    for (const std::string& p : listDir("/proc")) {
+        auto pid = parseNumber(p);
+        if (!pid) {
+            continue;
+        }
+        for (const std::string& ts : listDir("/proc/" + p + "/task")) {
+            auto tid = parseNumber(ts);
+            if (!tid || scan_->byTid.count(static_cast<pid_t>(*tid)) != 0) {
+                continue;
+            }
+            auto t = readThread(static_cast<pid_t>(*pid), static_cast<pid_t>(*tid));
+            if (!t) {
+                continue;
+            }
+            scan_->byTid[t->tid] = scan_->threads.size();
+            scan_->threads.push_back(*t);
+            added = true;
+        }
+    }
+    if (added) {
+        membership_.reset();
+    }
 }
 
 // A scan for counter reads, made without mu (the kernel does no such walk for a counter
