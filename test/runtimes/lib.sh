@@ -385,11 +385,16 @@ min_limit() { if [ "$2" = unlimited ] || [ "$1" -le "$2" ]; then echo "$1"; else
 NOFILE=$(min_limit 20000 "$(ulimit -Hn)")
 NPROC=$(min_limit 32768 "$(ulimit -Hu)")
 PODMAN_ULIMITS=(--ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC")
+# runc's state root: podman as root passes runc none of its own, so runc would keep its
+# state in its default /run/runc; --runtime-flag puts it where rdtmond's stateDirs source
+# of the tests looks, and keeps the host's /run/runc out of the tests.
+PODMAN_RUNC_ROOT=$PODMAN_DIR/runroot/runc
 podman_() {
   podman --root "$PODMAN_DIR/root" --runroot "$PODMAN_DIR/runroot" \
     --tmpdir "$PODMAN_DIR/tmp" --network-config-dir "$PODMAN_DIR/net" \
     --volumepath "$PODMAN_DIR/volumes" --storage-driver overlay \
-    --runtime runc --cgroup-manager cgroupfs --events-backend none \
+    --runtime runc --runtime-flag "root=$PODMAN_RUNC_ROOT" \
+    --cgroup-manager cgroupfs --events-backend none \
     --hooks-dir "$PODMAN_HOOKS" "$@"
 }
 # podman_setup [extra create args...]: the hooks dir from the shipped files and the image.
