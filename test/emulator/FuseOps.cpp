@@ -60,7 +60,7 @@ void fillStat(const Model::Node& n, struct stat* st) {
         st->st_mode = S_IFDIR | 0755;
         st->st_nlink = 2;
     } else {
-        st->st_mode = S_IFREG | (Model::isWritableFile(n) ? 0644 : 0444);
+        st->st_mode = S_IFREG | (gModel->isWritableFile(n) ? 0644 : 0444);
         st->st_nlink = 1;
         st->st_size = 0;
     }
@@ -143,7 +143,7 @@ int opOpen(const char* path, fuse_file_info* fi) {
     if (Model::isDir(n->kind)) {
         return -EISDIR;
     }
-    if ((fi->flags & O_ACCMODE) != O_RDONLY && !Model::isWritableFile(*n)) {
+    if ((fi->flags & O_ACCMODE) != O_RDONLY && !gModel->isWritableFile(*n)) {
         return -EACCES;
     }
     if (n->kind == Model::Kind::ProcTaskFile) {
@@ -178,8 +178,8 @@ int opRead(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
                 r != 0) {
                 return r;
             }
-        } else {
-            of.data = gModel->content(of.node, fuse_get_context()->pid);
+        } else if (int r = gModel->read(of.node, fuse_get_context()->pid, of.data); r != 0) {
+            return r;
         }
         of.have = true;
     }
@@ -212,13 +212,13 @@ int opRelease(const char*, fuse_file_info* fi) {
 int opTruncate(const char* path, off_t, fuse_file_info* fi) {
     std::lock_guard lk(gModel->mu);
     if (path == nullptr) { // open(O_TRUNC), ftruncate
-        return Model::isWritableFile(openFileOf(fi)->node) ? 0 : -EACCES;
+        return gModel->isWritableFile(openFileOf(fi)->node) ? 0 : -EACCES;
     }
     auto n = gModel->resolve(path);
     if (!n) {
         return -ENOENT;
     }
-    return Model::isWritableFile(*n) ? 0 : -EACCES;
+    return gModel->isWritableFile(*n) ? 0 : -EACCES;
 }
 
 int opMkdir(const char* path, mode_t) {

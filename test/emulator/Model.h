@@ -7,6 +7,7 @@
 #include "Options.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -68,6 +69,9 @@ struct Group {
         double llc = 0;
     };
     std::vector<Unit> units;
+    // Assignable counters (ModelAssign.cpp): per L3 domain, whether the group's RMID holds
+    // a counter for mbm_total_bytes [0] and mbm_local_bytes [1].
+    std::vector<std::array<bool, 2>> cntr;
     Clock::time_point lastUpdate = Clock::now();
     std::string override[kEvents];
 };
@@ -157,8 +161,9 @@ public:
         return k != Kind::InfoFile && k != Kind::GroupFile && k != Kind::CounterFile &&
                k != Kind::ProcTaskFile;
     }
-    static bool isWritableFile(const Node& n) {
-        return n.kind == Kind::GroupFile && writable(n.name);
+    bool isWritableFile(const Node& n) const {
+        return (n.kind == Kind::GroupFile && writable(n.name)) ||
+               (n.kind == Kind::InfoFile && infoWritable(n.name));
     }
     bool groupExists(GroupId g) const { return groups_.count(g) != 0; }
 
@@ -166,7 +171,9 @@ public:
 
     int mkdir(const char* path);
     int rmdir(const char* path);
-    // A file's text as a read at offset 0 sees it (tasks ids in callerPid's pid namespace).
+    // A file's text as a read at offset 0 sees it (tasks ids in callerPid's pid namespace),
+    // or -errno where the kernel's read fails (the assignment files outside mbm_event mode).
+    int read(const Node& n, pid_t callerPid, std::string& out);
     std::string content(const Node& n, pid_t callerPid);
     // cpu_resctrl_groups of task id (in callerPid's pid namespace), in the kernel's format
     // (fs/resctrl/rdtgroup.c, proc_resctrl_show): "res:/" or "res:NAME", then "mon:" and the
@@ -243,8 +250,7 @@ private:
     // lookup (Model.cpp)
     static std::vector<std::string> split(const char* path);
     std::map<std::string, std::string> infoFiles() const;
-    static const std::vector<std::string>& ctrlFiles();
-    static const std::vector<std::string>& monFiles();
+    const std::vector<std::string>& groupFiles(bool ctrl) const;
     static bool writable(const std::string& file) { return file != "size"; }
     std::string domainName(unsigned d) const;
     std::string subName(unsigned d, unsigned s) const;
@@ -263,6 +269,30 @@ private:
     int allocRmid(unsigned closid, unsigned& out);
     void freeRmid(unsigned closid, unsigned r);
     void removeMon(GroupId id);
+
+    // assignable counters (ModelAssign.cpp; README, "Assignable counters")
+    bool cntrAssignable() const {
+        return opts_.mbmAssign == "mbm_event" || opts_.mbmAssign == "default" ||
+               opts_.mbmAssign == "fixed";
+    }
+    bool infoWritable(const std::string& name) const;
+    void assignInfoFiles(std::map<std::string, std::string>& f) const;
+    int readAssign(const Node& n, std::string& out);
+    int writeInfo(const std::string& name, const std::string& data);
+    int writeAssignments(Group& g, const std::string& data);
+    int assignLine(Group& g, const std::string& line);
+    // Assigns (on) or frees the counter of event ev (0 total, 1 local) on L3 domain d; the
+    // group's count of that event on d restarts from 0 when it changes. -ENOSPC when no
+    // counter is free there.
+    int setCntr(Group& g, int ev, unsigned d, bool on);
+    void assignOnMkdir(Group& g);
+    void freeCntrs(Group& g);
+    void switchAssignMode(bool enable);
+    // Whether g's own RMID counts event on L3 domain d: always, but in mbm_event mode an
+    // MBM event only where g holds a counter for it (a read of none gives "Unassigned").
+    bool countsOn(const Group& g, int event, unsigned d) const;
+    void updateAll();                              // every group's counts brought up to now
+    void resetUnits(Group& g, int ev, unsigned d); // g's count of ev on L3 domain d is 0
 
     // threads and groups (ModelTasks.cpp)
     void rewrite(const std::function<void(Assign&)>& f);
@@ -298,6 +328,10 @@ private:
     std::map<std::string, GroupId> ctrlByName_;
     GroupId nextId_ = kRoot + 1;
     std::map<unsigned, RmidPool> pools_;
+    bool assignEnabled_ = false; // mbm_event mode in force
+    bool assignOnMkdir_ = true;
+    std::vector<unsigned> cntrsFree_; // per L3 domain
+    std::string eventFilter_[2];
     std::string lastCmd_;
     int failNextMkdir_ = 0;
     long failTasksAfter_ = -1;

@@ -19,6 +19,12 @@ struct Options {
     bool procFile = true;
     // Each CLOS has its own numRmids RMIDs (Arm MPAM: PMGs per PARTID), instead of one pool.
     bool rmidsPerClos = false;
+    // info/L3_MON/mbm_assign_mode (README, "Assignable counters"): "" none (a kernel before
+    // 6.18), "intel" (reads [default], cannot switch), "mbm_event" or "default" (AMD ABMC,
+    // starting in that mode, switchable), "fixed" (Arm MPAM: mbm_event, cannot switch).
+    std::string mbmAssign;
+    // Assignable counters per L3 domain (num_mbm_cntrs).
+    unsigned numMbmCntrs = 32;
 };
 
 } // namespace rdtmon::emu

@@ -31,6 +31,7 @@ const char* kUsage =
     "Usage: resctrl-emu MOUNTPOINT [--num-rmids N] [--l3-domains N] [--closids N]\n"
     "                   [--foreground] [--limbo-ms N] [--snc N] [--control SOCKETPATH]\n"
     "                   [--no-proc-file] [--rmids-per-clos]\n"
+    "                   [--mbm-assign intel|mbm_event|default|fixed] [--num-mbm-cntrs N]\n"
     "\n"
     "Mounts a FUSE emulation of /sys/fs/resctrl (fstype fuse.resctrl) on MOUNTPOINT and\n"
     "serves it until unmounted or SIGTERM/SIGINT. Test-only.\n"
@@ -43,6 +44,10 @@ const char* kUsage =
     "  --no-proc-file   no .proc/PID/cpu_resctrl_groups (a kernel without\n"
     "                   CONFIG_PROC_CPU_RESCTRL)\n"
     "  --rmids-per-clos each CLOS has its own N RMIDs (Arm MPAM), not one pool\n"
+    "  --mbm-assign M   info/L3_MON/mbm_assign_mode (none: a kernel before 6.18): intel\n"
+    "                   ([default] only), mbm_event or default (AMD ABMC in that mode,\n"
+    "                   switchable), fixed (Arm MPAM: mbm_event only)\n"
+    "  --num-mbm-cntrs N assignable counters per L3 domain (32)\n"
     "  --control PATH   unix stream socket for test commands, one line in, one line out:\n"
     "                   ping | limbo-ms N | fail-next-mkdir ERRNO |\n"
     "                   fail-tasks-write-after N ERRNO | counter GROUP EVENT WORD|clear |\n"
@@ -90,6 +95,21 @@ bool parseArgs(int argc, char** argv, Options& o, std::string& err) {
             o.procFile = false;
         } else if (a == "--rmids-per-clos") {
             o.rmidsPerClos = true;
+        } else if (a == "--mbm-assign") {
+            if (i + 1 >= argc) {
+                err = "--mbm-assign needs a mode";
+                return false;
+            }
+            o.mbmAssign = argv[++i];
+            if (o.mbmAssign != "intel" && o.mbmAssign != "mbm_event" && o.mbmAssign != "default" &&
+                o.mbmAssign != "fixed") {
+                err = "--mbm-assign: intel, mbm_event, default or fixed, not " + o.mbmAssign;
+                return false;
+            }
+        } else if (a == "--num-mbm-cntrs") {
+            if (!num(o.numMbmCntrs)) {
+                return false;
+            }
         } else if (a == "--control") {
             if (i + 1 >= argc) {
                 err = "--control needs a socket path";

@@ -166,6 +166,10 @@ void EmulatorMount::start() {
     if (opts_.rmidsPerClos) {
         args.push_back("--rmids-per-clos");
     }
+    if (!opts_.mbmAssign.empty()) {
+        args.insert(args.end(), {"--mbm-assign", opts_.mbmAssign, "--num-mbm-cntrs",
+                                 std::to_string(opts_.numMbmCntrs)});
+    }
     std::vector<char*> argv;
     for (auto& a : args) {
         argv.push_back(a.data());

@@ -23,6 +23,9 @@ struct EmulatorOptions {
     bool procFile = true;
     // Each CLOS has its own numRmids RMIDs (Arm MPAM), instead of one pool for all.
     bool rmidsPerClos = false;
+    // --mbm-assign: "" (no mbm_assign_mode file), "intel", "mbm_event", "default", "fixed".
+    std::string mbmAssign;
+    unsigned numMbmCntrs = 32;
 };
 
 // Runs resctrl-emu (RESCTRL_EMU_BIN) --foreground on a fresh TempDir (mount point
