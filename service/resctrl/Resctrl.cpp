@@ -34,18 +34,6 @@ constexpr long kResctrlSuperMagic = 0x7655821;
 
 namespace {
 
-ReadResult readInfoL3Mon(int root, const std::string& file) {
-    OpenResult info = openDirComponent(root, "info");
-    if (info.err != 0) {
-        return ReadResult{info.err, {}};
-    }
-    OpenResult mon = openDirComponent(info.fd.get(), "L3_MON");
-    if (mon.err != 0) {
-        return ReadResult{mon.err, {}};
-    }
-    return readFileAt(mon.fd.get(), file);
-}
-
 std::vector<std::string> readMonFeatures(int root) {
     std::vector<std::string> out;
     ReadResult r = readInfoL3Mon(root, "mon_features");

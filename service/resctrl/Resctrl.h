@@ -47,6 +47,24 @@ struct MovedThread {
     std::optional<std::string> from;
 };
 
+// Assignable counters as info/L3_MON shows them (Linux 6.18+; docs/architecture.md,
+// "Assignable counters"), read anew at each call: an operator may switch the mode.
+struct AssignInfo {
+    std::string mode;        // "" (no mbm_assign_mode: an older kernel), "default", "mbm_event"
+    bool switchable = false; // the file lists another mode too
+    std::map<unsigned, unsigned> counters;  // num_mbm_cntrs: domain id -> counters
+    std::map<unsigned, unsigned> available; // available_mbm_cntrs (mbm_event mode only)
+    std::optional<bool> onMkdir;            // mbm_assign_on_mkdir (mbm_event mode only)
+    bool mbmEvent() const { return mode == "mbm_event"; }
+};
+
+// An assignment the kernel refused with ENOSPC: no counter free on that domain. Of kind
+// Busy: another group holds them, and one freed later makes the same write succeed.
+class OutOfCounters : public Error {
+public:
+    explicit OutOfCounters(const std::string& message) : Error(ErrorKind::Busy, message) {}
+};
+
 // A tasks write the kernel refused with EINVAL: the task is in another CTRL_MON group than
 // the MON group's parent. Of kind Failed, so a caller that does not ask for it sees any
 // failure.
@@ -195,6 +213,20 @@ public:
     // RMIDs held by the groups that exist now: the default group, every other CTRL_MON
     // group and every MON group.
     unsigned rmidsInUse() const;
+
+    // Assignable counters (ResctrlAssign.cpp). A MON group's mbm_L3_assignments: event ->
+    // domain -> holds a counter. Throws NoSuchGroup, NotSupported (no such file: counters
+    // are not assignable here), InvalidArgument (EINVAL: not in mbm_event mode), Failed.
+    AssignInfo assignInfo() const;
+    Assignments assignments(const MonGroupRef& g) const;
+    // Gives (on) or frees the group's counter of event on domain, or on every domain with
+    // nullopt (up to the first that has none left: the earlier ones keep theirs). The
+    // group's count of that event restarts from 0 wherever this changes something. Throws
+    // OutOfCounters (ENOSPC), NoSuchGroup, InvalidArgument (an event name that is not a
+    // plain word, EINVAL or ENOENT from the kernel), NotSupported, Failed; messages carry
+    // info/last_cmd_status.
+    void setAssignment(const MonGroupRef& g, const std::string& event,
+                       std::optional<unsigned> domain, bool on);
 
     // "<path>/<ctrl>/mon_groups/<name>" (no double slash for the root group).
     std::string groupPath(const MonGroupRef& g) const;

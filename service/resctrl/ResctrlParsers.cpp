@@ -1,5 +1,6 @@
 #include "ResctrlParsers.h"
 
+#include <cctype>
 #include <charconv>
 
 namespace rdtmon {
@@ -67,6 +68,129 @@ std::optional<TaskGroups> parseCpuResctrlGroups(std::string_view text) {
         g.mon = std::string(*mon);
     }
     return g;
+}
+
+namespace {
+
+// The lines of text without their '\n' (a last line without one included), empty ones
+// dropped.
+std::vector<std::string_view> lines(std::string_view text) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t nl = text.find('\n', i);
+        if (nl == std::string_view::npos) {
+            nl = text.size();
+        }
+        if (nl > i) {
+            out.push_back(text.substr(i, nl - i));
+        }
+        i = nl + 1;
+    }
+    return out;
+}
+
+bool isWord(std::string_view w) {
+    if (w.empty() || w.size() > 64) {
+        return false;
+    }
+    for (char c : w) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::optional<unsigned> parseUnsigned(std::string_view t) {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v, 10);
+    if (t.empty() || ec != std::errc() || p != t.data() + t.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+// "0=x;1=y": each domain once, value through parse.
+template <class V, class Parse>
+std::optional<std::map<unsigned, V>> parseDomainList(std::string_view text, Parse parse) {
+    std::map<unsigned, V> out;
+    std::size_t i = 0;
+    while (i <= text.size()) {
+        std::size_t semi = text.find(';', i);
+        if (semi == std::string_view::npos) {
+            semi = text.size();
+        }
+        const std::string_view item = text.substr(i, semi - i);
+        const std::size_t eq = item.find('=');
+        if (eq == std::string_view::npos) {
+            return std::nullopt;
+        }
+        const std::optional<unsigned> dom = parseUnsigned(item.substr(0, eq));
+        const std::optional<V> v = parse(item.substr(eq + 1));
+        if (!dom || !v || !out.emplace(*dom, *v).second) {
+            return std::nullopt;
+        }
+        i = semi + 1;
+    }
+    return out;
+}
+
+} // namespace
+
+std::optional<AssignModes> parseAssignModes(std::string_view text) {
+    AssignModes m;
+    for (std::string_view line : lines(text)) {
+        std::string name = trimmed(line);
+        const bool active = name.size() > 2 && name.front() == '[' && name.back() == ']';
+        if (active) {
+            name = name.substr(1, name.size() - 2);
+            if (!m.active.empty()) {
+                return std::nullopt;
+            }
+            m.active = name;
+        }
+        if (!isWord(name)) {
+            return std::nullopt;
+        }
+        m.listed.push_back(name);
+    }
+    if (m.active.empty()) {
+        return std::nullopt;
+    }
+    return m;
+}
+
+std::optional<std::map<unsigned, unsigned>> parseDomainCounts(std::string_view text) {
+    const std::vector<std::string_view> ls = lines(text);
+    if (ls.size() != 1) {
+        return std::nullopt;
+    }
+    return parseDomainList<unsigned>(trimmed(ls[0]), parseUnsigned);
+}
+
+std::optional<Assignments> parseAssignments(std::string_view text) {
+    Assignments out;
+    for (std::string_view line : lines(text)) {
+        const std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos || !isWord(line.substr(0, colon))) {
+            return std::nullopt;
+        }
+        auto states = parseDomainList<bool>(line.substr(colon + 1),
+                                            [](std::string_view s) -> std::optional<bool> {
+                                                if (s == "e") {
+                                                    return true;
+                                                }
+                                                if (s == "_") {
+                                                    return false;
+                                                }
+                                                return std::nullopt;
+                                            });
+        if (!states || !out.emplace(std::string(line.substr(0, colon)), *states).second) {
+            return std::nullopt;
+        }
+    }
+    return out;
 }
 
 } // namespace rdtmon

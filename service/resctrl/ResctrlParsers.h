@@ -6,6 +6,7 @@
 #include "Text.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,5 +29,23 @@ struct TaskGroups {
 // then "mon:NAME" or "mon:" for none. nullopt for anything else: "res:" with nothing after
 // it (resctrl not mounted), a missing line, a name that is not one directory.
 std::optional<TaskGroups> parseCpuResctrlGroups(std::string_view text);
+
+// Assignable counters (Linux 6.18+; docs/architecture.md, "Assignable counters").
+// info/L3_MON/mbm_assign_mode: one mode name per line, the one in force in brackets
+// ("[mbm_event]\ndefault\n"). nullopt unless exactly one is bracketed and every name is a
+// plain word.
+struct AssignModes {
+    std::string active;              // "mbm_event" or "default" (or a later kernel's word)
+    std::vector<std::string> listed; // every name, in the file's order, active included
+    bool operator==(const AssignModes&) const = default;
+};
+std::optional<AssignModes> parseAssignModes(std::string_view text);
+// num_mbm_cntrs and available_mbm_cntrs: "0=32;1=32" as domain id -> count. nullopt for
+// anything else (a repeated domain included).
+std::optional<std::map<unsigned, unsigned>> parseDomainCounts(std::string_view text);
+// A group's mbm_L3_assignments: "mbm_total_bytes:0=e;1=_" per line, as event -> domain id
+// -> whether the group holds a counter there ('e'). nullopt for anything else.
+using Assignments = std::map<std::string, std::map<unsigned, bool>>;
+std::optional<Assignments> parseAssignments(std::string_view text);
 
 } // namespace rdtmon

@@ -102,4 +102,16 @@ UniqueFd openGroupDir(int root, const std::string& rootPath, const MonGroupRef& 
                           "MON group " + groupPath);
 }
 
+ReadResult readInfoL3Mon(int root, const std::string& file) {
+    OpenResult info = openDirComponent(root, "info");
+    if (info.err != 0) {
+        return ReadResult{info.err, {}};
+    }
+    OpenResult mon = openDirComponent(info.fd.get(), "L3_MON");
+    if (mon.err != 0) {
+        return ReadResult{mon.err, {}};
+    }
+    return readFileAt(mon.fd.get(), file);
+}
+
 } // namespace rdtmon

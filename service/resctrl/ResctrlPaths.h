@@ -3,6 +3,7 @@
 // What the Resctrl files share: every path component checked before use, and the opens of
 // a group's directory that name what is missing (NoSuchGroup) and refuse symlinks.
 
+#include "FileIo.h"
 #include "Resctrl.h"
 #include "UniqueFd.h"
 
@@ -31,5 +32,9 @@ UniqueFd openMonGroupsDir(int root, const std::string& rootPath, const std::stri
 // Opens the MON group's directory, throwing NoSuchGroup when absent.
 UniqueFd openGroupDir(int root, const std::string& rootPath, const MonGroupRef& g,
                       const std::string& groupPath);
+
+// info/L3_MON/<file> below the root: its text, or the errno of the first open or read
+// that failed.
+ReadResult readInfoL3Mon(int root, const std::string& file);
 
 } // namespace rdtmon
