@@ -103,6 +103,7 @@ bool Daemon::setup() {
     conn_ = sdbus::createSystemBusConnection();
     GroupManager::Events events;
     events.created = [this](const GroupRecord& r) {
+        countersDue_ = true;
         if (events_ != nullptr) {
             events_->onCreated(r);
         }
@@ -113,6 +114,7 @@ bool Daemon::setup() {
         }
     };
     events.removed = [this](const GroupRecord& r, RemoveReason why) {
+        countersDue_ = true; // it may have freed assignable counters
         if (events_ != nullptr) {
             events_->onRemoved(r, why);
         }
@@ -237,9 +239,10 @@ int Daemon::loop() {
         // none pending the loop sleeps as before.
         int timeout = pd.getPollTimeout();
         // So do the poll for joins that write no cgroup.procs (while any cgroup is
-        // followed), the looks at and removals of ended containers (while any are due), and
-        // queued adoptions (one per turn, the calls that came meanwhile first).
-        const int adoptDue = mgr_->adoptionsQueued() ? 0 : -1;
+        // followed), the looks at and removals of ended containers (while any are due),
+        // queued adoptions (one per turn, the calls that came meanwhile first) and a look at
+        // the free assignable counters after a change.
+        const int adoptDue = mgr_->adoptionsQueued() || countersDue_ ? 0 : -1;
         for (const int due : {mgr_->retryTimeoutMs(), mgr_->joinPollTimeoutMs(),
                               reader_->timeoutMs(), mgr_->endTimeoutMs(), adoptDue}) {
             if (due >= 0) {
@@ -270,6 +273,7 @@ int Daemon::loop() {
             // The safety net of following, at each collection (the timer's, start-up's and
             // GarbageCollect()'s): joins neither an event nor the join poll told of.
             mgr_->resyncAll();
+            countersDue_ = true; // also after an operator changed the mode or assignments
         }
         if (fds[4].revents & POLLIN) {
             uint64_t ticks = 0;
@@ -293,6 +297,10 @@ int Daemon::loop() {
         // One reader per iteration: calls that came meanwhile go first (CountersReader.h).
         reader_->answerNext();
         mgr_->adoptNext();
+        if (countersDue_) {
+            countersDue_ = false;
+            mgr_->assignFreeCounters();
+        }
     }
     return 0;
 }

@@ -177,6 +177,15 @@ public:
     // Both halves at once, for tests and for callers that may block.
     unsigned collect(const GarbageCollector& gc);
 
+    // Assignable counters (GroupManagerCounters.cpp; docs/architecture.md, "Assignable
+    // counters"). In mbm_event mode the kernel gives counters only at mkdir, so one freed by
+    // a removal would stay unused while later groups read Unassigned: this gives the free
+    // counters to owned groups that lack them, those made first first, an event only where
+    // it is free on every domain the group lacks it on. It never frees a counter and never
+    // touches a group that is not owned. Returns how many it assigned; 0 outside mbm_event
+    // mode or with none free. Daemon calls it after a create, a removal or a collection.
+    unsigned assignFreeCounters();
+
     // The manager's clock (CLOCK_REALTIME µs unless a test injected one): creation times and
     // a collection's "now" come from the same source.
     uint64_t now() const { return clock_(); }
