@@ -301,6 +301,7 @@ private:
     Assign groupAt(const ThreadInfo& x, const ThreadInfo* child, int depth);
     Assign inheritedOf(const ThreadInfo& x, int depth);
     static std::unique_ptr<Scan> scanProc();
+    static std::size_t addHostThreads(Scan& s);
     std::unique_ptr<Scan> backgroundScan(bool niced);
     void installScan(std::unique_ptr<Scan> s);
     bool ensureScan(Clock::duration maxAge);

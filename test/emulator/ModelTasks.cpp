@@ -96,6 +96,14 @@ std::unique_ptr<Scan> Model::scanProc() {
     auto s = std::make_unique<Scan>();
     s->when = Clock::now();
     s->startTick = boottimeTicks();
+    addHostThreads(*s);
+    return s;
+}
+
+// Adds to s every thread of the host it does not have yet (a stat read per such thread);
+// returns how many.
+std::size_t Model::addHostThreads(Scan& s) {
+    std::size_t added = 0;
     for (const std::string& p : listDir("/proc")) {
         auto pid = parseNumber(p);
         if (!pid) {
@@ -103,18 +111,19 @@ std::unique_ptr<Scan> Model::scanProc() {
         }
         for (const std::string& ts : listDir("/proc/" + p + "/task")) {
             auto tid = parseNumber(ts);
-            if (!tid) {
+            if (!tid || s.byTid.count(static_cast<pid_t>(*tid)) != 0) {
                 continue;
             }
             auto t = readThread(static_cast<pid_t>(*pid), static_cast<pid_t>(*tid));
             if (!t) {
                 continue;
             }
-            s->byTid[t->tid] = s->threads.size();
-            s->threads.push_back(*t);
+            s.byTid[t->tid] = s.threads.size();
+            s.threads.push_back(*t);
+            ++added;
         }
     }
-    return s;
+    return added;
 }
 
 void Model::installScan(std::unique_ptr<Scan> s) {
@@ -162,27 +171,7 @@ bool Model::ensureScan(Clock::duration maxAge) {
 // The kernel's tasks file lists a thread from its first instant: a reused scan gets the
 // threads started since it was made (a listing of /proc, a stat read per new thread only).
 void Model::topUpScan() {
-    bool added = false;
-    for (const std::string& p : listDir("/proc")) {
-        auto pid = parseNumber(p);
-        if (!pid) {
-            continue;
-        }
-        for (const std::string& ts : listDir("/proc/" + p + "/task")) {
-            auto tid = parseNumber(ts);
-            if (!tid || scan_->byTid.count(static_cast<pid_t>(*tid)) != 0) {
-                continue;
-            }
-            auto t = readThread(static_cast<pid_t>(*pid), static_cast<pid_t>(*tid));
-            if (!t) {
-                continue;
-            }
-            scan_->byTid[t->tid] = scan_->threads.size();
-            scan_->threads.push_back(*t);
-            added = true;
-        }
-    }
-    if (added) {
+    if (addHostThreads(*scan_) > 0) {
         membership_.reset();
     }
 }
