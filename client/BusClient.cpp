@@ -275,6 +275,23 @@ std::optional<std::vector<GroupCoverage>> BusClient::allCoverage() {
     }
 }
 
+std::optional<CounterAssignment> BusClient::counterAssignment() {
+    try {
+        auto [mode, domains] = manager_->GetCounterAssignment();
+        CounterAssignment out;
+        out.mode = std::move(mode);
+        for (const auto& d : domains) {
+            out.domains.push_back(CounterDomain{std::get<0>(d), std::get<1>(d), std::get<2>(d)});
+        }
+        return out;
+    } catch (const sdbus::Error& e) {
+        if (isUnknownMethod(e) || clientErrorKindOf(e.getName()) == ClientErrorKind::AccessDenied) {
+            return std::nullopt;
+        }
+        rethrow(e, "GetCounterAssignment");
+    }
+}
+
 uint32_t BusClient::garbageCollect() {
     return guarded("GarbageCollect", [&] { return manager_->GarbageCollect(); });
 }

@@ -45,6 +45,9 @@ public:
     Snapshot allCounters();
     // GetAllCoverage; nullopt from a service older than it.
     std::optional<std::vector<GroupCoverage>> allCoverage();
+    // GetCounterAssignment; nullopt from a service older than it (UnknownMethod, or
+    // AccessDenied from a bus policy that predates it).
+    std::optional<CounterAssignment> counterAssignment();
     uint32_t garbageCollect();
 
 private:

@@ -43,6 +43,7 @@ MetricsInput collectMetrics(BusClient& bus, std::string* why) {
             try {
                 in.snapshot = bus.allCounters();
                 in.coverage = bus.allCoverage();
+                in.counters = bus.counterAssignment();
                 addWaiting(bus, in);
             } catch (const ClientError& e) {
                 // resctrl went away between the two calls: supported no longer.

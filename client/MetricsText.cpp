@@ -163,6 +163,33 @@ std::string formatMetrics(const MetricsInput& in) {
                "Containers waiting for a free RMID: not monitored until one frees.",
                {Sample{{}, static_cast<uint64_t>(waiting)}});
     }
+    if (in.counters && !in.counters->mode.empty()) {
+        std::string l;
+        label(l, "mode", in.counters->mode);
+        family(out, "rdtmon_mbm_assign_mode", "gauge",
+               "The assignable-counter mode (info/L3_MON/mbm_assign_mode): in mbm_event, a "
+               "group counts memory bandwidth only while it holds a counter.",
+               {Sample{std::move(l), 1}});
+        std::vector<Sample> counters, free;
+        for (const CounterDomain& d : in.counters->domains) {
+            std::string dl;
+            label(dl, "domain", l3DomainName(d.domain));
+            counters.push_back(Sample{dl, d.counters});
+            free.push_back(Sample{std::move(dl), d.free});
+        }
+        family(out, "rdtmon_mbm_counters", "gauge",
+               "Assignable memory-bandwidth counters per L3 domain (mbm_event mode); each event "
+               "of a group takes one.",
+               counters);
+        family(out, "rdtmon_mbm_counters_free", "gauge",
+               "Assignable memory-bandwidth counters free per L3 domain (mbm_event mode).", free);
+    }
+    if (st.supported) {
+        family(out, "rdtmon_containers_without_bandwidth", "gauge",
+               "Containers with no memory-bandwidth value on any L3 domain (in mbm_event mode: "
+               "their group holds no counter).",
+               {Sample{{}, containersWithoutBandwidth(in.snapshot, st.monFeatures)}});
+    }
 
     std::vector<const GroupCounters*> containers, closes;
     for (const GroupCounters& g : in.snapshot.groups) {

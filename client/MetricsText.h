@@ -10,6 +10,11 @@
 //   rdtmon_rmids                       gauge   RMIDs resctrl has (NumRmids)
 //   rdtmon_rmids_free                  gauge   RMIDs free (FreeRmids; left out when unknown)
 //   rdtmon_containers_waiting          gauge   containers waiting for an RMID (GetAllCoverage)
+//   rdtmon_mbm_assign_mode             gauge   1, with mode: the assignable-counter mode
+//                                              (GetCounterAssignment; left out without one)
+//   rdtmon_mbm_counters                gauge   per L3 domain: assignable counters (mbm_event)
+//   rdtmon_mbm_counters_free           gauge   per L3 domain: of those, free
+//   rdtmon_containers_without_bandwidth gauge  containers with no MBM value on any domain
 //   rdtmon_llc_occupancy_bytes         gauge   per container and L3 domain
 //   rdtmon_mbm_total_bytes_total       counter per container and L3 domain
 //   rdtmon_mbm_local_bytes_total       counter per container and L3 domain
@@ -51,6 +56,8 @@ struct MetricsInput {
     // GetAllCoverage (nullopt when unsupported, or from a service older than it); a
     // container's labels and origin come from the snapshot.
     std::optional<std::vector<GroupCoverage>> coverage;
+    // GetCounterAssignment (nullopt when unsupported, or from a service older than it).
+    std::optional<CounterAssignment> counters;
     // The group objects of the coverage's containers that the snapshot does not have (those
     // waiting for an RMID), for their labels and origin; one missing here has no labels and
     // origin "hook".

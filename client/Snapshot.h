@@ -78,6 +78,28 @@ struct GroupCoverage {
     uint32_t tasksOutside = 0;
 };
 
+// Assignable memory-bandwidth counters (GetCounterAssignment): the selected mode ("mbm_event",
+// "default", or "" on a kernel without them) and, in mbm_event mode, each L3 domain's
+// counters and how many are free.
+struct CounterDomain {
+    uint32_t domain = 0; // the L3 domain id (mon_L3_XX)
+    uint32_t counters = 0;
+    uint32_t free = 0;
+};
+struct CounterAssignment {
+    std::string mode;
+    std::vector<CounterDomain> domains;
+};
+
+// The mon_data name of an L3 domain id, as counters name their domains: mon_L3_00.
+std::string l3DomainName(uint32_t domain);
+
+// The containers of a reading (CLOS groups aside) with no memory-bandwidth value on any
+// domain: on a node in mbm_event mode those whose group holds no counter (Unassigned).
+// 0 when the node has no MBM event (monFeatures).
+uint32_t containersWithoutBandwidth(const Snapshot& snapshot,
+                                    const std::vector<std::string>& monFeatures);
+
 // The Manager's properties.
 struct Status {
     std::string version;

@@ -71,7 +71,29 @@ std::optional<client::Counters> runtimeGroupCounters(client::BusClient& bus,
 
 void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
     const client::Status s = bus.status();
+    // The assignable counters, and the containers they leave without a bandwidth figure:
+    // unknown without monitoring, or from a service older than GetCounterAssignment.
+    std::optional<client::CounterAssignment> assign;
+    std::optional<uint32_t> withoutBandwidth;
+    if (s.supported) {
+        try {
+            assign = bus.counterAssignment();
+            withoutBandwidth = client::containersWithoutBandwidth(bus.allCounters(), s.monFeatures);
+        } catch (const ClientError& e) {
+            if (e.kind() != ClientErrorKind::Unsupported) { // resctrl went away meanwhile
+                throw;
+            }
+        }
+    }
     if (json) {
+        nlohmann::json counters = nlohmann::json::array();
+        if (assign) {
+            for (const client::CounterDomain& d : assign->domains) {
+                counters.push_back({{"domain", client::l3DomainName(d.domain)},
+                                    {"counters", d.counters},
+                                    {"free", d.free}});
+            }
+        }
         out << nlohmann::json{{"version", s.version},
                               {"supported", s.supported},
                               {"resctrl_path", s.resctrlPath},
@@ -79,10 +101,33 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
                               {"num_rmids", s.numRmids},
                               {"free_rmids", s.freeRmids ? nlohmann::json(*s.freeRmids)
                                                          : nlohmann::json(nullptr)},
-                              {"group_count", s.groupCount}}
+                              {"group_count", s.groupCount},
+                              {"mbm_assign_mode",
+                               assign ? nlohmann::json(assign->mode) : nlohmann::json(nullptr)},
+                              {"mbm_counters", counters},
+                              {"containers_without_bandwidth",
+                               withoutBandwidth ? nlohmann::json(*withoutBandwidth)
+                                                : nlohmann::json(nullptr)}}
                    .dump()
             << "\n";
         return;
+    }
+    std::string mbm = "-";
+    if (assign && assign->mode.empty()) {
+        mbm = "not assignable (every group counts)";
+    } else if (assign && assign->mode != "mbm_event") {
+        mbm = assign->mode + " (every group counts)";
+    } else if (assign) {
+        mbm = assign->mode;
+        for (const client::CounterDomain& d : assign->domains) {
+            mbm += (d.domain == assign->domains.front().domain ? ": " : ", ");
+            mbm += client::l3DomainName(d.domain);
+            mbm += ' ';
+            mbm += std::to_string(d.free);
+            mbm += " of ";
+            mbm += std::to_string(d.counters);
+            mbm += " free";
+        }
     }
     printTable({{"version:", s.version},
                 {"supported:", s.supported ? "yes" : "no"},
@@ -90,7 +135,9 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
                 {"mon features:", join(s.monFeatures)},
                 {"RMIDs:", std::to_string(s.numRmids)},
                 {"RMIDs free:", s.freeRmids ? std::to_string(*s.freeRmids) : "-"},
-                {"groups:", std::to_string(s.groupCount)}},
+                {"groups:", std::to_string(s.groupCount)},
+                {"MBM counters:", mbm},
+                {"no bandwidth:", withoutBandwidth ? std::to_string(*withoutBandwidth) : "-"}},
                out);
 }
 

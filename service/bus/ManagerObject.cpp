@@ -284,6 +284,25 @@ ManagerObject::GetAllCoverage() {
     });
 }
 
+std::tuple<std::string, std::vector<sdbus::Struct<uint32_t, uint32_t, uint32_t>>>
+ManagerObject::GetCounterAssignment() {
+    return translated("GetCounterAssignment", std::string(), [&] {
+        Resctrl* r = mgr_.resctrl();
+        if (r == nullptr || !mgr_.supported()) {
+            throw Error(ErrorKind::NotSupported, "no resctrl with L3 monitoring");
+        }
+        const AssignInfo a = r->assignInfo();
+        std::vector<sdbus::Struct<uint32_t, uint32_t, uint32_t>> domains;
+        if (a.mbmEvent()) {
+            for (const auto& [domain, counters] : a.counters) {
+                const auto it = a.available.find(domain);
+                domains.emplace_back(domain, counters, it == a.available.end() ? 0u : it->second);
+            }
+        }
+        return std::make_tuple(a.mode, std::move(domains));
+    });
+}
+
 void ManagerObject::GarbageCollect(sdbus::Result<uint32_t>&& result) {
     try {
         translated("GarbageCollect", std::string(), [&] { requireRoot("GarbageCollect"); });

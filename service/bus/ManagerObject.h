@@ -73,6 +73,8 @@ private:
     void GetAllCounters(sdbus::Result<uint64_t, std::vector<CountersEntry>>&& result) override;
     std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>>
     GetAllCoverage() override;
+    std::tuple<std::string, std::vector<sdbus::Struct<uint32_t, uint32_t, uint32_t>>>
+    GetCounterAssignment() override;
     void GarbageCollect(sdbus::Result<uint32_t>&& result) override;
     std::string Version() override;
     std::string ResctrlPath() override;

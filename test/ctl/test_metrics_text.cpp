@@ -28,6 +28,7 @@ MetricsInput sample() {
     in.status.numRmids = 32;
     in.status.freeRmids = 28;
     in.status.groupCount = 2;
+    in.status.monFeatures = {"llc_occupancy", "mbm_total_bytes", "mbm_local_bytes"};
     in.snapshot.monotonicUsec = 123;
     in.snapshot.groups = {
         {"web-1",
@@ -66,6 +67,10 @@ TEST(MetricsText, ASmallReadingGivesExactlyThisText) {
               "# HELP rdtmon_rmids_free RMIDs free for new monitoring groups.\n"
               "# TYPE rdtmon_rmids_free gauge\n"
               "rdtmon_rmids_free 28\n"
+              "# HELP rdtmon_containers_without_bandwidth Containers with no memory-bandwidth "
+              "value on any L3 domain (in mbm_event mode: their group holds no counter).\n"
+              "# TYPE rdtmon_containers_without_bandwidth gauge\n"
+              "rdtmon_containers_without_bandwidth 1\n"
               "# HELP rdtmon_llc_occupancy_bytes Last-level cache occupied by the container's "
               "group, per L3 domain; origin: hook, adopted or runtime (made by its runtime, not "
               "owned by rdtmond).\n"
@@ -119,6 +124,43 @@ TEST(MetricsText, UnsupportedAndNoFreeRmidsKnown) {
     EXPECT_THAT(text, HasSubstr("\nrdtmon_rmids 0\n"));
     EXPECT_THAT(text, Not(HasSubstr("rdtmon_rmids_free")));
     EXPECT_THAT(text, Not(HasSubstr("rdtmon_llc_occupancy_bytes")));
+}
+
+TEST(MetricsText, AssignableCountersGiveTheModeAndEachDomainsCounters) {
+    MetricsInput in = sample();
+    in.counters = CounterAssignment{"mbm_event", {{0, 32, 4}, {1, 32, 0}}};
+    const std::string text = formatMetrics(in);
+    EXPECT_THAT(text, HasSubstr("\nrdtmon_mbm_assign_mode{mode=\"mbm_event\"} 1\n"));
+    EXPECT_THAT(text, HasSubstr("\nrdtmon_mbm_counters{domain=\"mon_L3_00\"} 32\n"
+                                "rdtmon_mbm_counters{domain=\"mon_L3_01\"} 32\n"));
+    EXPECT_THAT(text, HasSubstr("\nrdtmon_mbm_counters_free{domain=\"mon_L3_00\"} 4\n"
+                                "rdtmon_mbm_counters_free{domain=\"mon_L3_01\"} 0\n"));
+    // Only "bare" has no MBM value; "native" (a runtime's group) has one on a domain.
+    EXPECT_THAT(text, HasSubstr("\nrdtmon_containers_without_bandwidth 1\n"));
+
+    in.counters = CounterAssignment{"default", {}}; // every group counts: no counters to show
+    const std::string dflt = formatMetrics(in);
+    EXPECT_THAT(dflt, HasSubstr("\nrdtmon_mbm_assign_mode{mode=\"default\"} 1\n"));
+    EXPECT_THAT(dflt, Not(HasSubstr("rdtmon_mbm_counters")));
+
+    for (const std::optional<CounterAssignment>& none :
+         {std::optional<CounterAssignment>(CounterAssignment{}), // no mbm_assign_mode
+          std::optional<CounterAssignment>()}) {                 // an older rdtmond
+        in.counters = none;
+        const std::string text = formatMetrics(in);
+        EXPECT_THAT(text, Not(HasSubstr("rdtmon_mbm_assign_mode")));
+        EXPECT_THAT(text, Not(HasSubstr("rdtmon_mbm_counters")));
+    }
+}
+
+TEST(MetricsText, WithoutAnMbmEventNoContainerLacksBandwidth) {
+    MetricsInput in = sample();
+    in.status.monFeatures = {"llc_occupancy"};
+    EXPECT_THAT(formatMetrics(in), HasSubstr("\nrdtmon_containers_without_bandwidth 0\n"));
+    in.status.monFeatures = {"llc_occupancy", "mbm_local_bytes"};
+    in.snapshot.groups.push_back({"total-only", {}, {{"mon_L3_00", {{"mbm_total_bytes", 1}}}}});
+    EXPECT_EQ(containersWithoutBandwidth(in.snapshot, in.status.monFeatures), 3u)
+        << "bare, native and total-only have no value of the one MBM event the node counts";
 }
 
 TEST(MetricsText, LabelValuesAreEscaped) {
@@ -237,6 +279,7 @@ TEST(MetricsText, PromtoolFindsNothingToSay) {
         {"/clos1", {}, {{"mon_L3_00", {{"mbm_local_bytes", 1}, {"llc_occupancy", 2}}}}});
     in.coverage =
         std::vector<GroupCoverage>{{"c1", "active", "", 3, 0}, {"w", "waiting", "", 0, 1}};
+    in.counters = CounterAssignment{"mbm_event", {{0, 32, 1}, {1, 32, 2}}};
     for (const bool up : {true, false}) {
         in.up = up;
         CommandOptions opts;

@@ -1,0 +1,145 @@
+// Assignable counters as an operator sees them: `rdtmonctl status` (text and JSON) and
+// `rdtmonctl metrics`, run as nobody through the real bus policy, against rdtmond over
+// resctrl-emu in mbm_event mode (and in the modes where every group counts).
+
+#include "EmulatorMount.h"
+#include "PrivateBus.h"
+#include "Proc.h"
+#include "RdtmonClient.h"
+#include "RdtmondProcess.h"
+#include "Subprocess.h"
+#include "TestUtil.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace rdtmon::test;
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+constexpr const char* kConfig = R"({"gc":{"intervalSeconds":3600,"graceSeconds":3600}})";
+
+CommandResult ctlAsNobody(const PrivateBus& bus, std::vector<std::string> args) {
+    args.insert(args.begin(), RDTMONCTL_BIN);
+    CommandOptions opts;
+    opts.env.push_back(bus.envEntry());
+    opts.uid = 65534;
+    return runCommand(args, opts);
+}
+
+// The value of a "name: value" row of `rdtmonctl status`.
+std::string statusRow(const std::string& text, const std::string& name) {
+    const std::size_t at = text.find(name + ":");
+    if (at == std::string::npos) {
+        return "<no " + name + " row>";
+    }
+    const std::size_t value = text.find_first_not_of(' ', at + name.size() + 1);
+    return text.substr(value, text.find('\n', value) - value);
+}
+
+void expectPromtoolClean(const std::string& text) {
+    CommandOptions opts;
+    opts.stdinText = text;
+    const CommandResult check = runCommand({"/usr/bin/promtool", "check", "metrics"}, opts);
+    EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
+    EXPECT_EQ(check.out + check.err, "");
+}
+
+TEST(RdtmonctlCounters, StatusAndMetricsShowTheCountersAndTheContainersWithout) {
+    // The default group holds 2 of each domain's 6: two containers' worth are left.
+    EmulatorMount emu(EmulatorOptions{.mbmAssign = "mbm_event", .numMbmCntrs = 6});
+    PrivateBus bus;
+    Rdtmond d(bus, {.resctrl = emu.path(), .configJson = kConfig});
+    RdtmonClient c(bus.address());
+    std::vector<std::unique_ptr<ChildProcess>> sleepers;
+    for (const char* id : {"a", "b", "c"}) {
+        sleepers.push_back(std::make_unique<ChildProcess>(spawnSleeper(0)));
+        ASSERT_TRUE(c.createGroup(id, static_cast<uint32_t>(sleepers.back()->pid())).ok());
+    }
+
+    const CommandResult st = ctlAsNobody(bus, {"status"});
+    ASSERT_EQ(st.exitCode, 0) << st.err;
+    EXPECT_EQ(statusRow(st.out, "MBM counters"),
+              "mbm_event: mon_L3_00 0 of 6 free, mon_L3_01 0 of 6 free");
+    EXPECT_EQ(statusRow(st.out, "no bandwidth"), "1") << "c got no counter at its mkdir";
+
+    const CommandResult js = ctlAsNobody(bus, {"status", "--json"});
+    ASSERT_EQ(js.exitCode, 0) << js.err;
+    const json j = json::parse(js.out);
+    EXPECT_EQ(j.at("mbm_assign_mode"), "mbm_event");
+    EXPECT_EQ(j.at("mbm_counters"), json::parse(R"([{"domain":"mon_L3_00","counters":6,"free":0},
+                                                     {"domain":"mon_L3_01","counters":6,"free":0}])"));
+    EXPECT_EQ(j.at("containers_without_bandwidth"), 1);
+
+    const CommandResult m = ctlAsNobody(bus, {"metrics"});
+    ASSERT_EQ(m.exitCode, 0) << m.err;
+    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_assign_mode{mode=\"mbm_event\"} 1\n"));
+    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_counters{domain=\"mon_L3_01\"} 6\n"));
+    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_counters_free{domain=\"mon_L3_00\"} 0\n"));
+    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_containers_without_bandwidth 1\n"));
+    expectPromtoolClean(m.out);
+
+    // A removal frees a's counters; rdtmond gives them to c, and nobody is left without.
+    ASSERT_TRUE(c.removeGroup("a").ok());
+    std::string last;
+    EXPECT_TRUE(waitUntil(
+        [&] {
+            last = ctlAsNobody(bus, {"status"}).out;
+            return statusRow(last, "no bandwidth") == "0";
+        },
+        std::chrono::seconds(10)))
+        << last;
+    EXPECT_EQ(statusRow(last, "MBM counters"),
+              "mbm_event: mon_L3_00 0 of 6 free, mon_L3_01 0 of 6 free");
+    EXPECT_TRUE(d.running());
+}
+
+// Where every group counts (Intel's [default]-only file, AMD switched to default, or a
+// kernel without the file), status says so and the metrics show no counters.
+TEST(RdtmonctlCounters, WhereEveryGroupCountsThereAreNoCountersToShow) {
+    struct Case {
+        std::string emulated, mode, row;
+    };
+    for (const Case& k : {Case{"intel", "default", "default (every group counts)"},
+                          Case{"default", "default", "default (every group counts)"},
+                          Case{"", "", "not assignable (every group counts)"}}) {
+        SCOPED_TRACE("--mbm-assign " + k.emulated);
+        EmulatorMount emu(EmulatorOptions{.mbmAssign = k.emulated});
+        PrivateBus bus;
+        Rdtmond d(bus, {.resctrl = emu.path(), .configJson = kConfig});
+        RdtmonClient c(bus.address());
+        ChildProcess sleeper(spawnSleeper(0));
+        ASSERT_TRUE(c.createGroup("x", static_cast<uint32_t>(sleeper.pid())).ok());
+
+        const CommandResult st = ctlAsNobody(bus, {"status"});
+        ASSERT_EQ(st.exitCode, 0) << st.err;
+        EXPECT_EQ(statusRow(st.out, "MBM counters"), k.row);
+        EXPECT_EQ(statusRow(st.out, "no bandwidth"), "0");
+        const json j = json::parse(ctlAsNobody(bus, {"status", "--json"}).out);
+        EXPECT_EQ(j.at("mbm_assign_mode"), k.mode);
+        EXPECT_EQ(j.at("mbm_counters"), json::array());
+        EXPECT_EQ(j.at("containers_without_bandwidth"), 0);
+
+        const CommandResult m = ctlAsNobody(bus, {"metrics"});
+        ASSERT_EQ(m.exitCode, 0) << m.err;
+        EXPECT_THAT(m.out, Not(HasSubstr("rdtmon_mbm_counters")));
+        if (k.mode.empty()) {
+            EXPECT_THAT(m.out, Not(HasSubstr("rdtmon_mbm_assign_mode")));
+        } else {
+            EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_assign_mode{mode=\"default\"} 1\n"));
+        }
+        EXPECT_THAT(m.out, HasSubstr("\nrdtmon_containers_without_bandwidth 0\n"));
+        expectPromtoolClean(m.out);
+    }
+}
+
+} // namespace
