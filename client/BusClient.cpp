@@ -97,6 +97,16 @@ std::string busAddress() {
     throw ClientError(kind, what + ": " + name + ": " + e.getMessage());
 }
 
+// A container's "origin" label, moved out of its labels into origin.
+void takeOrigin(GroupCounters& c) {
+    if (const auto it = c.labels.find("origin"); it != c.labels.end()) {
+        if (!c.isClos()) {
+            c.origin = it->second;
+        }
+        c.labels.erase(it);
+    }
+}
+
 template <class F> auto guarded(const std::string& what, F&& f) -> decltype(f()) {
     try {
         return f();
@@ -236,20 +246,49 @@ Counters BusClient::counters(const std::string& containerId) {
 }
 
 Snapshot BusClient::allCounters() {
+    if (!olderThanValues_) {
+        try {
+            auto [t, groups] = manager_->GetAllValues();
+            Snapshot s;
+            s.monotonicUsec = t;
+            s.groups.reserve(groups.size());
+            for (auto& g : groups) {
+                GroupCounters c;
+                c.id = std::move(std::get<0>(g));
+                c.labels = std::move(std::get<1>(g));
+                for (const auto& v : std::get<2>(g)) {
+                    const sdbus::Variant& value = std::get<2>(v);
+                    if (value.peekValueType() != "t") {
+                        continue; // not a count (a decimal): no rate is taken from it
+                    }
+                    c.counters[std::get<0>(v)][std::get<1>(v)] = value.get<uint64_t>();
+                    c.generations[std::get<0>(v)][std::get<1>(v)] = std::get<3>(v);
+                }
+                takeOrigin(c);
+                s.groups.push_back(std::move(c));
+            }
+            return s;
+        } catch (const sdbus::Error& e) {
+            // A service older than GetAllValues, or its older policy: GetAllCounters, which
+            // it has, from now on.
+            if (!isUnknownMethod(e) &&
+                clientErrorKindOf(e.getName()) != ClientErrorKind::AccessDenied) {
+                rethrow(e, "GetAllValues");
+            }
+            olderThanValues_ = true;
+        }
+    }
     return guarded("GetAllCounters", [&] {
         auto [t, groups] = manager_->GetAllCounters();
         Snapshot s;
         s.monotonicUsec = t;
         s.groups.reserve(groups.size());
         for (auto& g : groups) {
-            GroupCounters c{std::move(std::get<0>(g)), std::move(std::get<1>(g)),
-                            std::move(std::get<2>(g))};
-            if (const auto it = c.labels.find("origin"); it != c.labels.end()) {
-                if (!c.isClos()) {
-                    c.origin = it->second;
-                }
-                c.labels.erase(it);
-            }
+            GroupCounters c;
+            c.id = std::move(std::get<0>(g));
+            c.labels = std::move(std::get<1>(g));
+            c.counters = std::move(std::get<2>(g));
+            takeOrigin(c);
             s.groups.push_back(std::move(c));
         }
         return s;

@@ -40,8 +40,9 @@ public:
     // older than it (UnknownMethod, or AccessDenied from a bus policy that predates it).
     std::vector<GroupInfo> runtimeGroups();
     Counters counters(const std::string& containerId);
-    // GetAllCounters, each container's "origin" label moved out of its labels into origin
-    // (kOriginHook when the service gives none).
+    // GetAllValues (GetAllCounters from a service older than it, without generations), each
+    // container's "origin" label moved out of its labels into origin (kOriginHook when the
+    // service gives none).
     Snapshot allCounters();
     // GetAllCoverage; nullopt from a service older than it.
     std::optional<std::vector<GroupCoverage>> allCoverage();
@@ -54,6 +55,7 @@ private:
     class ManagerProxy;
     std::unique_ptr<sdbus::IConnection> conn_;
     std::unique_ptr<ManagerProxy> manager_;
+    bool olderThanValues_ = false; // GetAllValues was unknown or denied: GetAllCounters
 };
 
 } // namespace rdtmon::client

@@ -18,14 +18,20 @@ std::optional<uint64_t> valueOf(const Counters& c, const std::string& domain, co
     return e->second;
 }
 
-std::optional<double> rateOf(const Counters* prev, const Counters& cur, const std::string& domain,
-                             const char* event, double seconds) {
+std::optional<double> rateOf(const GroupCounters* prev, const GroupCounters& cur,
+                             const std::string& domain, const char* event, double seconds) {
     if (prev == nullptr || seconds <= 0) {
         return std::nullopt;
     }
-    const auto before = valueOf(*prev, domain, event);
-    const auto after = valueOf(cur, domain, event);
+    const auto before = valueOf(prev->counters, domain, event);
+    const auto after = valueOf(cur.counters, domain, event);
     if (!before || !after || *after < *before) {
+        return std::nullopt;
+    }
+    // The kernel's count restarted between the reads, though it did not go down.
+    const auto genBefore = valueOf(prev->generations, domain, event);
+    const auto genAfter = valueOf(cur.generations, domain, event);
+    if (genBefore && genAfter && *genBefore != *genAfter) {
         return std::nullopt;
     }
     return static_cast<double>(*after - *before) / seconds;
@@ -99,9 +105,9 @@ RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, c
         before.emplace(g.id, &g);
     }
     for (const GroupCounters& g : cur.groups) {
-        const Counters* prior = nullptr;
+        const GroupCounters* prior = nullptr;
         if (const auto it = before.find(g.id); it != before.end()) {
-            prior = &it->second->counters;
+            prior = it->second;
         }
         if (!g.isClos()) {
             // The same group only when both reads saw the same creation.
@@ -115,10 +121,8 @@ RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, c
         for (const auto& [domain, events] : g.counters) {
             Figures f;
             f.llcBytes = valueOf(g.counters, domain, kLlcOccupancy);
-            f.mbmTotalBytesPerSec =
-                rateOf(prior, g.counters, domain, kMbmTotal, report.intervalSeconds);
-            f.mbmLocalBytesPerSec =
-                rateOf(prior, g.counters, domain, kMbmLocal, report.intervalSeconds);
+            f.mbmTotalBytesPerSec = rateOf(prior, g, domain, kMbmTotal, report.intervalSeconds);
+            f.mbmLocalBytesPerSec = rateOf(prior, g, domain, kMbmLocal, report.intervalSeconds);
             r.domains.emplace(domain, f);
         }
         r.total = sumOfTopLevel(r.domains);

@@ -3,8 +3,9 @@
 // Rates from two bulk snapshots, without a bus: LLC occupancy as read last, MBM bytes/s
 // over the monotonic interval between the reads. A rate that cannot be trusted is absent
 // (nullopt), never a huge number: a counter that went down (reset, overflow handling by
-// the kernel), a group made anew between the reads (another CreatedUsec, or not there the
-// first time), or an event missing (Unavailable, Error, Unassigned) in either read.
+// the kernel), one whose generation changed (its count restarted), a group made anew
+// between the reads (another CreatedUsec, or not there the first time), or an event
+// missing (Unavailable, Error, Unassigned) in either read.
 
 #include "Snapshot.h"
 

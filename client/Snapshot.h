@@ -37,6 +37,9 @@ struct GroupCounters {
     Labels labels; // the container's own labels; the service's "origin" key is in origin
     Counters counters;
     std::string origin = kOriginHook; // of a container's group; not used for a CLOS
+    // The same shape as counters: each count's generation (GetAllValues); two values are
+    // subtracted only when theirs are equal. Empty from a service older than GetAllValues.
+    Counters generations;
     bool isClos() const { return !id.empty() && id.front() == '/'; }
 };
 

@@ -65,4 +65,42 @@ void replyAllCounters(CountersReader& reader,
     });
 }
 
+void replyAllValues(CountersReader& reader,
+                    sdbus::Result<uint64_t, std::vector<ValuesEntry>>&& result) {
+    auto shared =
+        std::make_shared<sdbus::Result<uint64_t, std::vector<ValuesEntry>>>(std::move(result));
+    reader.request([shared](const CountersReader::Outcome& o) {
+        try {
+            auto [usec, groups] = translated("GetAllValues", std::string(), [&] {
+                if (o.error) {
+                    throw *o.error;
+                }
+                const uint64_t at = o.counters->monotonicUsec;
+                std::vector<ValuesEntry> out;
+                out.reserve(o.counters->groups.size());
+                for (const GroupCounters& g : o.counters->groups) {
+                    std::vector<ValueEntry> values;
+                    for (const auto& [domain, events] : g.counters) {
+                        const auto gd = g.generations.find(domain);
+                        for (const auto& [event, value] : events) {
+                            uint64_t gen = 0;
+                            if (gd != g.generations.end()) {
+                                const auto ge = gd->second.find(event);
+                                gen = ge == gd->second.end() ? 0 : ge->second;
+                            }
+                            values.emplace_back(domain, event, sdbus::Variant(value), gen,
+                                                uint64_t{0}, at);
+                        }
+                    }
+                    out.emplace_back(g.id, g.labels, std::move(values));
+                }
+                return std::make_pair(at, std::move(out));
+            });
+            shared->returnResults(usec, groups);
+        } catch (const sdbus::Error& e) {
+            shared->returnError(e);
+        }
+    });
+}
+
 } // namespace rdtmon

@@ -266,6 +266,10 @@ void ManagerObject::GetAllCounters(sdbus::Result<uint64_t, std::vector<CountersE
     replyAllCounters(reader_, std::move(result));
 }
 
+void ManagerObject::GetAllValues(sdbus::Result<uint64_t, std::vector<ValuesEntry>>&& result) {
+    replyAllValues(reader_, std::move(result));
+}
+
 std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>>
 ManagerObject::GetAllCoverage() {
     return translated("GetAllCoverage", std::string(), [&] {

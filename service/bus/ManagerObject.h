@@ -71,6 +71,7 @@ private:
     ListRuntimeGroups() override;
     void GetCounters(sdbus::Result<CountersMap>&& result, std::string container_id) override;
     void GetAllCounters(sdbus::Result<uint64_t, std::vector<CountersEntry>>&& result) override;
+    void GetAllValues(sdbus::Result<uint64_t, std::vector<ValuesEntry>>&& result) override;
     std::vector<sdbus::Struct<std::string, std::string, std::string, uint32_t, uint32_t>>
     GetAllCoverage() override;
     std::tuple<std::string, std::vector<sdbus::Struct<uint32_t, uint32_t, uint32_t>>>

@@ -131,6 +131,7 @@ void CountersReader::finish() {
         // Mutations stay on the loop: a group the read could not find is dropped here when
         // its directory is gone.
         mgr_.settleUnread(unread_, shownUnread_);
+        observeGenerations(result_, runningFull_);
         o.counters = std::make_shared<const AllCounters>(std::move(result_));
         o.groupErrors = std::move(groupErrors_);
     }
@@ -140,6 +141,35 @@ void CountersReader::finish() {
     current_.clear();
     answerNext();
     runDue();
+}
+
+void CountersReader::observeGenerations(AllCounters& read, bool full) {
+    std::map<std::string, uint64_t> owned, shown; // id -> incarnation
+    for (const GroupRecord& rec : snapshot_) {
+        owned.emplace(rec.id, rec.createdUsec);
+    }
+    for (const RuntimeGroup& g : shown_) {
+        shown.emplace(g.id, g.createdUsec);
+    }
+    CountGenerations& gens = mgr_.generations();
+    for (GroupCounters& g : read.groups) {
+        std::string key;
+        uint64_t incarnation = 0;
+        const auto origin = g.labels.find("origin");
+        if (!g.id.empty() && g.id.front() == '/') {
+            key = CountGenerations::closKey(g.id);
+        } else if (origin != g.labels.end() && origin->second == "runtime") {
+            key = CountGenerations::runtimeKey(g.id);
+            incarnation = shown[g.id];
+        } else {
+            key = CountGenerations::ownedKey(g.id);
+            incarnation = owned[g.id];
+        }
+        g.generations = gens.observe(key, incarnation, g.counters, read.monotonicUsec);
+    }
+    if (full) {
+        gens.sweep(); // what a full pass did not find is gone
+    }
 }
 
 void CountersReader::start(bool full) {
@@ -207,7 +237,7 @@ void CountersReader::work(bool full) {
             for (const GroupRecord& rec : snapshot_) {
                 try {
                     result_.groups.push_back(
-                        GroupCounters{rec.id, rec.labels, resctrl_->readCounters(refOf(rec))});
+                        GroupCounters{rec.id, rec.labels, resctrl_->readCounters(refOf(rec)), {}});
                 } catch (const Error& e) {
                     if (e.kind() == ErrorKind::NoSuchGroup) {
                         unread_.push_back(rec);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "CgroupPoller.h"
+#include "CountGenerations.h"
 #include "GarbageCollector.h"
 #include "GroupRegistry.h"
 #include "Resctrl.h"
@@ -38,6 +39,7 @@ struct GroupCounters {
     std::string id;
     Labels labels;
     Counters counters;
+    Counters generations; // the same shape: each count's (CountGenerations), from the reader
 };
 // How many of a container's tasks (the threads of its followed cgroup) are in its group and
 // how many are outside it, as of the last resync. A group that follows no cgroup reports its
@@ -185,6 +187,9 @@ public:
     // touches a group that is not owned. Returns how many it assigned; 0 outside mbm_event
     // mode or with none free. Daemon calls it after a create, a removal or a collection.
     unsigned assignFreeCounters();
+    // The generations of the counts the reads find (CountGenerations.h); the counter reader
+    // observes each read on the loop's thread, and an assignment restarts its counts.
+    CountGenerations& generations() { return generations_; }
 
     // The manager's clock (CLOCK_REALTIME µs unless a test injected one): creation times and
     // a collection's "now" come from the same source.
@@ -399,6 +404,7 @@ private:
     uint64_t grantPasses_ = 0;
     std::optional<std::chrono::milliseconds> retryDelay_;
     std::chrono::milliseconds backoff_{250};
+    CountGenerations generations_;
 };
 
 } // namespace rdtmon

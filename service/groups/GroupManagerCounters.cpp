@@ -80,6 +80,7 @@ unsigned GroupManager::assignFreeCounters() {
                 }
                 --free[d];
                 ++assigned;
+                generations_.restart(CountGenerations::ownedKey(rec.id), ev);
                 got += (got.empty() ? "" : ", ") + ev + " on domain " + std::to_string(d);
             }
         }

@@ -68,6 +68,20 @@ TEST(Rates, ACounterThatWentDownHasNoRate) {
     EXPECT_DOUBLE_EQ(g.total.mbmLocalBytesPerSec.value(), 100.0);
 }
 
+TEST(Rates, ACountWhoseGenerationChangedHasNoRateThoughItGrew) {
+    Snapshot a = snapshotAt(0, {{"c1", {}, l3Counters(1, 100, 100)}});
+    Snapshot b = snapshotAt(1'000'000, {{"c1", {}, l3Counters(1, 900, 900)}});
+    a.groups[0].generations = {{"mon_L3_00", {{"mbm_total_bytes", 5}, {"mbm_local_bytes", 5}}}};
+    b.groups[0].generations = {{"mon_L3_00", {{"mbm_total_bytes", 9}, {"mbm_local_bytes", 5}}}};
+    const GroupRates g = only(computeRates(a, {{"c1", 1}}, b, {{"c1", 1}}));
+    EXPECT_FALSE(g.domains.at("mon_L3_00").mbmTotalBytesPerSec) << "restarted: 900 is not +800";
+    EXPECT_DOUBLE_EQ(g.domains.at("mon_L3_00").mbmLocalBytesPerSec.value(), 800.0);
+    // A read without generations (an older rdtmond) is compared as before.
+    b.groups[0].generations.clear();
+    const GroupRates o = only(computeRates(a, {{"c1", 1}}, b, {{"c1", 1}}));
+    EXPECT_DOUBLE_EQ(o.domains.at("mon_L3_00").mbmTotalBytesPerSec.value(), 800.0);
+}
+
 TEST(Rates, AGroupMadeAnewHasNoRateEvenWhenItsCountersGrew) {
     const Snapshot a = snapshotAt(0, {{"c1", {}, l3Counters(1, 100, 100)}});
     const Snapshot b = snapshotAt(1'000'000, {{"c1", {}, l3Counters(1, 900, 900)}});
