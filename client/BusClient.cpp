@@ -322,6 +322,20 @@ std::optional<CounterAssignment> BusClient::counterAssignment() {
         for (const auto& d : domains) {
             out.domains.push_back(CounterDomain{std::get<0>(d), std::get<1>(d), std::get<2>(d)});
         }
+        if (out.mode == "mbm_event") {
+            try {
+                out.continuous = manager_->CountersContinuous();
+                out.rotating = manager_->CountersRotating();
+                out.cycleUsec = manager_->CounterCycleUsec();
+            } catch (const sdbus::Error& e) {
+                if (clientErrorKindOf(e.getName()) == ClientErrorKind::NotRunning) {
+                    throw;
+                }
+                out.continuous.reset(); // a service older than them
+                out.rotating.reset();
+                out.cycleUsec.reset();
+            }
+        }
         return out;
     } catch (const sdbus::Error& e) {
         if (isUnknownMethod(e) || clientErrorKindOf(e.getName()) == ClientErrorKind::AccessDenied) {

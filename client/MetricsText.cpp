@@ -1,7 +1,9 @@
 #include "MetricsText.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace rdtmon::client {
@@ -11,6 +13,7 @@ namespace {
 struct Sample {
     std::string labels; // the text between the braces
     uint64_t value;
+    std::optional<double> real = std::nullopt; // written instead of value when set
 };
 
 void family(std::string& out, const char* name, const char* type, const char* help,
@@ -25,7 +28,13 @@ void family(std::string& out, const char* name, const char* type, const char* he
         if (!s.labels.empty()) {
             out.append("{").append(s.labels).append("}");
         }
-        out.append(" ").append(std::to_string(s.value)).append("\n");
+        if (s.real) {
+            char text[64];
+            std::snprintf(text, sizeof text, "%.6g", *s.real);
+            out.append(" ").append(text).append("\n");
+        } else {
+            out.append(" ").append(std::to_string(s.value)).append("\n");
+        }
     }
 }
 
@@ -183,6 +192,27 @@ std::string formatMetrics(const MetricsInput& in) {
                counters);
         family(out, "rdtmon_mbm_counters_free", "gauge",
                "Assignable memory-bandwidth counters free per L3 domain (mbm_event mode).", free);
+        std::vector<Sample> groups, cycle;
+        if (in.counters->continuous && in.counters->rotating) {
+            for (const auto& [schedule, n] :
+                 {std::pair<const char*, uint32_t>{"continuous", *in.counters->continuous},
+                  {"turns", *in.counters->rotating}}) {
+                std::string sl;
+                label(sl, "schedule", schedule);
+                groups.push_back(Sample{std::move(sl), n});
+            }
+        }
+        family(out, "rdtmon_mbm_schedule_groups", "gauge",
+               "Owned groups that hold assignable counters all the time (schedule=continuous) "
+               "and that take turns at them (schedule=turns), mbm_event mode.",
+               groups);
+        if (in.counters->cycleUsec) {
+            cycle.push_back(Sample{{}, 0, static_cast<double>(*in.counters->cycleUsec) / 1e6});
+        }
+        family(out, "rdtmon_mbm_turns_cycle_seconds", "gauge",
+               "The cycle in which each group that takes turns at the counters is measured "
+               "once; 0 when none do.",
+               cycle);
     }
     if (st.supported) {
         family(out, "rdtmon_containers_without_bandwidth", "gauge",

@@ -14,6 +14,8 @@
 //                                              (GetCounterAssignment; left out without one)
 //   rdtmon_mbm_counters                gauge   per L3 domain: assignable counters (mbm_event)
 //   rdtmon_mbm_counters_free           gauge   per L3 domain: of those, free
+//   rdtmon_mbm_schedule_groups         gauge   schedule="continuous" or "turns": owned groups
+//   rdtmon_mbm_turns_cycle_seconds     gauge   the cycle of the turns (0: none take turns)
 //   rdtmon_containers_without_bandwidth gauge  containers with no MBM value on any domain
 //   rdtmon_llc_occupancy_bytes         gauge   per container and L3 domain
 //   rdtmon_mbm_total_bytes_total       counter per container and L3 domain

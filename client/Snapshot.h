@@ -92,6 +92,12 @@ struct CounterDomain {
 struct CounterAssignment {
     std::string mode;
     std::vector<CounterDomain> domains;
+    // In mbm_event mode (CountersContinuous, CountersRotating, CounterCycleUsec; absent
+    // from a service older than them): the owned groups that hold counters all the time,
+    // those that take turns, and the cycle in which each of those is measured once.
+    std::optional<uint32_t> continuous;
+    std::optional<uint32_t> rotating;
+    std::optional<uint64_t> cycleUsec;
 };
 
 // The mon_data name of an L3 domain id, as counters name their domains: mon_L3_00.

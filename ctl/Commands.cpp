@@ -67,6 +67,12 @@ std::optional<client::Counters> runtimeGroupCounters(client::BusClient& bus,
     return std::nullopt; // gone meanwhile
 }
 
+// A counter-assignment field as JSON: null when unknown.
+nlohmann::json orNull(const std::optional<client::CounterAssignment>& a,
+                      std::optional<uint32_t> client::CounterAssignment::*field) {
+    return a && (*a).*field ? nlohmann::json(*((*a).*field)) : nlohmann::json(nullptr);
+}
+
 } // namespace
 
 void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
@@ -107,10 +113,33 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
                               {"mbm_counters", counters},
                               {"containers_without_bandwidth",
                                withoutBandwidth ? nlohmann::json(*withoutBandwidth)
-                                                : nlohmann::json(nullptr)}}
+                                                : nlohmann::json(nullptr)},
+                              {"counters_continuous",
+                               orNull(assign, &client::CounterAssignment::continuous)},
+                              {"counters_rotating",
+                               orNull(assign, &client::CounterAssignment::rotating)},
+                              {"counter_cycle_seconds",
+                               assign && assign->cycleUsec
+                                   ? nlohmann::json(static_cast<double>(*assign->cycleUsec) / 1e6)
+                                   : nlohmann::json(nullptr)}}
                    .dump()
             << "\n";
         return;
+    }
+    std::string turns = "-";
+    if (assign && assign->continuous && assign->rotating && assign->cycleUsec) {
+        turns = std::to_string(*assign->continuous);
+        turns += " all the time, ";
+        turns += std::to_string(*assign->rotating);
+        turns += " in turns";
+        if (*assign->rotating != 0 && *assign->cycleUsec == 0) {
+            turns += " (no counter is free for them)";
+        } else if (*assign->rotating != 0) {
+            char cycle[48];
+            std::snprintf(cycle, sizeof cycle, " (each measured every %.1f s)",
+                          static_cast<double>(*assign->cycleUsec) / 1e6);
+            turns += cycle;
+        }
     }
     std::string mbm = "-";
     if (assign && assign->mode.empty()) {
@@ -137,6 +166,7 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
                 {"RMIDs free:", s.freeRmids ? std::to_string(*s.freeRmids) : "-"},
                 {"groups:", std::to_string(s.groupCount)},
                 {"MBM counters:", mbm},
+                {"MBM turns:", turns},
                 {"no bandwidth:", withoutBandwidth ? std::to_string(*withoutBandwidth) : "-"}},
                out);
 }

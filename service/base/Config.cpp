@@ -154,6 +154,52 @@ SourceConfig parseSource(const json& v, const std::string& key) {
     return s;
 }
 
+CountersConfig parseCounters(const json& c) {
+    if (!c.is_object()) {
+        bad("counters", "expected an object");
+    }
+    checkKeys(c, "counters", {"events", "cycleSeconds", "pin", "maxPinned"});
+    CountersConfig out;
+    if (const json* e = member(c, "events")) {
+        if (!e->is_array() || e->empty()) {
+            bad("counters.events", "expected a non-empty array of event names");
+        }
+        for (const json& v : *e) {
+            const std::string ev = getString(v, "counters.events");
+            if (ev != "mbm_total_bytes" && ev != "mbm_local_bytes") {
+                bad("counters.events", "expected mbm_total_bytes or mbm_local_bytes, not " + ev);
+            }
+            out.events.push_back(ev);
+        }
+    }
+    if (const json* s = member(c, "cycleSeconds")) {
+        out.cycle = std::chrono::seconds(
+            getSeconds(*s, "counters.cycleSeconds", 1, "expected a positive integer"));
+    }
+    if (const json* p = member(c, "pin")) {
+        if (!p->is_array()) {
+            bad("counters.pin", "expected an array of objects of label names and values");
+        }
+        for (const json& set : *p) {
+            if (!set.is_object() || set.empty()) {
+                bad("counters.pin", "expected an array of objects of label names and values");
+            }
+            std::map<std::string, std::string> labels;
+            for (const auto& [k, v] : set.items()) {
+                labels[k] = getString(v, "counters.pin." + k);
+            }
+            out.pin.push_back(std::move(labels));
+        }
+    }
+    if (const json* m = member(c, "maxPinned")) {
+        if (!m->is_number_unsigned() || m->get<uint64_t>() > 1'000'000) {
+            bad("counters.maxPinned", "expected a non-negative integer");
+        }
+        out.maxPinned = m->get<unsigned>();
+    }
+    return out;
+}
+
 } // namespace
 
 std::vector<SourceConfig> Config::defaultSources() {
@@ -177,7 +223,7 @@ Config parseConfig(const std::string& text) {
         throw Error(ErrorKind::InvalidArgument, "configuration: expected a JSON object");
     }
     Config cfg;
-    checkKeys(doc, "", {"resctrl", "gc", "groups", "containerSources"});
+    checkKeys(doc, "", {"resctrl", "gc", "groups", "containerSources", "counters"});
 
     if (const json* r = member(doc, "resctrl")) {
         if (!r->is_object()) {
@@ -233,6 +279,10 @@ Config parseConfig(const std::string& text) {
             }
             cfg.waitForRmid = w->get<bool>();
         }
+    }
+
+    if (const json* c = member(doc, "counters")) {
+        cfg.counters = parseCounters(*c);
     }
 
     if (const json* cs = member(doc, "containerSources")) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,21 @@ struct SourceConfig {
     bool adopt = true;
 };
 
+// "counters": assignable counters in mbm_event mode (docs/configuration.md).
+struct CountersConfig {
+    // "events": the MBM events rdtmond counts for its groups; empty: every one the node has.
+    // One event takes one counter per group and L3 domain: counting one fits twice as many.
+    std::vector<std::string> events;
+    // "cycleSeconds": when groups take turns, the cycle aimed at (each measured once).
+    std::chrono::seconds cycle{50};
+    // "pin": label sets; a group whose labels hold every pair of one set keeps its counters
+    // all the time (up to maxPinned).
+    std::vector<std::map<std::string, std::string>> pin;
+    // "maxPinned": at most this many pinned groups hold counters all the time; 0: half of
+    // what fits. One place is always left to the groups that take turns.
+    unsigned maxPinned = 0;
+};
+
 struct Config {
     std::string resctrlPath = "/sys/fs/resctrl";
     bool resctrlPathExplicit = false; // the path was set in the file or on the command line
@@ -31,6 +47,7 @@ struct Config {
     // stays for its poststop hook (and a last read) before rdtmond removes it itself.
     std::chrono::seconds exitGrace{10};
     std::vector<SourceConfig> sources = defaultSources();
+    CountersConfig counters;
 
     static std::vector<SourceConfig> defaultSources(); // the runc/containerd/crun state dirs
 };

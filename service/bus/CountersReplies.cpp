@@ -88,8 +88,15 @@ void replyAllValues(CountersReader& reader,
                                 const auto ge = gd->second.find(event);
                                 gen = ge == gd->second.end() ? 0 : ge->second;
                             }
-                            values.emplace_back(domain, event, sdbus::Variant(value), gen,
-                                                uint64_t{0}, at);
+                            uint64_t window = 0;
+                            uint64_t measured = at;
+                            if (const auto w = g.windowUsec.find(domain);
+                                w != g.windowUsec.end() && w->second.count(event) != 0) {
+                                window = w->second.at(event);
+                                measured = g.measuredUsec.at(domain).at(event);
+                            }
+                            values.emplace_back(domain, event, sdbus::Variant(value), gen, window,
+                                                measured);
                         }
                     }
                     out.emplace_back(g.id, g.labels, std::move(values));

@@ -1,5 +1,6 @@
 #include "Daemon.h"
 
+#include "Clock.h"
 #include "CollectionRunner.h"
 #include "ContainerSource.h"
 #include "CountersReader.h"
@@ -140,6 +141,7 @@ bool Daemon::setup() {
         *registry_, std::move(events));
     mgr_->setWaitForRmid(cfg_.waitForRmid);
     mgr_->setEndGrace(cfg_.exitGrace);
+    mgr_->setCounterSettings(cfg_.counters);
 
     collector_ = std::make_unique<CollectionRunner>(*mgr_, *gc_);
     reader_ = std::make_unique<CountersReader>(*mgr_);
@@ -243,8 +245,16 @@ int Daemon::loop() {
         // queued adoptions (one per turn, the calls that came meanwhile first) and a look at
         // the free assignable counters after a change.
         const int adoptDue = mgr_->adoptionsQueued() || countersDue_ ? 0 : -1;
+        // And the end of a turn at the assignable counters.
+        int turnDue = -1;
+        if (const uint64_t at = mgr_->countersDueUsec(); at != 0) {
+            const uint64_t now = monotonicUsec();
+            turnDue = at <= now
+                          ? 0
+                          : static_cast<int>(std::min<uint64_t>((at - now + 999) / 1000, 60'000));
+        }
         for (const int due : {mgr_->retryTimeoutMs(), mgr_->joinPollTimeoutMs(),
-                              reader_->timeoutMs(), mgr_->endTimeoutMs(), adoptDue}) {
+                              reader_->timeoutMs(), mgr_->endTimeoutMs(), adoptDue, turnDue}) {
             if (due >= 0) {
                 timeout = timeout < 0 ? due : std::min(timeout, due);
             }
@@ -297,10 +307,8 @@ int Daemon::loop() {
         // One reader per iteration: calls that came meanwhile go first (CountersReader.h).
         reader_->answerNext();
         mgr_->adoptNext();
-        if (countersDue_) {
-            countersDue_ = false;
-            mgr_->assignFreeCounters();
-        }
+        mgr_->runCounters(monotonicUsec(), countersDue_);
+        countersDue_ = false;
     }
     return 0;
 }

@@ -69,8 +69,8 @@ private:
     UniqueFd timerfd_;
     UniqueFd waitTimerfd_; // retries for containers waiting on RMIDs in limbo
     uint64_t grantPassesSeen_ = 0;
-    // A group was made or removed, or a collection ran, since the last look at the free
-    // assignable counters (GroupManager::assignFreeCounters).
+    // A group was made or removed, or a collection ran, since the last look at the
+    // assignable counters (GroupManager::runCounters).
     bool countersDue_ = true;
     std::unique_ptr<GroupRegistry> registry_;
     std::unique_ptr<GarbageCollector> gc_;

@@ -375,4 +375,16 @@ uint32_t ManagerObject::FreeRmids() {
     return safely<uint32_t>([&] { return mgr_.freeRmids(); }, 0u);
 }
 
+uint32_t ManagerObject::CountersContinuous() {
+    return mgr_.counterStats().continuous;
+}
+
+uint32_t ManagerObject::CountersRotating() {
+    return mgr_.counterStats().rotating;
+}
+
+uint64_t ManagerObject::CounterCycleUsec() {
+    return mgr_.counterStats().cycleUsec;
+}
+
 } // namespace rdtmon

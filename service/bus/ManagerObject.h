@@ -84,6 +84,9 @@ private:
     uint32_t NumRmids() override;
     uint32_t GroupCount() override;
     uint32_t FreeRmids() override;
+    uint32_t CountersContinuous() override;
+    uint32_t CountersRotating() override;
+    uint64_t CounterCycleUsec() override;
 
     void requireRoot(const char* method);
     // The caller's uid, as the bus tells it; nullopt once the caller has disconnected (logged

@@ -57,6 +57,18 @@ void CountGenerations::restart(const std::string& key, const std::string& event)
     }
 }
 
+void CountGenerations::restartAll(const std::string& event) {
+    for (auto& [key, g] : groups_) {
+        for (auto& [domain, events] : g.counts) {
+            for (auto& [name, c] : events) {
+                if (event.empty() || name == event) {
+                    c.generation = 0;
+                }
+            }
+        }
+    }
+}
+
 void CountGenerations::sweep() {
     for (auto it = groups_.begin(); it != groups_.end();) {
         if (!it->second.seen) {

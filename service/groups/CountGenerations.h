@@ -38,6 +38,9 @@ public:
                         uint64_t nowUsec);
     // rdtmond gave (or took) the group's counter for event: its counts restart.
     void restart(const std::string& key, const std::string& event);
+    // Every group's counts of event restart (a mode switch), or of every event when it is
+    // empty (resctrl mounted anew).
+    void restartAll(const std::string& event);
     // Forgets every group that no observe() named since the last sweep (a full read ends
     // with it: what it did not find is gone).
     void sweep();

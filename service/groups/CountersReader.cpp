@@ -153,6 +153,9 @@ void CountersReader::observeGenerations(AllCounters& read, bool full) {
     }
     CountGenerations& gens = mgr_.generations();
     for (GroupCounters& g : read.groups) {
+        if (owned.count(g.id) != 0 && (g.id.empty() || g.id.front() != '/')) {
+            mgr_.applySampled(g, read.monotonicUsec); // a rotating group's own counts
+        }
         std::string key;
         uint64_t incarnation = 0;
         const auto origin = g.labels.find("origin");
@@ -236,8 +239,8 @@ void CountersReader::work(bool full) {
             result_.monotonicUsec = monotonicUsec();
             for (const GroupRecord& rec : snapshot_) {
                 try {
-                    result_.groups.push_back(
-                        GroupCounters{rec.id, rec.labels, resctrl_->readCounters(refOf(rec)), {}});
+                    result_.groups.push_back(GroupCounters{
+                        rec.id, rec.labels, resctrl_->readCounters(refOf(rec)), {}, {}, {}});
                 } catch (const Error& e) {
                     if (e.kind() == ErrorKind::NoSuchGroup) {
                         unread_.push_back(rec);

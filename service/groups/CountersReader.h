@@ -80,7 +80,8 @@ public:
 private:
     bool fullDue() const;
     void start(bool full);
-    // Gives every count of a finished read its generation (CountGenerations), on the loop.
+    // Puts the sampled counts of rotating groups in a finished read and gives every count its
+    // generation (CountGenerations), on the loop.
     void observeGenerations(AllCounters& read, bool full);
     void work(bool full); // on the worker thread
     void workerMain();

@@ -73,6 +73,7 @@ Resctrl* GroupManager::resctrl() {
             resctrl_ = std::move(fresh);
             countersPass_.reset();
             whyNot_.clear();
+            generations_.restartAll(""); // a mount anew: every count starts again
             log::info("using resctrl at " + resctrl_->path());
             reconcile();
             if (events_.availabilityChanged) {

@@ -1,10 +1,13 @@
 #pragma once
 
 #include "CgroupPoller.h"
+#include "Config.h"
 #include "CountGenerations.h"
+#include "CounterScheduler.h"
 #include "GarbageCollector.h"
 #include "GroupRegistry.h"
 #include "Resctrl.h"
+#include "SampledCounts.h"
 #include "UniqueFd.h"
 
 #include <chrono>
@@ -40,6 +43,10 @@ struct GroupCounters {
     Labels labels;
     Counters counters;
     Counters generations; // the same shape: each count's (CountGenerations), from the reader
+    // A rotating group's sampled counts only: the turn each was measured over, and when it
+    // ended (CLOCK_MONOTONIC µs); empty for a count read as it is.
+    Counters windowUsec;
+    Counters measuredUsec;
 };
 // How many of a container's tasks (the threads of its followed cgroup) are in its group and
 // how many are outside it, as of the last resync. A group that follows no cgroup reports its
@@ -179,14 +186,20 @@ public:
     // Both halves at once, for tests and for callers that may block.
     unsigned collect(const GarbageCollector& gc);
 
-    // Assignable counters (GroupManagerCounters.cpp; docs/architecture.md, "Assignable
-    // counters"). In mbm_event mode the kernel gives counters only at mkdir, so one freed by
-    // a removal would stay unused while later groups read Unassigned: this gives the free
-    // counters to owned groups that lack them, those made first first, an event only where
-    // it is free on every domain the group lacks it on. It never frees a counter and never
-    // touches a group that is not owned. Returns how many it assigned; 0 outside mbm_event
-    // mode or with none free. Daemon calls it after a create, a removal or a collection.
-    unsigned assignFreeCounters();
+    // Assignable counters (GroupManagerCounters.cpp; docs/architecture.md, "Rotating the
+    // counters"). In mbm_event mode the owned groups get the counters as CounterScheduler
+    // plans: all of them all the time while they fit, else the pinned ones all the time and
+    // the others in turns, each turn measured (SampledCounts) before its counters go to the
+    // next. Never touches a group it does not own, nor a global setting. Daemon calls it
+    // after a create, a removal or a collection (changed), and when countersDueUsec() comes.
+    // nowUsec: CLOCK_MONOTONIC.
+    void setCounterSettings(const CountersConfig& c);
+    void runCounters(uint64_t nowUsec, bool changed);
+    uint64_t countersDueUsec() const { return scheduler_.nextDueUsec(); }
+    CounterScheduler::Stats counterStats() const { return scheduler_.stats(); }
+    // A rotating group's MBM counts as served: SampledCounts' at nowUsec, with their window
+    // and time, in place of the kernel's (which restart at each turn). Others unchanged.
+    void applySampled(GroupCounters& g, uint64_t nowUsec) const;
     // The generations of the counts the reads find (CountGenerations.h); the counter reader
     // observes each read on the loop's thread, and an assignment restarts its counts.
     CountGenerations& generations() { return generations_; }
@@ -405,6 +418,28 @@ private:
     std::optional<std::chrono::milliseconds> retryDelay_;
     std::chrono::milliseconds backoff_{250};
     CountGenerations generations_;
+
+    // Assignable counters (GroupManagerCounters.cpp).
+    bool pinned(const Labels& labels) const;
+    std::vector<std::string> countedEvents(const Resctrl& r) const;
+    void stopScheduling();
+    void measureTurn(Resctrl& r, const std::string& id, const std::vector<std::string>& events,
+                     uint64_t nowUsec);
+    void takeCounters(Resctrl& r, const std::string& id, const std::vector<std::string>& events,
+                      const std::map<unsigned, unsigned>& domains, uint64_t nowUsec);
+    CountersConfig counterConfig_;
+    CounterScheduler::Settings schedulerSettings_;
+    CounterScheduler scheduler_;
+    SampledCounts sampled_;
+    std::optional<std::string> assignMode_; // as the last look found it
+    // A turn's counts read at its start, and when (CLOCK_MONOTONIC).
+    struct TurnRead {
+        uint64_t usec = 0;
+        Counters counts;
+    };
+    TurnRead readTurn(Resctrl& r, const GroupRecord& rec, const std::vector<std::string>& events);
+    void startTurn(Resctrl& r, const GroupRecord& rec, const std::vector<std::string>& events);
+    std::map<std::string, TurnRead> turnStart_;
 };
 
 } // namespace rdtmon

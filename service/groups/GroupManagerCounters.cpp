@@ -1,94 +1,293 @@
-// Assignable counters (docs/architecture.md, "Assignable counters"): free counters given to
-// owned groups that lack them.
+// Assignable counters (docs/architecture.md, "Rotating the counters"): the counters of
+// an mbm_event node given to the owned groups as CounterScheduler plans, each turn measured
+// into SampledCounts before its counters go to the next.
 #include "GroupManager.h"
 
+#include "Clock.h"
 #include "Log.h"
 #include "Resctrl.h"
 
 #include <algorithm>
+#include <set>
 
 namespace rdtmon {
 
-unsigned GroupManager::assignFreeCounters() {
-    Resctrl* r = resctrl();
-    if (r == nullptr) {
-        return 0;
+namespace {
+
+bool holdsAll(const Assignments& held, const std::vector<std::string>& events,
+              const std::map<unsigned, unsigned>& domains) {
+    for (const std::string& ev : events) {
+        const auto e = held.find(ev);
+        for (const auto& [d, n] : domains) {
+            if (e == held.end() || !e->second.count(d) || !e->second.at(d)) {
+                return false;
+            }
+        }
     }
+    return true;
+}
+
+} // namespace
+
+void GroupManager::setCounterSettings(const CountersConfig& c) {
+    counterConfig_ = c;
+    CounterScheduler::Settings s;
+    s.cycleUsec = static_cast<uint64_t>(c.cycle.count()) * 1'000'000u;
+    s.maxPinned = c.maxPinned;
+    scheduler_ = CounterScheduler(s);
+    schedulerSettings_ = s;
+}
+
+bool GroupManager::pinned(const Labels& labels) const {
+    return std::any_of(counterConfig_.pin.begin(), counterConfig_.pin.end(), [&](const auto& set) {
+        return std::all_of(set.begin(), set.end(), [&](const auto& kv) {
+            const auto it = labels.find(kv.first);
+            return it != labels.end() && it->second == kv.second;
+        });
+    });
+}
+
+std::vector<std::string> GroupManager::countedEvents(const Resctrl& r) const {
+    std::vector<std::string> out;
+    for (const std::string& f : r.monFeatures()) {
+        const bool mbm = f == "mbm_total_bytes" || f == "mbm_local_bytes";
+        const auto& want = counterConfig_.events;
+        if (mbm && (want.empty() || std::find(want.begin(), want.end(), f) != want.end())) {
+            out.push_back(f);
+        }
+    }
+    return out;
+}
+
+void GroupManager::stopScheduling() {
+    // Out of mbm_event mode (or without resctrl) every count is the kernel's again; a
+    // switch restarted them all, and the served ones of the rotating groups end here.
+    for (const std::string& id : scheduler_.ids()) {
+        if (sampled_.has(id)) {
+            for (const char* ev : {"mbm_total_bytes", "mbm_local_bytes"}) {
+                generations_.restart(CountGenerations::ownedKey(id), ev);
+            }
+        }
+    }
+    scheduler_ = CounterScheduler(schedulerSettings_);
+    sampled_ = SampledCounts();
+    turnStart_.clear();
+}
+
+void GroupManager::runCounters(uint64_t nowUsec, bool changed) {
+    const uint64_t due = scheduler_.nextDueUsec();
+    if (!changed && (due == 0 || due > nowUsec)) {
+        return;
+    }
+    Resctrl* r = resctrl();
     AssignInfo info;
     try {
-        info = r->assignInfo();
+        if (r != nullptr) {
+            info = r->assignInfo();
+        }
     } catch (const std::exception& e) {
         log::warning(std::string("cannot read the assignable counters: ") + e.what());
-        return 0;
     }
-    std::map<unsigned, unsigned> free = info.available;
-    auto anyFree = [&] {
-        return std::any_of(free.begin(), free.end(), [](const auto& kv) { return kv.second > 0; });
-    };
-    if (!info.mbmEvent() || !anyFree()) {
-        return 0;
-    }
-    std::vector<std::string> events;
-    for (const std::string& f : r->monFeatures()) {
-        if (f == "mbm_total_bytes" || f == "mbm_local_bytes") {
-            events.push_back(f);
+    const std::vector<std::string> events =
+        r != nullptr ? countedEvents(*r) : std::vector<std::string>{};
+    if (r != nullptr && info.mode != assignMode_) {
+        // A switch frees every counter and restarts every count, of every group (the
+        // kernel's rdtgroup_mbm_cntr_reset): none is to be subtracted across it.
+        if (assignMode_) {
+            log::notice("assignable counters: mode " +
+                        (info.mode.empty() ? std::string("none") : info.mode) + " (was " +
+                        (assignMode_->empty() ? std::string("none") : *assignMode_) + ")");
+            for (const char* ev : {"mbm_total_bytes", "mbm_local_bytes"}) {
+                generations_.restartAll(ev);
+            }
         }
+        assignMode_ = info.mode;
     }
-    // The groups that have waited longest first.
-    std::vector<GroupRecord> recs = groups();
-    std::stable_sort(recs.begin(), recs.end(), [](const GroupRecord& a, const GroupRecord& b) {
-        return a.createdUsec < b.createdUsec;
-    });
-    unsigned assigned = 0;
-    for (const GroupRecord& rec : recs) {
-        if (!anyFree()) {
-            break;
+    if (r == nullptr || !info.mbmEvent() || events.empty() || info.counters.empty()) {
+        if (!scheduler_.ids().empty()) {
+            stopScheduling();
         }
-        Assignments held;
+        return;
+    }
+    // The owned groups, as they are now.
+    std::set<std::string> active;
+    for (const GroupRecord& rec : groups()) {
+        active.insert(rec.id);
+        if (scheduler_.has(rec.id)) {
+            continue;
+        }
+        bool holds = false;
         try {
-            held = r->assignments(refOf(rec));
+            holds = holdsAll(r->assignments(refOf(rec)), events, info.counters);
         } catch (const Error& e) {
             if (e.kind() != ErrorKind::NoSuchGroup) {
                 log::warning(log::forContainer(rec.id, e.what()));
-                return assigned; // the mode changed or resctrl went: the next change retries
             }
-            continue; // removed meanwhile: its record goes with the next read
+            continue;
         }
-        std::string got;
-        for (const std::string& ev : events) {
-            std::vector<unsigned> missing;
-            for (const auto& [d, n] : info.counters) {
-                auto e = held.find(ev);
-                if (e == held.end() || !e->second.count(d) || !e->second.at(d)) {
-                    missing.push_back(d);
-                }
-            }
-            // A figure needs every domain: a group is given an event where all it lacks is free.
-            if (missing.empty() || std::any_of(missing.begin(), missing.end(),
-                                               [&](unsigned d) { return free[d] == 0; })) {
-                continue;
-            }
-            for (unsigned d : missing) {
-                try {
-                    r->setAssignment(refOf(rec), ev, d, true);
-                } catch (const OutOfCounters&) {
-                    free[d] = 0; // taken by someone else meanwhile
-                    break;
-                } catch (const Error& e) {
-                    log::warning(log::forContainer(rec.id, e.what()));
-                    break;
-                }
-                --free[d];
-                ++assigned;
-                generations_.restart(CountGenerations::ownedKey(rec.id), ev);
-                got += (got.empty() ? "" : ", ") + ev + " on domain " + std::to_string(d);
-            }
-        }
-        if (!got.empty()) {
-            log::info(log::forContainer(rec.id, "assigned free counters: " + got));
+        scheduler_.add(rec.id, pinned(rec.labels), holds, nowUsec);
+        if (holds) {
+            startTurn(*r, rec, events); // counting since its mkdir: a baseline from now
         }
     }
-    return assigned;
+    unsigned holders = 0;
+    for (const std::string& id : scheduler_.ids()) {
+        if (!active.count(id)) {
+            scheduler_.remove(id);
+            sampled_.forget(id);
+            turnStart_.erase(id);
+        } else if (scheduler_.holding(id)) {
+            ++holders;
+        }
+    }
+    // What the owned groups may hold: the free counters and those they hold, on the domain
+    // with the fewest.
+    unsigned slots = ~0u;
+    for (const auto& [d, n] : info.counters) {
+        const auto a = info.available.find(d);
+        const unsigned mine = (a == info.available.end() ? 0 : a->second) +
+                              holders * static_cast<unsigned>(events.size());
+        slots = std::min(slots, mine / static_cast<unsigned>(events.size()));
+    }
+    scheduler_.setSlots(slots);
+
+    const CounterScheduler::Plan plan = scheduler_.plan(nowUsec);
+    for (const std::string& id : plan.measure) {
+        measureTurn(*r, id, events, nowUsec);
+    }
+    for (const std::string& id : plan.take) {
+        takeCounters(*r, id, events, info.counters, nowUsec);
+    }
+    // A group that no longer takes turns is read as the kernel counts it again.
+    for (const std::string& id : scheduler_.ids()) {
+        if (!scheduler_.rotating(id) && sampled_.has(id)) {
+            sampled_.forget(id);
+            for (const std::string& ev : events) {
+                generations_.restart(CountGenerations::ownedKey(id), ev);
+            }
+        }
+    }
+}
+
+void GroupManager::measureTurn(Resctrl& r, const std::string& id,
+                               const std::vector<std::string>& events, uint64_t nowUsec) {
+    const std::optional<GroupRecord> rec = find(id);
+    if (!rec) {
+        scheduler_.remove(id);
+        return;
+    }
+    try {
+        const TurnRead end = readTurn(r, *rec, events);
+        // What the turn counted between its two reads, over the time between them (on the
+        // clock the counts run by: the plan's may be a test's). Both reads go through the
+        // same files in the same order, so the time a read takes cancels out.
+        const auto start = turnStart_.find(id);
+        if (start != turnStart_.end() && end.usec > start->second.usec) {
+            Counters bytes;
+            for (const auto& [domain, values] : end.counts) {
+                const auto d = start->second.counts.find(domain);
+                if (d == start->second.counts.end()) {
+                    continue;
+                }
+                for (const auto& [ev, v] : values) {
+                    const auto b = d->second.find(ev);
+                    if (b != d->second.end() && v >= b->second) {
+                        bytes[domain][ev] = v - b->second;
+                    }
+                }
+            }
+            sampled_.measured(id, end.counts, bytes, end.usec - start->second.usec, end.usec);
+        }
+        for (const std::string& ev : events) {
+            r.setAssignment(refOf(*rec), ev, std::nullopt, false);
+        }
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::NoSuchGroup) {
+            log::warning(log::forContainer(id, std::string("counters: ") + e.what()));
+        }
+    }
+    scheduler_.released(id, nowUsec);
+    turnStart_.erase(id);
+}
+
+GroupManager::TurnRead GroupManager::readTurn(Resctrl& r, const GroupRecord& rec,
+                                              const std::vector<std::string>& events) {
+    TurnRead out;
+    const Counters all = r.readCounters(refOf(rec));
+    out.usec = monotonicUsec();
+    for (const auto& [domain, values] : all) {
+        for (const std::string& ev : events) {
+            if (const auto v = values.find(ev); v != values.end()) {
+                out.counts[domain][ev] = v->second;
+            }
+        }
+    }
+    return out;
+}
+
+void GroupManager::startTurn(Resctrl& r, const GroupRecord& rec,
+                             const std::vector<std::string>& events) {
+    try {
+        turnStart_[rec.id] = readTurn(r, rec, events);
+    } catch (const Error& e) {
+        turnStart_.erase(rec.id);
+        if (e.kind() != ErrorKind::NoSuchGroup) {
+            log::warning(log::forContainer(rec.id, std::string("counters: ") + e.what()));
+        }
+    }
+}
+
+void GroupManager::takeCounters(Resctrl& r, const std::string& id,
+                                const std::vector<std::string>& events,
+                                const std::map<unsigned, unsigned>& domains, uint64_t nowUsec) {
+    const std::optional<GroupRecord> rec = find(id);
+    if (!rec) {
+        scheduler_.remove(id);
+        return;
+    }
+    try {
+        for (const std::string& ev : events) {
+            for (const auto& [d, n] : domains) {
+                r.setAssignment(refOf(*rec), ev, d, true);
+            }
+        }
+    } catch (const Error& e) {
+        // Taken by a group rdtmond does not own meanwhile, or the group went: give back
+        // what this one got, so that no counter sits on a group that cannot count.
+        for (const std::string& ev : events) {
+            try {
+                r.setAssignment(refOf(*rec), ev, std::nullopt, false);
+            } catch (const Error&) {
+            }
+        }
+        if (e.kind() != ErrorKind::NoSuchGroup && e.kind() != ErrorKind::Busy) {
+            log::warning(log::forContainer(id, std::string("counters: ") + e.what()));
+        }
+        scheduler_.refused(id, nowUsec);
+        return;
+    }
+    scheduler_.took(id, nowUsec);
+    startTurn(r, *rec, events);
+    // Its kernel counts start now; a rotating group that has a sampled count keeps serving
+    // that one, which goes on.
+    if (!scheduler_.rotating(id) || !sampled_.has(id)) {
+        for (const std::string& ev : events) {
+            generations_.restart(CountGenerations::ownedKey(id), ev);
+        }
+    }
+}
+
+void GroupManager::applySampled(GroupCounters& g, uint64_t nowUsec) const {
+    if (!sampled_.has(g.id)) {
+        return;
+    }
+    for (const auto& [domain, events] : sampled_.at(g.id, nowUsec)) {
+        for (const auto& [event, v] : events) {
+            g.counters[domain][event] = v.count;
+            g.windowUsec[domain][event] = v.windowUsec;
+            g.measuredUsec[domain][event] = v.measuredUsec;
+        }
+    }
 }
 
 } // namespace rdtmon

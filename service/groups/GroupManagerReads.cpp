@@ -50,7 +50,7 @@ AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
         }
         Labels labels = rec.labels;
         labels["origin"] = originName(rec.origin);
-        out.groups.push_back(GroupCounters{rec.id, std::move(labels), std::move(*c), {}});
+        out.groups.push_back(GroupCounters{rec.id, std::move(labels), std::move(*c), {}, {}, {}});
     }
     for (const RuntimeGroup& g : shown) {
         std::optional<Counters> c = r.readCountersBulk(pass, g.ctrl, g.id);
@@ -60,7 +60,7 @@ AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
         }
         Labels labels = g.labels;
         labels["origin"] = "runtime";
-        out.groups.push_back(GroupCounters{g.id, std::move(labels), std::move(*c), {}});
+        out.groups.push_back(GroupCounters{g.id, std::move(labels), std::move(*c), {}, {}, {}});
     }
     std::vector<std::string> ctrls{""};
     for (std::string& c : r.listCtrlGroups()) {
@@ -68,7 +68,7 @@ AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
     }
     for (const std::string& ctrl : ctrls) {
         if (std::optional<Counters> c = r.readCountersBulk(pass, ctrl, "")) {
-            out.groups.push_back(GroupCounters{"/" + ctrl, {}, std::move(*c), {}});
+            out.groups.push_back(GroupCounters{"/" + ctrl, {}, std::move(*c), {}, {}, {}});
         }
     }
     r.endCountersPass(pass);

@@ -66,11 +66,17 @@ TEST(RdtmonctlCounters, StatusAndMetricsShowTheCountersAndTheContainersWithout) 
         ASSERT_TRUE(c.createGroup(id, static_cast<uint32_t>(sleepers.back()->pid())).ok());
     }
 
+    // Three groups for two groups' worth of counters: all three take turns of 5 s.
+    EXPECT_TRUE(waitUntil(
+        [&] {
+            return statusRow(ctlAsNobody(bus, {"status"}).out, "MBM turns") ==
+                   "0 all the time, 3 in turns (each measured every 10.0 s)";
+        },
+        std::chrono::seconds(10)));
     const CommandResult st = ctlAsNobody(bus, {"status"});
     ASSERT_EQ(st.exitCode, 0) << st.err;
     EXPECT_EQ(statusRow(st.out, "MBM counters"),
               "mbm_event: mon_L3_00 0 of 6 free, mon_L3_01 0 of 6 free");
-    EXPECT_EQ(statusRow(st.out, "no bandwidth"), "1") << "c got no counter at its mkdir";
 
     const CommandResult js = ctlAsNobody(bus, {"status", "--json"});
     ASSERT_EQ(js.exitCode, 0) << js.err;
@@ -78,29 +84,68 @@ TEST(RdtmonctlCounters, StatusAndMetricsShowTheCountersAndTheContainersWithout) 
     EXPECT_EQ(j.at("mbm_assign_mode"), "mbm_event");
     EXPECT_EQ(j.at("mbm_counters"), json::parse(R"([{"domain":"mon_L3_00","counters":6,"free":0},
                                                      {"domain":"mon_L3_01","counters":6,"free":0}])"));
-    EXPECT_EQ(j.at("containers_without_bandwidth"), 1);
+    EXPECT_EQ(j.at("counters_continuous"), 0);
+    EXPECT_EQ(j.at("counters_rotating"), 3);
+    EXPECT_EQ(j.at("counter_cycle_seconds"), 10.0);
+    EXPECT_TRUE(j.at("containers_without_bandwidth").is_number());
 
     const CommandResult m = ctlAsNobody(bus, {"metrics"});
     ASSERT_EQ(m.exitCode, 0) << m.err;
     EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_assign_mode{mode=\"mbm_event\"} 1\n"));
     EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_counters{domain=\"mon_L3_01\"} 6\n"));
     EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_counters_free{domain=\"mon_L3_00\"} 0\n"));
-    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_containers_without_bandwidth 1\n"));
+    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_schedule_groups{schedule=\"continuous\"} 0\n"
+                                 "rdtmon_mbm_schedule_groups{schedule=\"turns\"} 3\n"));
+    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_mbm_turns_cycle_seconds 10\n"));
+    EXPECT_THAT(m.out, HasSubstr("\nrdtmon_containers_without_bandwidth "));
     expectPromtoolClean(m.out);
 
-    // A removal frees a's counters; rdtmond gives them to c, and nobody is left without.
-    ASSERT_TRUE(c.removeGroup("a").ok());
+    // Within a cycle every container has a figure: c takes its turn when a's and b's end.
     std::string last;
     EXPECT_TRUE(waitUntil(
         [&] {
             last = ctlAsNobody(bus, {"status"}).out;
             return statusRow(last, "no bandwidth") == "0";
         },
+        std::chrono::seconds(30)))
+        << last;
+    // A removal leaves two groups, which fit: both hold their counters all the time.
+    ASSERT_TRUE(c.removeGroup("a").ok());
+    EXPECT_TRUE(waitUntil(
+        [&] {
+            last = ctlAsNobody(bus, {"status"}).out;
+            return statusRow(last, "MBM turns") == "2 all the time, 0 in turns";
+        },
+        std::chrono::seconds(20)))
+        << last;
+    EXPECT_EQ(statusRow(last, "no bandwidth"), "0");
+    EXPECT_TRUE(d.running());
+}
+
+// No counter left for rdtmond's groups (the default group holds every one): they wait for
+// a turn that cannot come, and status says so.
+TEST(RdtmonctlCounters, WithNoCounterFreeEveryContainerIsWithoutBandwidth) {
+    EmulatorMount emu(EmulatorOptions{.mbmAssign = "mbm_event", .numMbmCntrs = 2});
+    PrivateBus bus;
+    Rdtmond d(bus, {.resctrl = emu.path(), .configJson = kConfig});
+    RdtmonClient c(bus.address());
+    std::vector<std::unique_ptr<ChildProcess>> sleepers;
+    for (const char* id : {"a", "b"}) {
+        sleepers.push_back(std::make_unique<ChildProcess>(spawnSleeper(0)));
+        ASSERT_TRUE(c.createGroup(id, static_cast<uint32_t>(sleepers.back()->pid())).ok());
+    }
+    std::string last;
+    EXPECT_TRUE(waitUntil(
+        [&] {
+            last = ctlAsNobody(bus, {"status"}).out;
+            return statusRow(last, "MBM turns") ==
+                   "0 all the time, 2 in turns (no counter is free for them)";
+        },
         std::chrono::seconds(10)))
         << last;
-    EXPECT_EQ(statusRow(last, "MBM counters"),
-              "mbm_event: mon_L3_00 0 of 6 free, mon_L3_01 0 of 6 free");
-    EXPECT_TRUE(d.running());
+    EXPECT_EQ(statusRow(last, "no bandwidth"), "2");
+    EXPECT_THAT(ctlAsNobody(bus, {"metrics"}).out,
+                HasSubstr("\nrdtmon_containers_without_bandwidth 2\n"));
 }
 
 // Where every group counts (Intel's [default]-only file, AMD switched to default, or a
@@ -124,6 +169,7 @@ TEST(RdtmonctlCounters, WhereEveryGroupCountsThereAreNoCountersToShow) {
         ASSERT_EQ(st.exitCode, 0) << st.err;
         EXPECT_EQ(statusRow(st.out, "MBM counters"), k.row);
         EXPECT_EQ(statusRow(st.out, "no bandwidth"), "0");
+        EXPECT_EQ(statusRow(st.out, "MBM turns"), "-");
         const json j = json::parse(ctlAsNobody(bus, {"status", "--json"}).out);
         EXPECT_EQ(j.at("mbm_assign_mode"), k.mode);
         EXPECT_EQ(j.at("mbm_counters"), json::array());

@@ -221,6 +221,36 @@ TEST(Config, GroupsWaitForRmid) {
     expectInvalid(R"({"groups":true})", "groups: expected an object");
 }
 
+TEST(Config, Counters) {
+    const Config d = parseConfig("{}");
+    EXPECT_TRUE(d.counters.events.empty()) << "every MBM event the node has";
+    EXPECT_EQ(d.counters.cycle, std::chrono::seconds(50));
+    EXPECT_TRUE(d.counters.pin.empty());
+    EXPECT_EQ(d.counters.maxPinned, 0u);
+    const Config c = parseConfig(
+        R"({"counters":{"events":["mbm_total_bytes"],"cycleSeconds":30,
+            "pin":[{"namespace":"db"},{"namespace":"web","container":"nginx"}],"maxPinned":4}})");
+    EXPECT_EQ(c.counters.events, (std::vector<std::string>{"mbm_total_bytes"}));
+    EXPECT_EQ(c.counters.cycle, std::chrono::seconds(30));
+    ASSERT_EQ(c.counters.pin.size(), 2u);
+    EXPECT_EQ(c.counters.pin[1].at("container"), "nginx");
+    EXPECT_EQ(c.counters.maxPinned, 4u);
+    expectInvalid(
+        R"({"counters":{"events":["llc_occupancy"]}})",
+        "counters.events: expected mbm_total_bytes or mbm_local_bytes, not llc_occupancy");
+    expectInvalid(R"({"counters":{"events":[]}})",
+                  "counters.events: expected a non-empty array of event names");
+    expectInvalid(R"({"counters":{"cycleSeconds":0}})",
+                  "counters.cycleSeconds: expected a positive integer");
+    expectInvalid(R"({"counters":{"pin":[{}]}})",
+                  "counters.pin: expected an array of objects of label names and values");
+    expectInvalid(R"({"counters":{"pin":[{"namespace":1}]}})",
+                  "counters.pin.namespace: expected a string");
+    expectInvalid(R"({"counters":{"maxPinned":-1}})",
+                  "counters.maxPinned: expected a non-negative integer");
+    expectInvalid(R"({"counters":{"dwell":1}})", "counters.dwell: unknown key");
+}
+
 TEST(Config, LoadRejectsOversizedFile) {
     TempDir t("rdtmon-config");
     std::string big = "{\"gc\":{}" + std::string(1 << 20, ' ') + "}";

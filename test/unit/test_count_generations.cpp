@@ -77,6 +77,26 @@ TEST(CountGenerations, AnAssignmentRestartsThatEventOnly) {
               first.at("mon_L3_00").at("mbm_local_bytes"));
 }
 
+TEST(CountGenerations, AModeSwitchRestartsThatEventOfEveryGroupAndAMountEveryCount) {
+    CountGenerations g;
+    const auto a1 = g.observe("c:a", 1, two(100, 50), 1000);
+    const auto r1 = g.observe("/", 0, two(900, 500), 1000);
+    g.restartAll("mbm_local_bytes");
+    const auto a2 = g.observe("c:a", 1, two(200, 60), 2000);
+    const auto r2 = g.observe("/", 0, two(1900, 600), 2000);
+    EXPECT_GE(a2.at("mon_L3_00").at("mbm_local_bytes"), 2000u);
+    EXPECT_GE(r2.at("mon_L3_00").at("mbm_local_bytes"), 2000u);
+    EXPECT_EQ(a2.at("mon_L3_00").at("mbm_total_bytes"), a1.at("mon_L3_00").at("mbm_total_bytes"));
+    EXPECT_EQ(r2.at("mon_L3_01").at("mbm_total_bytes"), r1.at("mon_L3_01").at("mbm_total_bytes"));
+    g.restartAll("");
+    const auto a3 = g.observe("c:a", 1, two(300, 70), 3000);
+    for (const auto& [domain, events] : a3) {
+        for (const auto& [event, gen] : events) {
+            EXPECT_GE(gen, 3000u) << domain << " " << event;
+        }
+    }
+}
+
 TEST(CountGenerations, NewGenerationsAlwaysRiseEvenWhenTheClockDoesNot) {
     CountGenerations g;
     uint64_t last = 0;
