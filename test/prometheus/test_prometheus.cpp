@@ -3,7 +3,10 @@
 // exporter every second, and its rate() over the container's counter must come out within
 // 10 % of the driven rate, with the pod labels kept (honor_labels). promtool must find
 // nothing to say about the exporter's text, and every expression of the Grafana dashboard
-// must use only metrics the exporter emits and run on this Prometheus with a result.
+// must use only metrics the exporter emits and run on this Prometheus with a result. Then
+// the same on a node whose counters are too few for its containers (mbm_event mode): while
+// their groups take turns, each container's rate() is its driven rate, from one series per
+// container and domain.
 
 #include "EmulatorMount.h"
 #include "ExporterProcess.h"
@@ -22,11 +25,14 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace rdtmon::test;
 using nlohmann::json;
@@ -258,6 +264,61 @@ TEST_F(RealPrometheus, RateOfTheDrivenContainerPromtoolAndTheDashboard) {
         EXPECT_TRUE(emitted.count(n))
             << "the dashboard uses " << n << ", which the exporter does not emit";
     }
+}
+
+// Five containers, counters for two: all five take turns (cycle 1.5 s), and Prometheus'
+// rate() over each is its driven rate, with no series but the two domains' per container.
+TEST(RealPrometheusInTurns, EachContainersRateIsItsDrivenRate) {
+    EmulatorMount emu(EmulatorOptions{
+        .numRmids = 32, .l3Domains = 2, .mbmAssign = "mbm_event", .numMbmCntrs = 6});
+    PrivateBus bus;
+    Rdtmond daemon(bus,
+                   {.resctrl = emu.path(),
+                    .configJson = R"({"containerSources": [], "counters": {"cycleSeconds": 1}})"});
+    RdtmonClient client(bus.address());
+    std::vector<std::unique_ptr<ChildProcess>> sleepers;
+    std::map<std::string, double> driven;
+    for (const auto& [id, bps] : {std::pair<const char*, double>{"t1", 100e6},
+                                  {"t2", 200e6},
+                                  {"t3", 300e6},
+                                  {"t4", 400e6},
+                                  {"t5", 500e6}}) {
+        sleepers.push_back(std::make_unique<ChildProcess>(spawnSleeper()));
+        Pidfd pidfd(sleepers.back()->pid());
+        ASSERT_TRUE(client.createContainerGroup(id, pidfd.get(), {{"namespace", "turns"}}).ok());
+        emu.drive(concat("mon_groups/", id), static_cast<uint64_t>(bps),
+                  static_cast<uint64_t>(bps / 2), kDrivenLlcBytes);
+        driven[id] = bps;
+    }
+    ASSERT_TRUE(waitUntil([&] { return client.property<uint32_t>("CountersRotating") == 5; },
+                          std::chrono::seconds(10)));
+    ExporterProcess exporter({.busAddress = bus.address()});
+    PrometheusProcess prom({exporter.address()});
+    const std::string series = "rdtmon_mbm_total_bytes_total{namespace=\"turns\"}";
+    // 15 s of history for every series (about ten cycles), then the rate over the last 10 s.
+    std::optional<double> filled = pollValue(
+        prom, "min(count_over_time(" + series + "[30s]))", [](double n) { return n >= 15; },
+        std::chrono::seconds(90));
+    ASSERT_TRUE(filled && *filled >= 15) << prom.log() << exporter.log();
+    json rate = prom.query("sum by (container_id) (rate(" + series + "[10s]))");
+    ASSERT_EQ(rate["status"], "success") << rate.dump();
+    ASSERT_EQ(rate["data"]["result"].size(), driven.size()) << rate.dump();
+    for (const json& r : rate["data"]["result"]) {
+        const std::string id = r["metric"]["container_id"].get<std::string>();
+        const double measured = std::stod(r["value"][1].get<std::string>());
+        EXPECT_NEAR(measured, driven.at(id), 0.10 * driven.at(id)) << id;
+        std::cout << "rate(mbm_total) of " << id << " in turns: " << measured << " B/s, driven "
+                  << driven.at(id) << " B/s\n";
+    }
+    // One series per container and domain over the whole time: none came with a turn.
+    json series30 = prom.query("count by (container_id) (count_over_time(" + series + "[30s]))");
+    ASSERT_EQ(series30["data"]["result"].size(), driven.size()) << series30.dump();
+    for (const json& r : series30["data"]["result"]) {
+        EXPECT_EQ(r["value"][1], "2") << r.dump();
+    }
+    json turns = prom.query("rdtmon_mbm_schedule_groups{schedule=\"turns\"}");
+    ASSERT_EQ(turns["data"]["result"].size(), 1u) << turns.dump();
+    EXPECT_EQ(turns["data"]["result"][0]["value"][1], "5");
 }
 
 } // namespace
