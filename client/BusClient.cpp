@@ -263,6 +263,10 @@ Snapshot BusClient::allCounters() {
                     }
                     c.counters[std::get<0>(v)][std::get<1>(v)] = value.get<uint64_t>();
                     c.generations[std::get<0>(v)][std::get<1>(v)] = std::get<3>(v);
+                    if (std::get<4>(v) != 0) {
+                        c.windowUsec[std::get<0>(v)][std::get<1>(v)] = std::get<4>(v);
+                        c.measuredUsec[std::get<0>(v)][std::get<1>(v)] = std::get<5>(v);
+                    }
                 }
                 takeOrigin(c);
                 s.groups.push_back(std::move(c));

@@ -117,7 +117,7 @@ RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, c
                 prior = nullptr;
             }
         }
-        GroupRates r{g.id, g.labels, g.isClos() ? std::string() : g.origin, {}, {}};
+        GroupRates r{g.id, g.labels, g.isClos() ? std::string() : g.origin, {}, {}, {}, {}};
         for (const auto& [domain, events] : g.counters) {
             Figures f;
             f.llcBytes = valueOf(g.counters, domain, kLlcOccupancy);
@@ -126,6 +126,16 @@ RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, c
             r.domains.emplace(domain, f);
         }
         r.total = sumOfTopLevel(r.domains);
+        for (const auto& [domain, events] : g.windowUsec) {
+            for (const auto& [event, window] : events) {
+                const double w = static_cast<double>(window) / 1e6;
+                r.sampledWindowSeconds = std::max(r.sampledWindowSeconds.value_or(0), w);
+                const uint64_t at = g.measuredUsec.at(domain).at(event);
+                const double age =
+                    cur.monotonicUsec > at ? static_cast<double>(cur.monotonicUsec - at) / 1e6 : 0;
+                r.sampledAgeSeconds = std::max(r.sampledAgeSeconds.value_or(0), age);
+            }
+        }
         (g.isClos() ? report.closes : report.containers).push_back(std::move(r));
     }
     auto byId = [](const GroupRates& a, const GroupRates& b) { return a.id < b.id; };
@@ -183,7 +193,7 @@ std::vector<GroupRates> outsideContainers(const RateReport& report, const ClosOf
         for (const GroupRates* c : members) {
             accumulate(insideTotal, c->total);
         }
-        GroupRates r{clos.id, {}, {}, {}, minus(clos.total, insideTotal)};
+        GroupRates r{clos.id, {}, {}, {}, minus(clos.total, insideTotal), {}, {}};
         for (const auto& [domain, f] : clos.domains) {
             Figures inside = kZero;
             for (const GroupRates* c : members) {
@@ -192,6 +202,16 @@ std::vector<GroupRates> outsideContainers(const RateReport& report, const ClosOf
                 accumulate(inside, d == c->domains.end() ? Figures{} : d->second);
             }
             r.domains.emplace(domain, minus(f, inside));
+        }
+        // The CLOS's MBM reading counts only the groups that hold counters at that moment.
+        if (std::any_of(members.begin(), members.end(),
+                        [](const GroupRates* c) { return c->sampledWindowSeconds.has_value(); })) {
+            r.total.mbmTotalBytesPerSec.reset();
+            r.total.mbmLocalBytesPerSec.reset();
+            for (auto& [domain, f] : r.domains) {
+                f.mbmTotalBytesPerSec.reset();
+                f.mbmLocalBytesPerSec.reset();
+            }
         }
         out.push_back(std::move(r));
     }

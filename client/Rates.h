@@ -30,6 +30,10 @@ struct GroupRates {
     // Summed over the whole L3 domains (SNC sub-domains are already in them); a figure is
     // absent when any domain lacks it, because a partial sum would read as a real number.
     Figures total;
+    // A group that takes turns at the assignable counters: its MBM figures go on at the rate
+    // its last turn measured; the longest such turn, and the age of the oldest.
+    std::optional<double> sampledWindowSeconds;
+    std::optional<double> sampledAgeSeconds;
 };
 
 struct RateReport {
@@ -58,8 +62,9 @@ std::optional<std::string> closOfGroup(const std::string& groupPath, const std::
 
 // Per CLOS, what is not in any of its containers' groups: the CLOS's figures minus those of
 // its containers (closOf), per domain and in total, never below zero; absent where the CLOS
-// or any of its containers has no figure. Sorted by CLOS path; id is the CLOS path, labels
-// are empty.
+// or any of its containers has no figure, and for MBM while any of them takes turns at the
+// assignable counters (the CLOS's reading then counts only the groups holding them). Sorted by CLOS
+// path; id is the CLOS path, labels are empty.
 std::vector<GroupRates> outsideContainers(const RateReport& report, const ClosOf& closOf);
 
 } // namespace rdtmon::client

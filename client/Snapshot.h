@@ -40,6 +40,11 @@ struct GroupCounters {
     // The same shape as counters: each count's generation (GetAllValues); two values are
     // subtracted only when theirs are equal. Empty from a service older than GetAllValues.
     Counters generations;
+    // A group that takes turns at the assignable counters: for each count rdtmond measured
+    // over a turn, the turn's length and when it ended (CLOCK_MONOTONIC µs). Empty for
+    // counts read as the kernel counts them.
+    Counters windowUsec;
+    Counters measuredUsec;
     bool isClos() const { return !id.empty() && id.front() == '/'; }
 };
 

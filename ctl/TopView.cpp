@@ -54,19 +54,22 @@ void sortRows(std::vector<TopRow>& rows, SortColumn c) {
 
 void addRows(std::vector<TopRow>& rows, const GroupRates& g, const std::string& name,
              const std::string& id, bool perDomain) {
+    const bool sampled = g.sampledWindowSeconds.has_value();
     if (!perDomain) {
-        rows.push_back(TopRow{name, id, {}, g.total, g.origin});
+        rows.push_back(TopRow{name, id, {}, g.total, g.origin, sampled});
         return;
     }
     for (const auto& [domain, f] : g.domains) {
         if (isTopLevelDomain(domain)) {
-            rows.push_back(TopRow{name, id, domain, f, g.origin});
+            rows.push_back(TopRow{name, id, domain, f, g.origin, sampled});
         }
     }
 }
 
-// The marker after the name of a group its runtime made.
+// The markers after the name of a group its runtime made, and of one that takes turns at
+// the assignable counters.
 constexpr const char* kRuntimeMarker = " *";
+constexpr const char* kSampledMarker = " ~";
 
 nlohmann::json optionalJson(const auto& v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -121,6 +124,9 @@ TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf
         if (g.origin == client::kOriginRuntime) {
             ++frame.runtimeCount;
         }
+        if (g.sampledWindowSeconds) {
+            ++frame.sampledCount;
+        }
         addRows(frame.containers, g, containerName(g.id, g.labels), g.id, opts.perDomain);
     }
     sortRows(frame.containers, opts.sort);
@@ -135,9 +141,14 @@ std::string topText(const TopFrame& frame, bool perDomain) {
     cells.push_back({"NAME", "DOMAIN", "LLC", "TOTAL MB/s", "LOCAL MB/s"});
     for (const auto* rows : {&frame.containers, &frame.outside}) {
         for (const TopRow& r : *rows) {
-            const bool runtime = r.origin == client::kOriginRuntime;
-            cells.push_back({runtime ? r.name + kRuntimeMarker : r.name, r.domain,
-                             humanBytes(r.figures.llcBytes),
+            std::string name = r.name;
+            if (r.origin == client::kOriginRuntime) {
+                name += kRuntimeMarker;
+            }
+            if (r.sampled) {
+                name += kSampledMarker;
+            }
+            cells.push_back({name, r.domain, humanBytes(r.figures.llcBytes),
                              megabytesPerSecond(r.figures.mbmTotalBytesPerSec),
                              megabytesPerSecond(r.figures.mbmLocalBytesPerSec)});
         }
@@ -152,6 +163,11 @@ std::string topText(const TopFrame& frame, bool perDomain) {
     if (frame.runtimeCount > 0) {
         made = ", " + std::to_string(frame.runtimeCount) + " made by " +
                (frame.runtimeCount == 1 ? "its runtime" : "their runtimes") + " (*)";
+    }
+    if (frame.sampledCount > 0) {
+        made += ", ";
+        made += std::to_string(frame.sampledCount);
+        made += " measured in turns (~)";
     }
     std::array<char, 160> head{};
     std::snprintf(head.data(), head.size(), "%zu container%s%s, interval %.1f s\n",
@@ -190,6 +206,10 @@ nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& c
         c["labels"] = g.labels;
         c["origin"] = g.origin;
         c["domains"] = domainsJson(g);
+        c["sampled"] = g.sampledWindowSeconds
+                           ? nlohmann::json{{"window_seconds", *g.sampledWindowSeconds},
+                                            {"age_seconds", g.sampledAgeSeconds.value_or(0)}}
+                           : nlohmann::json(nullptr);
         containers.push_back(std::move(c));
     }
     nlohmann::json outside = nlohmann::json::array();

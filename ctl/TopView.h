@@ -25,13 +25,15 @@ struct TopRow {
     std::string containerId; // empty for the outside share
     std::string domain;      // empty for a row summed over domains
     client::Figures figures;
-    std::string origin; // the group's (hook, adopted, runtime); empty for the outside share
+    std::string origin;   // the group's (hook, adopted, runtime); empty for the outside share
+    bool sampled = false; // its MBM figures come from turns at the assignable counters
 };
 
 struct TopFrame {
     double intervalSeconds = 0;
     std::size_t containerCount = 0;
     std::size_t runtimeCount = 0;   // of them, groups made by the containers' runtimes
+    std::size_t sampledCount = 0;   // of them, groups that take turns at the counters
     std::vector<TopRow> containers; // sorted as asked
     std::vector<TopRow> outside;    // one per CLOS (and domain), by CLOS path
 };
@@ -44,8 +46,8 @@ TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf
                   const TopOptions& opts);
 
 // The frame as a table of plain text (no escape codes), ending in a newline. A group made by
-// its container's runtime (shown, not owned) has " *" after its name, and the first line
-// says how many there are.
+// its container's runtime (shown, not owned) has " *" after its name, one that takes turns
+// at the assignable counters " ~", and the first line says how many there are of each.
 std::string topText(const TopFrame& frame, bool perDomain);
 
 // The interval as one JSON object (rdtmonctl(1) lists its fields); ordered as the text.

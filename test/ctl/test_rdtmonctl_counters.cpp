@@ -15,8 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace rdtmon::test;
@@ -146,6 +149,51 @@ TEST(RdtmonctlCounters, WithNoCounterFreeEveryContainerIsWithoutBandwidth) {
     EXPECT_EQ(statusRow(last, "no bandwidth"), "2");
     EXPECT_THAT(ctlAsNobody(bus, {"metrics"}).out,
                 HasSubstr("\nrdtmon_containers_without_bandwidth 2\n"));
+}
+
+// top while groups take turns: every container is marked and rated at its driven rate,
+// with the turn its figure was measured over; never a rate across a turn's reset.
+TEST(RdtmonctlCounters, TopRatesGroupsThatTakeTurnsAtTheirDrivenRate) {
+    EmulatorMount emu(EmulatorOptions{.mbmAssign = "mbm_event", .numMbmCntrs = 6});
+    PrivateBus bus;
+    Rdtmond d(bus, {.resctrl = emu.path(),
+                    .configJson = R"({"gc":{"intervalSeconds":3600,"graceSeconds":3600},
+                                      "counters":{"cycleSeconds":1}})"});
+    RdtmonClient c(bus.address());
+    std::vector<std::unique_ptr<ChildProcess>> sleepers;
+    const std::map<std::string, double> driven = {{"a", 100e6}, {"b", 200e6}, {"c", 400e6}};
+    for (const auto& [id, bps] : driven) {
+        sleepers.push_back(std::make_unique<ChildProcess>(spawnSleeper(0)));
+        ASSERT_TRUE(c.createGroup(id, static_cast<uint32_t>(sleepers.back()->pid())).ok());
+        emu.drive("mon_groups/" + id, static_cast<uint64_t>(bps), static_cast<uint64_t>(bps / 4),
+                  1 << 20);
+    }
+    // Two cycles (0.5 s turns, 3 groups for 2 slots): everyone measured at least once.
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const CommandResult top = ctlAsNobody(bus, {"top", "-n", "2", "-d", "1", "--json"});
+    ASSERT_EQ(top.exitCode, 0) << top.err;
+    std::vector<json> frames;
+    std::istringstream lines(top.out);
+    for (std::string line; std::getline(lines, line);) {
+        frames.push_back(json::parse(line));
+    }
+    ASSERT_EQ(frames.size(), 2u) << top.out;
+    for (const json& frame : frames) {
+        ASSERT_EQ(frame.at("containers").size(), 3u) << frame.dump();
+        for (const json& ct : frame.at("containers")) {
+            const std::string id = ct.at("container_id");
+            ASSERT_TRUE(ct.at("sampled").is_object()) << ct.dump();
+            EXPECT_GE(ct.at("sampled").at("window_seconds").get<double>(), 0.4) << id;
+            ASSERT_TRUE(ct.at("mbm_total_bytes_per_second").is_number()) << ct.dump();
+            // A wide margin: turns of half a second on a loaded machine.
+            EXPECT_NEAR(ct.at("mbm_total_bytes_per_second").get<double>(), driven.at(id),
+                        0.3 * driven.at(id))
+                << id;
+        }
+        EXPECT_TRUE(frame.at("outside").at(0).at("mbm_total_bytes_per_second").is_null());
+    }
+    const CommandResult text = ctlAsNobody(bus, {"top", "-n", "1", "-d", "1"});
+    EXPECT_THAT(text.out, HasSubstr("3 containers, 3 measured in turns (~), interval"));
 }
 
 // Where every group counts (Intel's [default]-only file, AMD switched to default, or a

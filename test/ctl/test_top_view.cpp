@@ -187,3 +187,37 @@ TEST(TopView, ARuntimeMadeGroupIsMarkedAndCountsInsideItsClos) {
     two.runtimeCount = 2;
     EXPECT_THAT(topText(two, false), HasSubstr("2 containers, 2 made by their runtimes (*), "));
 }
+
+TEST(TopView, AGroupThatTakesTurnsIsMarkedWithItsWindowAndAgeAndHidesTheOutside) {
+    const CreatedTimes t{{"a", 1}, {"s", 1}};
+    Snapshot before{
+        0,
+        {{"a", {}, counters(0, 0, 0)}, {"s", {}, counters(0, 0, 0)}, {"/", {}, counters(0, 0, 0)}}};
+    Snapshot after{10'000'000,
+                   {{"a", {}, counters(1024, 10'000'000, 0)},
+                    {"s", {}, counters(2048, 30'000'000, 0)},
+                    {"/", {}, counters(4096, 90'000'000, 0)}}};
+    // s's counts were measured over a turn of 0.75 s that ended 4 s before the read.
+    for (const char* d : {"mon_L3_00", "mon_L3_01"}) {
+        after.groups[1].windowUsec[d]["mbm_total_bytes"] = 750'000;
+        after.groups[1].measuredUsec[d]["mbm_total_bytes"] = 6'000'000;
+    }
+    const RateReport r = computeRates(before, t, after, t);
+    ASSERT_EQ(r.containers.size(), 2u);
+    EXPECT_FALSE(r.containers[0].sampledWindowSeconds.has_value());
+    EXPECT_EQ(r.containers[1].sampledWindowSeconds, 0.75);
+    EXPECT_EQ(r.containers[1].sampledAgeSeconds, 4.0);
+    const ClosOf clos{{"a", "/"}, {"s", "/"}};
+    const TopFrame frame = buildTop(r, clos, {SortColumn::Total, false});
+    EXPECT_EQ(frame.sampledCount, 1u);
+    EXPECT_EQ(topText(frame, false), "2 containers, 1 measured in turns (~), interval 10.0 s\n"
+                                     "NAME             LLC  TOTAL MB/s  LOCAL MB/s\n"
+                                     "s ~          4.0 KiB         6.0         0.0\n"
+                                     "a            2.0 KiB         2.0         0.0\n"
+                                     "outside (/)  2.0 KiB           -           -\n")
+        << "the CLOS counts only the groups holding counters: no outside bandwidth";
+    const nlohmann::json j = topJson(r, clos, {SortColumn::Total, false}, 1);
+    EXPECT_EQ(j.at("containers")[0].at("sampled"),
+              (nlohmann::json{{"window_seconds", 0.75}, {"age_seconds", 4.0}}));
+    EXPECT_TRUE(j.at("containers")[1].at("sampled").is_null());
+}
