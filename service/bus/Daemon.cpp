@@ -243,7 +243,7 @@ int Daemon::loop() {
         // So do the poll for joins that write no cgroup.procs (while any cgroup is
         // followed), the looks at and removals of ended containers (while any are due),
         // queued adoptions (one per turn, the calls that came meanwhile first) and a look at
-        // the free assignable counters after a change.
+        // the assignable counters after a change.
         const int adoptDue = mgr_->adoptionsQueued() || countersDue_ ? 0 : -1;
         // And the end of a turn at the assignable counters.
         int turnDue = -1;
