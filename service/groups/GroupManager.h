@@ -423,6 +423,9 @@ private:
     bool pinned(const Labels& labels) const;
     std::vector<std::string> countedEvents(const Resctrl& r) const;
     void stopScheduling();
+    // Makes the scheduler's groups the owned ones (after a create, a removal, a collection).
+    void syncScheduled(Resctrl& r, const std::vector<std::string>& events,
+                       const std::map<unsigned, unsigned>& domains, uint64_t nowUsec);
     void measureTurn(Resctrl& r, const std::string& id, const std::vector<std::string>& events,
                      uint64_t nowUsec);
     void takeCounters(Resctrl& r, const std::string& id, const std::vector<std::string>& events,

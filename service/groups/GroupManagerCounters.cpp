@@ -86,7 +86,9 @@ void GroupManager::runCounters(uint64_t nowUsec, bool changed) {
             info = r->assignInfo();
         }
     } catch (const std::exception& e) {
+        // Not a mode switch: the next change or turn looks again.
         log::warning(std::string("cannot read the assignable counters: ") + e.what());
+        return;
     }
     const std::vector<std::string> events =
         r != nullptr ? countedEvents(*r) : std::vector<std::string>{};
@@ -109,36 +111,12 @@ void GroupManager::runCounters(uint64_t nowUsec, bool changed) {
         }
         return;
     }
-    // The owned groups, as they are now.
-    std::set<std::string> active;
-    for (const GroupRecord& rec : groups()) {
-        active.insert(rec.id);
-        if (scheduler_.has(rec.id)) {
-            continue;
-        }
-        bool holds = false;
-        try {
-            holds = holdsAll(r->assignments(refOf(rec)), events, info.counters);
-        } catch (const Error& e) {
-            if (e.kind() != ErrorKind::NoSuchGroup) {
-                log::warning(log::forContainer(rec.id, e.what()));
-            }
-            continue;
-        }
-        scheduler_.add(rec.id, pinned(rec.labels), holds, nowUsec);
-        if (holds) {
-            startTurn(*r, rec, events); // counting since its mkdir: a baseline from now
-        }
+    if (changed || scheduler_.ids().empty()) {
+        syncScheduled(*r, events, info.counters, nowUsec);
     }
     unsigned holders = 0;
     for (const std::string& id : scheduler_.ids()) {
-        if (!active.count(id)) {
-            scheduler_.remove(id);
-            sampled_.forget(id);
-            turnStart_.erase(id);
-        } else if (scheduler_.holding(id)) {
-            ++holders;
-        }
+        holders += scheduler_.holding(id) ? 1 : 0;
     }
     // What the owned groups may hold: the free counters and those they hold, on the domain
     // with the fewest.
@@ -165,6 +143,37 @@ void GroupManager::runCounters(uint64_t nowUsec, bool changed) {
             for (const std::string& ev : events) {
                 generations_.restart(CountGenerations::ownedKey(id), ev);
             }
+        }
+    }
+}
+
+void GroupManager::syncScheduled(Resctrl& r, const std::vector<std::string>& events,
+                                 const std::map<unsigned, unsigned>& domains, uint64_t nowUsec) {
+    std::set<std::string> active;
+    for (const GroupRecord& rec : groups()) {
+        active.insert(rec.id);
+        if (scheduler_.has(rec.id)) {
+            continue;
+        }
+        bool holds = false;
+        try {
+            holds = holdsAll(r.assignments(refOf(rec)), events, domains);
+        } catch (const Error& e) {
+            if (e.kind() != ErrorKind::NoSuchGroup) {
+                log::warning(log::forContainer(rec.id, e.what()));
+            }
+            continue;
+        }
+        scheduler_.add(rec.id, pinned(rec.labels), holds, nowUsec);
+        if (holds) {
+            startTurn(r, rec, events); // counting since its mkdir: a baseline from now
+        }
+    }
+    for (const std::string& id : scheduler_.ids()) {
+        if (!active.count(id)) {
+            scheduler_.remove(id);
+            sampled_.forget(id);
+            turnStart_.erase(id);
         }
     }
 }
