@@ -245,8 +245,8 @@ Counters BusClient::counters(const std::string& containerId) {
     return guarded("GetCounters", [&] { return manager_->GetCounters(containerId); });
 }
 
-Snapshot BusClient::allCounters() {
-    if (!olderThanValues_) {
+Snapshot BusClient::allCounters(bool withGenerations) {
+    if (withGenerations && !olderThanValues_) {
         try {
             auto [t, groups] = manager_->GetAllValues();
             Snapshot s;

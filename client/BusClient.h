@@ -42,8 +42,9 @@ public:
     Counters counters(const std::string& containerId);
     // GetAllValues (GetAllCounters from a service older than it, without generations), each
     // container's "origin" label moved out of its labels into origin (kOriginHook when the
-    // service gives none).
-    Snapshot allCounters();
+    // service gives none). Without generations: GetAllCounters, a smaller reply from the same
+    // pass, for a reader that takes no rate itself (the exporter: Prometheus does).
+    Snapshot allCounters(bool withGenerations = true);
     // GetAllCoverage; nullopt from a service older than it.
     std::optional<std::vector<GroupCoverage>> allCoverage();
     // GetCounterAssignment; nullopt from a service older than it (UnknownMethod, or

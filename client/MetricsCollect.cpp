@@ -41,7 +41,8 @@ MetricsInput collectMetrics(BusClient& bus, std::string* why) {
         in.status = bus.status();
         if (in.status.supported) {
             try {
-                in.snapshot = bus.allCounters();
+                // Prometheus takes the rates and handles resets itself: no generations.
+                in.snapshot = bus.allCounters(false);
                 in.coverage = bus.allCoverage();
                 in.counters = bus.counterAssignment();
                 addWaiting(bus, in);
