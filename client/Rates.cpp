@@ -119,6 +119,9 @@ RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, c
         }
         GroupRates r{g.id, g.labels, g.isClos() ? std::string() : g.origin, {}, {}, {}, {}};
         for (const auto& [domain, events] : g.counters) {
+            if (!isL3Domain(domain)) {
+                continue; // a telemetry package: none of these events
+            }
             Figures f;
             f.llcBytes = valueOf(g.counters, domain, kLlcOccupancy);
             f.mbmTotalBytesPerSec = rateOf(prior, g, domain, kMbmTotal, report.intervalSeconds);

@@ -125,10 +125,17 @@ struct Status {
     uint32_t groupCount = 0;
 };
 
+// Whether a domain name is an L3 domain (mon_L3_00) or one of its SNC sub-domains
+// (mon_L3_00/mon_sub_L3_01): where the cache and bandwidth events are. Intel's telemetry
+// packages (mon_PERF_PKG_00) are not.
+inline bool isL3Domain(const std::string& domain) {
+    return domain.rfind("mon_L3_", 0) == 0;
+}
+
 // Whether a domain name is a whole L3 domain (mon_L3_00), not an SNC sub-domain
 // (mon_L3_00/mon_sub_L3_01), whose numbers the kernel already adds into its parent's.
 inline bool isTopLevelDomain(const std::string& domain) {
-    return domain.find('/') == std::string::npos;
+    return isL3Domain(domain) && domain.find('/') == std::string::npos;
 }
 
 } // namespace rdtmon::client

@@ -196,3 +196,19 @@ TEST(Rates, TheClosOfAGroupComesFromItsPath) {
     EXPECT_FALSE(closOfGroup("/elsewhere/c1/mon_groups/x", "x", "/sys/fs/resctrl"));
     EXPECT_FALSE(closOfGroup("/sys/fs/resctrl/a/b/mon_groups/x", "x", "/sys/fs/resctrl"));
 }
+
+TEST(Rates, ATelemetryPackageIsNotAnL3DomainAndTakesNoFigureAway) {
+    Counters c0 = l3Counters(10, 100, 50);
+    Counters c1 = l3Counters(10, 1100, 550);
+    c0["mon_PERF_PKG_00"] = {{"uops_retired", 5}};
+    c1["mon_PERF_PKG_00"] = {{"uops_retired", 9}};
+    const RateReport r = computeRates(snapshotAt(0, {{"c1", {}, c0}}), {{"c1", 1}},
+                                      snapshotAt(1'000'000, {{"c1", {}, c1}}), {{"c1", 1}});
+    const GroupRates& g = only(r);
+    EXPECT_EQ(g.domains.count("mon_PERF_PKG_00"), 0u);
+    EXPECT_TRUE(g.total.llcBytes.has_value());
+    EXPECT_DOUBLE_EQ(g.total.mbmTotalBytesPerSec.value(), 1000.0);
+    EXPECT_FALSE(isTopLevelDomain("mon_PERF_PKG_00"));
+    EXPECT_TRUE(isTopLevelDomain("mon_L3_01"));
+    EXPECT_FALSE(isTopLevelDomain("mon_L3_01/mon_sub_L3_02"));
+}

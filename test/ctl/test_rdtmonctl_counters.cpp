@@ -196,6 +196,33 @@ TEST(RdtmonctlCounters, TopRatesGroupsThatTakeTurnsAtTheirDrivenRate) {
     EXPECT_THAT(text.out, HasSubstr("3 containers, 3 measured in turns (~), interval"));
 }
 
+// A node with Intel's telemetry packages (mon_PERF_PKG_XX next to mon_L3_XX): the cache and
+// bandwidth figures stay whole (a package is not an L3 domain), and nothing of a package
+// is exported as an L3 figure.
+TEST(RdtmonctlCounters, TelemetryPackagesTakeNoFigureAway) {
+    EmulatorMount emu(EmulatorOptions{.perfPkgs = 1});
+    PrivateBus bus;
+    Rdtmond d(bus, {.resctrl = emu.path(), .configJson = kConfig});
+    RdtmonClient c(bus.address());
+    ChildProcess sleeper(spawnSleeper(0));
+    ASSERT_TRUE(c.createGroup("x", static_cast<uint32_t>(sleeper.pid())).ok());
+    emu.drive("mon_groups/x", 200'000'000, 50'000'000, 1 << 20);
+    emu.energy("mon_groups/x", 30);
+    const CommandResult top = ctlAsNobody(bus, {"top", "-n", "1", "-d", "1", "--json"});
+    ASSERT_EQ(top.exitCode, 0) << top.err;
+    const json frame = json::parse(top.out);
+    ASSERT_EQ(frame.at("containers").size(), 1u) << top.out;
+    const json& x = frame.at("containers").at(0);
+    ASSERT_TRUE(x.at("mbm_total_bytes_per_second").is_number()) << top.out;
+    EXPECT_NEAR(x.at("mbm_total_bytes_per_second").get<double>(), 200e6, 0.3 * 200e6);
+    EXPECT_EQ(x.at("llc_occupancy_bytes"), 1 << 20);
+    EXPECT_EQ(x.at("domains").size(), 2u) << "the two L3 domains, not the package";
+    const CommandResult m = ctlAsNobody(bus, {"metrics"});
+    ASSERT_EQ(m.exitCode, 0) << m.err;
+    EXPECT_THAT(m.out, Not(HasSubstr("PERF_PKG")));
+    expectPromtoolClean(m.out);
+}
+
 // Where every group counts (Intel's [default]-only file, AMD switched to default, or a
 // kernel without the file), status says so and the metrics show no counters.
 TEST(RdtmonctlCounters, WhereEveryGroupCountsThereAreNoCountersToShow) {

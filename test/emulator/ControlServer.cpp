@@ -195,6 +195,18 @@ std::string runCommand(Model& model, const std::string& line) {
         }
         return "ok";
     }
+    if (cmd == "energy" && w.size() == 3) {
+        auto node = model.resolve(w[1] == "/" ? "/" : ("/" + w[1]).c_str());
+        if (!node || node->kind != Model::Kind::GroupDir) {
+            return "error no such group " + w[1];
+        }
+        auto watts = parseNumber(w[2]);
+        if (!watts || *watts < 0) {
+            return "error usage: energy GROUP WATTS (a number >= 0)";
+        }
+        model.setWatts(node->group, static_cast<double>(*watts));
+        return "ok";
+    }
     if (cmd == "rmids" && w.size() == 1) {
         return "ok " + model.rmidsReport();
     }

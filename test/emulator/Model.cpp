@@ -283,6 +283,8 @@ std::string Model::content(const Node& n, pid_t callerPid) {
         return infoFiles().at(n.name);
     case Kind::CounterFile:
         return counterContent(n);
+    case Kind::PkgFile:
+        return pkgContent(n);
     case Kind::GroupFile: {
         const Group& g = groups_.at(n.group);
         if (n.name == "tasks") {

@@ -36,6 +36,14 @@ inline constexpr const char* kEventNames[kEvents] = {"llc_occupancy", "mbm_total
 
 std::optional<int> eventFromName(const std::string& s);
 
+// Intel's telemetry events (ModelTelemetry.cpp), in info/PERF_PKG_MON/mon_features order:
+// the first two are decimal (fixed point, printed as the kernel prints them), the rest
+// integer counts.
+inline constexpr int kPkgEvents = 9;
+inline constexpr const char* kPkgEventNames[kPkgEvents] = {
+    "core_energy",     "activity", "stalls_llc_hit",      "c1_res",      "unhalted_core_cycles",
+    "stalls_llc_miss", "c6_res",   "unhalted_ref_cycles", "uops_retired"};
+
 // The hidden directory that holds the per-task files (Kind::ProcDir).
 inline constexpr const char* kProcDirName = ".proc";
 
@@ -72,6 +80,11 @@ struct Group {
     // Assignable counters (ModelAssign.cpp): per L3 domain, whether the group's RMID holds
     // a counter for mbm_total_bytes [0] and mbm_local_bytes [1].
     std::vector<std::array<bool, 2>> cntr;
+    // Telemetry (ModelTelemetry.cpp): joules used since mkdir, at the watts a test set
+    // (energy command), spread evenly over the packages.
+    double joules = 0;
+    double watts = 0;
+    Clock::time_point energyUpdate = Clock::now();
     Clock::time_point lastUpdate = Clock::now();
     std::string override[kEvents];
 };
@@ -141,7 +154,11 @@ public:
         // resctrl. Never listed in the root, as no such entry is in the kernel's.
         ProcDir,
         ProcTaskDir,
-        ProcTaskFile
+        ProcTaskFile,
+        // mon_data/mon_PERF_PKG_XX and its files (domain: the package, event: the index in
+        // kPkgEventNames).
+        PkgDir,
+        PkgFile
     };
     struct Node {
         Node(Kind k, GroupId g = 0, std::string n = {}, int d = -1, int s = -1, int e = -1)
@@ -159,7 +176,7 @@ public:
 
     static bool isDir(Kind k) {
         return k != Kind::InfoFile && k != Kind::GroupFile && k != Kind::CounterFile &&
-               k != Kind::ProcTaskFile;
+               k != Kind::ProcTaskFile && k != Kind::PkgFile;
     }
     bool isWritableFile(const Node& n) const {
         return (n.kind == Kind::GroupFile && writable(n.name)) ||
@@ -245,6 +262,9 @@ public:
     void driveOff(GroupId g);
     // The group's own RMID counts event (an MBM one) from 0 again: the value goes down.
     void resetCounter(GroupId g, int event);
+    // From now on the group's own RMID uses watts (core_energy), spread evenly over the
+    // packages (ModelTelemetry.cpp).
+    void setWatts(GroupId g, double watts);
 
 private:
     // lookup (Model.cpp)
@@ -319,6 +339,10 @@ private:
     void updateActivity(Group& g, const Membership& m, Clock::time_point now);
     uint64_t ownValue(Group& g, const Membership& m, int event, int unit, Clock::time_point now);
     std::string counterContent(const Node& n);
+    // telemetry (ModelTelemetry.cpp)
+    std::string pkgName(unsigned p) const;
+    void updateEnergy(Group& g, Clock::time_point now);
+    std::string pkgContent(const Node& n);
     std::string rootCpus() const;
     std::string rootCpuList() const;
     std::string defaultSchemata() const;

@@ -45,6 +45,15 @@ std::map<std::string, std::string> Model::infoFiles() const {
     if (!opts_.mbmAssign.empty()) {
         assignInfoFiles(f);
     }
+    if (opts_.perfPkgs > 0) {
+        f["PERF_PKG_MON/num_rmids"] = std::to_string(opts_.numRmids) + "\n";
+        std::string features;
+        for (const char* e : kPkgEventNames) {
+            features += e;
+            features += '\n';
+        }
+        f["PERF_PKG_MON/mon_features"] = features;
+    }
     return f;
 }
 
@@ -170,6 +179,20 @@ std::optional<Model::Node> Model::resolveMonData(GroupId g, const std::vector<st
     if (i == n) {
         return Node{Kind::MonDataDir, g};
     }
+    for (unsigned p = 0; p < opts_.perfPkgs; ++p) {
+        if (c[i] != pkgName(p)) {
+            continue;
+        }
+        if (i + 1 == n) {
+            return Node{Kind::PkgDir, g, {}, static_cast<int>(p)};
+        }
+        for (int e = 0; e < kPkgEvents; ++e) {
+            if (i + 2 == n && c[i + 1] == kPkgEventNames[e]) {
+                return Node{Kind::PkgFile, g, c[i + 1], static_cast<int>(p), -1, e};
+            }
+        }
+        return std::nullopt;
+    }
     for (unsigned d = 0; d < opts_.l3Domains; ++d) {
         if (c[i] != domainName(d)) {
             continue;
@@ -240,6 +263,14 @@ std::vector<std::string> Model::list(const Node& node) const {
     case Kind::MonDataDir:
         for (unsigned d = 0; d < opts_.l3Domains; ++d) {
             out.push_back(domainName(d));
+        }
+        for (unsigned p = 0; p < opts_.perfPkgs; ++p) {
+            out.push_back(pkgName(p));
+        }
+        break;
+    case Kind::PkgDir:
+        for (const char* e : kPkgEventNames) {
+            out.push_back(e);
         }
         break;
     case Kind::DomainDir:

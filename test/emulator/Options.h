@@ -25,6 +25,9 @@ struct Options {
     std::string mbmAssign;
     // Assignable counters per L3 domain (num_mbm_cntrs).
     unsigned numMbmCntrs = 32;
+    // Intel's telemetry events (PERF_PKG, Linux 7.0): info/PERF_PKG_MON and this many
+    // mon_data/mon_PERF_PKG_XX packages (0: none, a node without them).
+    unsigned perfPkgs = 0;
 };
 
 } // namespace rdtmon::emu

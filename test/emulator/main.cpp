@@ -32,6 +32,7 @@ const char* kUsage =
     "                   [--foreground] [--limbo-ms N] [--snc N] [--control SOCKETPATH]\n"
     "                   [--no-proc-file] [--rmids-per-clos]\n"
     "                   [--mbm-assign intel|mbm_event|default|fixed] [--num-mbm-cntrs N]\n"
+    "                   [--perf-pkg N]\n"
     "\n"
     "Mounts a FUSE emulation of /sys/fs/resctrl (fstype fuse.resctrl) on MOUNTPOINT and\n"
     "serves it until unmounted or SIGTERM/SIGINT. Test-only.\n"
@@ -48,10 +49,12 @@ const char* kUsage =
     "                   ([default] only), mbm_event or default (AMD ABMC in that mode,\n"
     "                   switchable), fixed (Arm MPAM: mbm_event only)\n"
     "  --num-mbm-cntrs N assignable counters per L3 domain (32)\n"
+    "  --perf-pkg N     Intel's telemetry events: info/PERF_PKG_MON and N\n"
+    "                   mon_data/mon_PERF_PKG_XX packages (0: none)\n"
     "  --control PATH   unix stream socket for test commands, one line in, one line out:\n"
     "                   ping | limbo-ms N | fail-next-mkdir ERRNO |\n"
     "                   fail-tasks-write-after N ERRNO | counter GROUP EVENT WORD|clear |\n"
-    "                   rmids\n";
+    "                   energy GROUP WATTS | rmids\n";
 
 bool parseArgs(int argc, char** argv, Options& o, std::string& err) {
     for (int i = 1; i < argc; ++i) {
@@ -108,6 +111,10 @@ bool parseArgs(int argc, char** argv, Options& o, std::string& err) {
             }
         } else if (a == "--num-mbm-cntrs") {
             if (!num(o.numMbmCntrs)) {
+                return false;
+            }
+        } else if (a == "--perf-pkg") {
+            if (!num(o.perfPkgs)) {
                 return false;
             }
         } else if (a == "--control") {

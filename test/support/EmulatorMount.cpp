@@ -166,6 +166,9 @@ void EmulatorMount::start() {
     if (opts_.rmidsPerClos) {
         args.push_back("--rmids-per-clos");
     }
+    if (opts_.perfPkgs > 0) {
+        args.insert(args.end(), {"--perf-pkg", std::to_string(opts_.perfPkgs)});
+    }
     if (!opts_.mbmAssign.empty()) {
         args.insert(args.end(), {"--mbm-assign", opts_.mbmAssign, "--num-mbm-cntrs",
                                  std::to_string(opts_.numMbmCntrs)});
@@ -267,6 +270,10 @@ void EmulatorMount::driveOff(const std::string& group) {
 
 void EmulatorMount::resetCounter(const std::string& group, const std::string& event) {
     control("counter " + group + " " + event + " reset");
+}
+
+void EmulatorMount::energy(const std::string& group, unsigned watts) {
+    control("energy " + group + " " + std::to_string(watts));
 }
 
 void EmulatorMount::counterWord(const std::string& group, const std::string& event,

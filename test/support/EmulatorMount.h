@@ -26,6 +26,8 @@ struct EmulatorOptions {
     // --mbm-assign: "" (no mbm_assign_mode file), "intel", "mbm_event", "default", "fixed".
     std::string mbmAssign;
     unsigned numMbmCntrs = 32;
+    // --perf-pkg: Intel's telemetry packages (mon_PERF_PKG_XX), 0 for none.
+    unsigned perfPkgs = 0;
 };
 
 // Runs resctrl-emu (RESCTRL_EMU_BIN) --foreground on a fresh TempDir (mount point
@@ -68,6 +70,8 @@ public:
     // event ("all" for every one) reads word (Unavailable, Error, Unassigned), or its
     // number again with "clear".
     void counterWord(const std::string& group, const std::string& event, const std::string& word);
+    // The group's own RMID uses watts from now on (core_energy, spread over the packages).
+    void energy(const std::string& group, unsigned watts);
     // Unmounts and reaps now; idempotent; never throws, never hangs.
     void stop();
     // stop() if running, then mounts again at the same path with the same options.
