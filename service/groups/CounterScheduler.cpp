@@ -135,13 +135,18 @@ void CounterScheduler::took(const std::string& id, uint64_t nowUsec) {
     }
     Group& g = it->second;
     g.holding = true;
+    g.refusals = 0;
     g.heldSinceUsec = nowUsec;
     g.turnEndsUsec = g.rotating ? nowUsec + dwell() : 0;
 }
 
 void CounterScheduler::refused(const std::string& id, uint64_t nowUsec) {
     if (const auto it = groups_.find(id); it != groups_.end()) {
-        it->second.notBeforeUsec = nowUsec + s_.retryUsec;
+        // 1 s, then twice as long after each refusal in a row, up to 64 s: a take that
+        // keeps failing is not retried (nor logged) every second.
+        Group& g = it->second;
+        g.notBeforeUsec = nowUsec + (s_.retryUsec << std::min(g.refusals, 6u));
+        ++g.refusals;
     }
 }
 

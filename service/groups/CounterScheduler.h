@@ -27,7 +27,7 @@ public:
         uint64_t minDwellUsec = 500'000;   // a turn is never shorter (a rate needs time)
         uint64_t maxDwellUsec = 5'000'000; // nor longer (few groups take turns quickly)
         unsigned maxPinned = 0;            // 0: half the slots
-        uint64_t retryUsec = 1'000'000;    // after a take the kernel refused
+        uint64_t retryUsec = 1'000'000;    // after a take the kernel refused (doubling)
     };
     struct Plan {
         std::vector<std::string> measure; // turns that ended: read, then give back
@@ -77,6 +77,7 @@ private:
         bool rotating = false;
         uint64_t lastMeasuredUsec = 0; // 0: never
         uint64_t notBeforeUsec = 0;    // after a refused take
+        unsigned refusals = 0;         // in a row
     };
     void assignRoles();
     uint64_t dwell() const;

@@ -170,6 +170,17 @@ TEST(CounterScheduler, ARefusedTakeWaitsAndOthersGoOn) {
     EXPECT_TRUE(s.plan(kSec + 1).take.empty());
     EXPECT_EQ(s.nextDueUsec(), 2 * kSec);
     EXPECT_THAT(s.plan(2 * kSec).take, UnorderedElementsAre("b"));
+    // Refused again and again: each wait twice the last, up to 64 s.
+    s.refused("b", 2 * kSec);
+    EXPECT_EQ(s.nextDueUsec(), 4 * kSec);
+    for (int i = 0; i < 10; ++i) {
+        s.refused("b", 10 * kSec);
+    }
+    EXPECT_EQ(s.nextDueUsec(), 74 * kSec);
+    s.took("b", 80 * kSec);
+    s.released("b", 81 * kSec);
+    s.refused("b", 82 * kSec);
+    EXPECT_EQ(s.nextDueUsec(), 83 * kSec) << "a take that worked starts the waits again";
 }
 
 TEST(CounterScheduler, AGroupThatHeldCountersBeforeRotatingGetsATurnFromThen) {
