@@ -107,6 +107,22 @@ void takeOrigin(GroupCounters& c) {
     }
 }
 
+// The rows of GetAllValues or GetAllCounters as a Snapshot: fill takes a row's values.
+template <class Rows, class Fill> Snapshot snapshotOf(uint64_t t, Rows& groups, Fill fill) {
+    Snapshot s;
+    s.monotonicUsec = t;
+    s.groups.reserve(groups.size());
+    for (auto& g : groups) {
+        GroupCounters c;
+        c.id = std::move(std::get<0>(g));
+        c.labels = std::move(std::get<1>(g));
+        fill(c, std::get<2>(g));
+        takeOrigin(c);
+        s.groups.push_back(std::move(c));
+    }
+    return s;
+}
+
 template <class F> auto guarded(const std::string& what, F&& f) -> decltype(f()) {
     try {
         return f();
@@ -249,14 +265,8 @@ Snapshot BusClient::allCounters(bool withGenerations) {
     if (withGenerations && !olderThanValues_) {
         try {
             auto [t, groups] = manager_->GetAllValues();
-            Snapshot s;
-            s.monotonicUsec = t;
-            s.groups.reserve(groups.size());
-            for (auto& g : groups) {
-                GroupCounters c;
-                c.id = std::move(std::get<0>(g));
-                c.labels = std::move(std::get<1>(g));
-                for (const auto& v : std::get<2>(g)) {
+            return snapshotOf(t, groups, [](GroupCounters& c, const auto& values) {
+                for (const auto& v : values) {
                     const sdbus::Variant& value = std::get<2>(v);
                     if (value.peekValueType() != "t") {
                         continue; // not a count (a decimal): no rate is taken from it
@@ -268,10 +278,7 @@ Snapshot BusClient::allCounters(bool withGenerations) {
                         c.measuredUsec[std::get<0>(v)][std::get<1>(v)] = std::get<5>(v);
                     }
                 }
-                takeOrigin(c);
-                s.groups.push_back(std::move(c));
-            }
-            return s;
+            });
         } catch (const sdbus::Error& e) {
             // A service older than GetAllValues, or its older policy: GetAllCounters, which
             // it has, from now on.
@@ -284,18 +291,8 @@ Snapshot BusClient::allCounters(bool withGenerations) {
     }
     return guarded("GetAllCounters", [&] {
         auto [t, groups] = manager_->GetAllCounters();
-        Snapshot s;
-        s.monotonicUsec = t;
-        s.groups.reserve(groups.size());
-        for (auto& g : groups) {
-            GroupCounters c;
-            c.id = std::move(std::get<0>(g));
-            c.labels = std::move(std::get<1>(g));
-            c.counters = std::move(std::get<2>(g));
-            takeOrigin(c);
-            s.groups.push_back(std::move(c));
-        }
-        return s;
+        return snapshotOf(
+            t, groups, [](GroupCounters& c, auto& counters) { c.counters = std::move(counters); });
     });
 }
 

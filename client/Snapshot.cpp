@@ -15,7 +15,7 @@ uint32_t containersWithoutBandwidth(const Snapshot& snapshot,
                                     const std::vector<std::string>& monFeatures) {
     std::vector<std::string> mbm;
     for (const std::string& f : monFeatures) {
-        if (f == kMbmTotal || f == kMbmLocal) {
+        if (isMbmEvent(f)) {
             mbm.push_back(f);
         }
     }

@@ -3,6 +3,8 @@
 // What rdtmond reports, as plain values: the client library's D-Bus half fills these, and
 // the pure halves (rates, the Prometheus text) read them, so tests build them by hand.
 
+#include "ResctrlNames.h"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -12,9 +14,9 @@
 namespace rdtmon::client {
 
 // The counter events resctrl names in mon_data (and rdtmond passes on).
-inline constexpr const char* kLlcOccupancy = "llc_occupancy";
-inline constexpr const char* kMbmTotal = "mbm_total_bytes";
-inline constexpr const char* kMbmLocal = "mbm_local_bytes";
+inline constexpr const char* kLlcOccupancy = rdtmon::kLlcOccupancy;
+inline constexpr const char* kMbmTotal = rdtmon::kMbmTotalBytes;
+inline constexpr const char* kMbmLocal = rdtmon::kMbmLocalBytes;
 
 using Labels = std::map<std::string, std::string>;
 // domain (mon_L3_00, with SNC also mon_L3_00/mon_sub_L3_01) -> {event -> value}; an event

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <string_view>
 
 // The names resctrl itself uses inside its tree. A container id or a CTRL_MON group name equal
@@ -12,6 +13,17 @@ inline constexpr std::string_view kResctrlMonData = "mon_data";
 
 constexpr bool isReservedResctrlName(std::string_view name) {
     return name == kResctrlInfo || name == kResctrlMonGroups || name == kResctrlMonData;
+}
+
+// The monitoring events of mon_data that rdtmon reads by name: cache occupancy, and the two
+// memory-bandwidth counts (the events an assignable counter counts).
+inline constexpr const char* kLlcOccupancy = "llc_occupancy";
+inline constexpr const char* kMbmTotalBytes = "mbm_total_bytes";
+inline constexpr const char* kMbmLocalBytes = "mbm_local_bytes";
+inline constexpr std::array<const char*, 2> kMbmEvents = {kMbmTotalBytes, kMbmLocalBytes};
+
+constexpr bool isMbmEvent(std::string_view event) {
+    return event == kMbmTotalBytes || event == kMbmLocalBytes;
 }
 
 } // namespace rdtmon

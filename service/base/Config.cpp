@@ -1,6 +1,7 @@
 #include "Config.h"
 
 #include "Errors.h"
+#include "ResctrlNames.h"
 #include "UniqueFd.h"
 
 #include <nlohmann/json.hpp>
@@ -166,8 +167,9 @@ CountersConfig parseCounters(const json& c) {
         }
         for (const json& v : *e) {
             const std::string ev = getString(v, "counters.events");
-            if (ev != "mbm_total_bytes" && ev != "mbm_local_bytes") {
-                bad("counters.events", "expected mbm_total_bytes or mbm_local_bytes, not " + ev);
+            if (!isMbmEvent(ev)) {
+                bad("counters.events", std::string("expected ") + kMbmTotalBytes + " or " +
+                                           kMbmLocalBytes + ", not " + ev);
             }
             out.events.push_back(ev);
         }

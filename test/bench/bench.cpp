@@ -448,20 +448,6 @@ private:
     std::string path_;
 };
 
-// CPU time (ms) used so far by every thread of pid: the sum of /proc/PID/task/*/schedstat's
-// first field (ns on the CPU). Threads that already exited are not counted.
-double cpuMs(pid_t pid) {
-    double ns = 0;
-    for (pid_t tid : threadsOf(pid)) {
-        std::istringstream in(readFile("/proc/" + std::to_string(pid) + "/task/" +
-                                       std::to_string(tid) + "/schedstat"));
-        double v = 0;
-        in >> v;
-        ns += v;
-    }
-    return ns / 1e6;
-}
-
 class Bench {
 public:
     explicit Bench(Settings s) : s_(std::move(s)) {}

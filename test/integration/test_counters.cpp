@@ -4,6 +4,7 @@
 // groups rdtmond does not own are left alone; a switch to default mode and back ends and
 // restarts the turns. Values are read through busctl as nobody (the real policy).
 
+#include "AllValues.h"
 #include "EmulatorMount.h"
 #include "PrivateBus.h"
 #include "Proc.h"
@@ -13,7 +14,6 @@
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <map>
@@ -32,46 +32,6 @@ constexpr const char* kAllOn = "mbm_total_bytes:0=e;1=e\nmbm_local_bytes:0=e;1=e
 // Turns as short as they go (half a second), so that a cycle of a few groups is quick.
 constexpr const char* kFastTurns =
     R"({"gc":{"intervalSeconds":3600,"graceSeconds":3600},"counters":{"cycleSeconds":1)";
-
-struct Value {
-    uint64_t count = 0;
-    uint64_t generation = 0;
-    uint64_t windowUsec = 0;
-};
-struct Read {
-    uint64_t usec = 0;
-    std::map<std::tuple<std::string, std::string, std::string>, Value> values;
-    bool has(const std::string& id, const std::string& domain, const std::string& event) const {
-        return values.count({id, domain, event}) != 0;
-    }
-    const Value& at(const std::string& id, const std::string& domain,
-                    const std::string& event) const {
-        return values.at({id, domain, event});
-    }
-};
-
-Read readValues(const PrivateBus& bus) {
-    const CommandResult r =
-        runCommand(bus.busctl({"--json=short", "call", "org.rdtmon1", "/org/rdtmon1",
-                               "org.rdtmon1.Manager", "GetAllValues"}),
-                   CommandOptions{.uid = 65534});
-    EXPECT_EQ(r.exitCode, 0) << r.err;
-    Read out;
-    if (r.exitCode != 0) {
-        return out;
-    }
-    const nlohmann::json j = nlohmann::json::parse(r.out);
-    out.usec = j.at("data").at(0).get<uint64_t>();
-    for (const auto& g : j.at("data").at(1)) {
-        for (const auto& v : g.at(2)) {
-            out.values[{g.at(0).get<std::string>(), v.at(0).get<std::string>(),
-                        v.at(1).get<std::string>()}] =
-                Value{v.at(2).at("data").get<uint64_t>(), v.at(3).get<uint64_t>(),
-                      v.at(4).get<uint64_t>()};
-        }
-    }
-    return out;
-}
 
 class RotationTest : public ::testing::Test {
 protected:
@@ -95,11 +55,11 @@ protected:
         return readFile(emu_->path() + "/" + group + "/mbm_L3_assignments");
     }
     // Until every group has both events on both domains.
-    Read waitForAllFigures(std::chrono::seconds timeout) {
-        Read r;
+    AllValues waitForAllFigures(std::chrono::seconds timeout) {
+        AllValues r;
         const bool all = waitUntil(
             [&] {
-                r = readValues(bus_);
+                r = allValuesByBusctl(bus_);
                 for (const auto& [id, bps] : rates_) {
                     for (const char* d : {"mon_L3_00", "mon_L3_01"}) {
                         for (const char* e : {"mbm_total_bytes", "mbm_local_bytes"}) {
@@ -138,19 +98,19 @@ TEST_F(RotationTest, MoreGroupsThanCountersAreAllMeasuredEachAtItsRate) {
     EXPECT_LE(cycle, 2'000'000u);
 
     // Within the first cycle (and a margin for a loaded machine) everyone has a figure.
-    const Read a = waitForAllFigures(std::chrono::seconds(20));
+    const AllValues a = waitForAllFigures(std::chrono::seconds(20));
     int holding = 0;
     for (const auto& [id, bps] : rates_) {
         holding += assignments("mon_groups/" + id) == kAllOn ? 1 : 0;
     }
     EXPECT_LE(holding, 2) << "never more than fit";
     std::this_thread::sleep_for(std::chrono::seconds(3)); // two cycles and more
-    const Read b = readValues(bus_);
-    const double seconds = static_cast<double>(b.usec - a.usec) / 1e6;
+    const AllValues b = allValuesByBusctl(bus_);
+    const double seconds = static_cast<double>(b.monotonicUsec - a.monotonicUsec) / 1e6;
     for (const auto& [id, bps] : rates_) {
         for (const char* d : {"mon_L3_00", "mon_L3_01"}) {
-            const Value& va = a.at(id, d, "mbm_total_bytes");
-            const Value& vb = b.at(id, d, "mbm_total_bytes");
+            const ServedValue& va = a.at(id, d, "mbm_total_bytes");
+            const ServedValue& vb = b.at(id, d, "mbm_total_bytes");
             EXPECT_EQ(vb.generation, va.generation) << id << ": one count across its turns";
             EXPECT_GT(vb.windowUsec, 0u) << id << ": a figure measured over a turn";
             EXPECT_GE(vb.count, va.count) << id;
@@ -180,7 +140,7 @@ TEST_F(RotationTest, PinnedGroupsKeepTheirCountersAndOthersAreLeftAlone) {
         EXPECT_EQ(assignments("mon_groups/native"), kAllOn) << "not ours: never touched";
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    const Read r = waitForAllFigures(std::chrono::seconds(20));
+    const AllValues r = waitForAllFigures(std::chrono::seconds(20));
     EXPECT_EQ(r.at("pg", "mon_L3_00", "mbm_total_bytes").windowUsec, 0u)
         << "read as the kernel counts it";
     EXPECT_GT(r.at("x", "mon_L3_00", "mbm_total_bytes").windowUsec, 0u);
@@ -191,18 +151,18 @@ TEST_F(RotationTest, ASwitchToDefaultModeEndsTheTurnsAndBackStartsThem) {
     for (const char* id : {"a", "b", "c"}) {
         make(id, 200'000'000);
     }
-    const Read turns = waitForAllFigures(std::chrono::seconds(20));
+    const AllValues turns = waitForAllFigures(std::chrono::seconds(20));
     // An operator switches the mode: every count restarts, every group counts.
     writeFile(emu_->path() + "/info/L3_MON/mbm_assign_mode", "default\n");
     uint32_t removed = 0;
     ASSERT_TRUE(client_->garbageCollect(&removed).ok()); // a collection looks again
     EXPECT_TRUE(waitUntil([&] { return client_->property<uint32_t>("CountersRotating") == 0; },
                           std::chrono::seconds(10)));
-    const Read dflt = waitForAllFigures(std::chrono::seconds(10));
+    const AllValues dflt = waitForAllFigures(std::chrono::seconds(10));
     for (const char* id : {"a", "b", "c"}) {
-        const Value& v = dflt.at(id, "mon_L3_00", "mbm_total_bytes");
+        const ServedValue& v = dflt.at(id, "mon_L3_00", "mbm_total_bytes");
         EXPECT_EQ(v.windowUsec, 0u) << id;
-        const Value& t = turns.at(id, "mon_L3_00", "mbm_total_bytes");
+        const ServedValue& t = turns.at(id, "mon_L3_00", "mbm_total_bytes");
         EXPECT_GT(v.generation, t.generation)
             << id << ": " << t.count << " (window " << t.windowUsec << ") then " << v.count;
     }
@@ -216,7 +176,7 @@ TEST_F(RotationTest, ASwitchToDefaultModeEndsTheTurnsAndBackStartsThem) {
                           std::chrono::seconds(10)));
     EXPECT_TRUE(waitUntil(
         [&] {
-            const Read r = readValues(bus_);
+            const AllValues r = allValuesByBusctl(bus_);
             return r.has("d", "mon_L3_01", "mbm_local_bytes") &&
                    r.at("d", "mon_L3_01", "mbm_local_bytes").windowUsec > 0;
         },

@@ -3,6 +3,7 @@
 // grows and changes when the count restarts: reset by the kernel, the group made again with
 // the same id, or a counter given to a group that read Unassigned.
 
+#include "AllValues.h"
 #include "DaemonOnEmulator.h"
 #include "EmulatorMount.h"
 #include "Proc.h"
@@ -11,7 +12,6 @@
 #include "TestUtil.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <map>
@@ -31,51 +31,19 @@ uint64_t monotonicUsecNow() {
                                      .count());
 }
 
-struct Value {
-    uint64_t count = 0;
-    uint64_t generation = 0;
-    uint64_t windowUsec = 0;
-    uint64_t measuredUsec = 0;
-};
-// (id, domain, event) -> value
-using Values = std::map<std::tuple<std::string, std::string, std::string>, Value>;
-
-struct Read {
-    uint64_t monotonicUsec = 0;
-    std::vector<std::string> order;
-    Values values;
-};
-
-// GetAllValues through busctl as nobody.
-Read readAsNobody(const PrivateBus& bus) {
-    const CommandResult r =
-        runCommand(bus.busctl({"--json=short", "call", "org.rdtmon1", "/org/rdtmon1",
-                               "org.rdtmon1.Manager", "GetAllValues"}),
-                   CommandOptions{.uid = 65534});
-    EXPECT_EQ(r.exitCode, 0) << r.err;
-    Read out;
-    if (r.exitCode != 0) {
-        return out;
+// GetAllValues through busctl as nobody; every value these tests read is a count.
+AllValues readAsNobody(const PrivateBus& bus) {
+    AllValues r = allValuesByBusctl(bus);
+    EXPECT_EQ(r.signature, "ta(sa{ss}a(ssvttt))");
+    for (const auto& [key, v] : r.values) {
+        EXPECT_EQ(v.type, 't') << std::get<0>(key) << " " << std::get<2>(key);
     }
-    const nlohmann::json j = nlohmann::json::parse(r.out);
-    EXPECT_EQ(j.at("type"), "ta(sa{ss}a(ssvttt))");
-    out.monotonicUsec = j.at("data").at(0).get<uint64_t>();
-    for (const auto& g : j.at("data").at(1)) {
-        const std::string id = g.at(0).get<std::string>();
-        out.order.push_back(id);
-        for (const auto& v : g.at(2)) {
-            EXPECT_EQ(v.at(2).at("type"), "t") << v.dump();
-            out.values[{id, v.at(0).get<std::string>(), v.at(1).get<std::string>()}] =
-                Value{v.at(2).at("data").get<uint64_t>(), v.at(3).get<uint64_t>(),
-                      v.at(4).get<uint64_t>(), v.at(5).get<uint64_t>()};
-        }
-    }
-    return out;
+    return r;
 }
 
-const Value& at(const Read& r, const std::string& id, const std::string& event,
-                const std::string& domain = "mon_L3_00") {
-    static const Value none;
+const ServedValue& at(const AllValues& r, const std::string& id, const std::string& event,
+                      const std::string& domain = "mon_L3_00") {
+    static const ServedValue none;
     const auto it = r.values.find({id, domain, event});
     if (it == r.values.end()) {
         ADD_FAILURE() << "no " << event << " on " << domain << " of " << id;
@@ -93,9 +61,9 @@ TEST_F(GenerationsTest, AGrowingCountKeepsItsGenerationAndAResetChangesIt) {
     ASSERT_TRUE(c.createGroup("web", static_cast<uint32_t>(s.pid())).ok());
     emu_.drive("mon_groups/web", 100'000'000, 10'000'000, 1 << 20);
 
-    const Read a = readAsNobody(bus_);
+    const AllValues a = readAsNobody(bus_);
     EXPECT_EQ(a.order.front(), "web");
-    const Value& ta = at(a, "web", "mbm_total_bytes");
+    const ServedValue& ta = at(a, "web", "mbm_total_bytes");
     // About when rdtmond first saw the count: the pass's time, each new one a step above
     // the last one given.
     EXPECT_GE(ta.generation, made);
@@ -108,7 +76,7 @@ TEST_F(GenerationsTest, AGrowingCountKeepsItsGenerationAndAResetChangesIt) {
     }
 
     std::this_thread::sleep_for(std::chrono::milliseconds(600)); // passes are 500 ms apart
-    const Read b = readAsNobody(bus_);
+    const AllValues b = readAsNobody(bus_);
     EXPECT_GT(at(b, "web", "mbm_total_bytes").count, ta.count);
     EXPECT_EQ(at(b, "web", "mbm_total_bytes").generation, ta.generation);
     EXPECT_EQ(at(b, "/", "mbm_total_bytes").generation, at(a, "/", "mbm_total_bytes").generation);
@@ -118,7 +86,7 @@ TEST_F(GenerationsTest, AGrowingCountKeepsItsGenerationAndAResetChangesIt) {
     emu_.drive("mon_groups/web", 100'000'000, 0, 1 << 20);
     emu_.resetCounter("mon_groups/web", "mbm_local_bytes");
     std::this_thread::sleep_for(std::chrono::milliseconds(600));
-    const Read r = readAsNobody(bus_);
+    const AllValues r = readAsNobody(bus_);
     EXPECT_GT(at(r, "web", "mbm_local_bytes").generation,
               at(b, "web", "mbm_local_bytes").generation);
     EXPECT_LT(at(r, "web", "mbm_local_bytes").count, at(b, "web", "mbm_local_bytes").count);
@@ -131,7 +99,7 @@ TEST_F(GenerationsTest, AGroupMadeAgainWithTheSameIdHasNewGenerations) {
     ASSERT_TRUE(c.createGroup("app", static_cast<uint32_t>(s1.pid())).ok());
     emu_.drive("mon_groups/app", 100'000'000, 10'000'000, 1 << 20);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const Read a = readAsNobody(bus_);
+    const AllValues a = readAsNobody(bus_);
     ASSERT_TRUE(c.removeGroup("app").ok());
     ChildProcess s2(spawnSleeper(0));
     ASSERT_TRUE(c.createGroup("app", static_cast<uint32_t>(s2.pid())).ok());
@@ -139,7 +107,7 @@ TEST_F(GenerationsTest, AGroupMadeAgainWithTheSameIdHasNewGenerations) {
     // that it is another count.
     emu_.drive("mon_groups/app", 4'000'000'000, 400'000'000, 1 << 20);
     std::this_thread::sleep_for(std::chrono::milliseconds(600));
-    const Read b = readAsNobody(bus_);
+    const AllValues b = readAsNobody(bus_);
     for (const char* event : {"mbm_total_bytes", "mbm_local_bytes"}) {
         ASSERT_GT(at(b, "app", event).count, at(a, "app", event).count) << event;
         EXPECT_GT(at(b, "app", event).generation, at(a, "app", event).generation) << event;
@@ -161,11 +129,11 @@ TEST(GenerationsAssign, ACounterGivenToAGroupStartsANewGeneration) {
         sleepers.push_back(std::make_unique<ChildProcess>(spawnSleeper(0)));
         ASSERT_TRUE(c.createGroup(id, static_cast<uint32_t>(sleepers.back()->pid())).ok());
     }
-    const Read before = readAsNobody(bus);
+    const AllValues before = readAsNobody(bus);
     EXPECT_EQ(before.values.count({"c", "mon_L3_00", "mbm_total_bytes"}), 0u) << "Unassigned";
     const uint64_t llcGen = at(before, "c", "llc_occupancy").generation;
     ASSERT_TRUE(c.removeGroup("a").ok());
-    Read after;
+    AllValues after;
     EXPECT_TRUE(waitUntil(
         [&] {
             after = readAsNobody(bus);

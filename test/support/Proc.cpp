@@ -233,4 +233,16 @@ pid_t someKernelThread() {
     return found;
 }
 
+double cpuMs(pid_t pid) {
+    double ns = 0;
+    for (pid_t tid : threadsOf(pid)) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) +
+                         "/schedstat");
+        double v = 0;
+        in >> v; // a thread that exited meanwhile counts 0
+        ns += v;
+    }
+    return ns / 1e6;
+}
+
 } // namespace rdtmon::test

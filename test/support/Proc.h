@@ -92,4 +92,8 @@ pid_t someKernelThread();
 // Thread ids of a process (/proc/PID/task), sorted; empty if it is gone.
 std::vector<pid_t> threadsOf(pid_t pid);
 
+// CPU time (ms) used so far by every thread of pid: the sum of /proc/PID/task/*/schedstat's
+// first field (ns on the CPU). Threads that already exited are not counted.
+double cpuMs(pid_t pid);
+
 } // namespace rdtmon::test

@@ -58,6 +58,38 @@ CallResult RdtmonClient::createContainerGroup(const std::string& id, int pidfd,
     });
 }
 
+AllValues RdtmonClient::allValues() {
+    using Value =
+        sdbus::Struct<std::string, std::string, sdbus::Variant, uint64_t, uint64_t, uint64_t>;
+    using Group =
+        sdbus::Struct<std::string, std::map<std::string, std::string>, std::vector<Value>>;
+    uint64_t usec = 0;
+    std::vector<Group> groups;
+    proxy_->callMethod("GetAllValues").onInterface(kIface).storeResultsTo(usec, groups);
+    AllValues out;
+    out.signature = "ta(sa{ss}a(ssvttt))";
+    out.monotonicUsec = usec;
+    for (const Group& g : groups) {
+        const std::string& id = g.get<0>();
+        out.order.push_back(id);
+        for (const Value& v : g.get<2>()) {
+            ServedValue s;
+            const sdbus::Variant& x = v.get<2>();
+            if (x.containsValueOfType<double>()) {
+                s.type = 'd';
+                s.decimal = x.get<double>();
+            } else {
+                s.count = x.get<uint64_t>();
+            }
+            s.generation = v.get<3>();
+            s.windowUsec = v.get<4>();
+            s.measuredUsec = v.get<5>();
+            out.values[{id, v.get<0>(), v.get<1>()}] = s;
+        }
+    }
+    return out;
+}
+
 sdbus::Variant RdtmonClient::groupProperty(const std::string& id, const std::string& name) {
     char* path = nullptr;
     if (sd_bus_path_encode("/org/rdtmon1/group", id.c_str(), &path) < 0) {

@@ -3,6 +3,8 @@
 // A small client of org.rdtmon1 for tests: calls return the D-Bus error name (or "") so
 // tests can assert the exact error, and a recorder collects the Manager's signals.
 
+#include "AllValues.h"
+
 #include <chrono>
 #include <map>
 #include <memory>
@@ -49,6 +51,8 @@ public:
     std::set<std::string> listedIds(); // the container ids of listGroups()
     CallResult getCounters(const std::string& id, CountersMap* out = nullptr);
     CallResult garbageCollect(uint32_t* removed = nullptr);
+    // GetAllValues in-process (the call a client times). Throws sdbus::Error.
+    AllValues allValues();
     template <class T> T property(const std::string& name) {
         return proxy_->getProperty(name).onInterface("org.rdtmon1.Manager").get<T>();
     }
