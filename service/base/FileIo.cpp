@@ -103,6 +103,38 @@ OpenResult openFileComponent(int dirfd, const std::string& name, int flags) {
     return fd >= 0 ? OpenResult{UniqueFd(fd), 0} : OpenResult{UniqueFd(), errno};
 }
 
+// One pread(2) usually returns a counter's whole line, so the read that would only confirm
+// the end is skipped when the text ends in a newline.
+ReadResult rereadShort(int fd) {
+    char buf[64];
+    ssize_t n;
+    do {
+        n = ::pread(fd, buf, sizeof buf, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return ReadResult{errno, {}};
+    }
+    ReadResult r;
+    r.text.assign(buf, static_cast<std::size_t>(n));
+    off_t off = n;
+    // More only when the first read filled the buffer or stopped mid-line; a counter file
+    // is never near 64 KiB, so more than that is not read.
+    while (r.text.size() < 65536 &&
+           (n == static_cast<ssize_t>(sizeof buf) || (n > 0 && r.text.back() != '\n'))) {
+        n = ::pread(fd, buf, sizeof buf, off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                n = 1;
+                continue;
+            }
+            return ReadResult{errno, {}};
+        }
+        r.text.append(buf, static_cast<std::size_t>(n));
+        off += n;
+    }
+    return r;
+}
+
 ReadResult readAll(int fd) {
     ReadResult r;
     char buf[8192];

@@ -34,6 +34,9 @@ struct ReadResult {
 };
 // Reads fd to its end.
 ReadResult readAll(int fd);
+// Reads a short file (a counter: one line) again from offset 0, as a kept-open kernfs
+// file allows (every read at offset 0 regenerates it): usually one pread(2).
+ReadResult rereadShort(int fd);
 // Reads the file name below dirfd (no symlink followed).
 ReadResult readFileAt(int dirfd, const std::string& name);
 // Reads a file given by plain path (for /proc only).

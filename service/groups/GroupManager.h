@@ -427,7 +427,7 @@ private:
     void syncScheduled(Resctrl& r, const std::vector<std::string>& events,
                        const std::map<unsigned, unsigned>& domains, uint64_t nowUsec);
     void measureTurn(Resctrl& r, const std::string& id, const std::vector<std::string>& events,
-                     uint64_t nowUsec);
+                     const std::map<unsigned, unsigned>& domains, uint64_t nowUsec);
     void takeCounters(Resctrl& r, const std::string& id, const std::vector<std::string>& events,
                       const std::map<unsigned, unsigned>& domains, uint64_t nowUsec);
     CountersConfig counterConfig_;
@@ -435,14 +435,20 @@ private:
     CounterScheduler scheduler_;
     SampledCounts sampled_;
     std::optional<std::string> assignMode_; // as the last look found it
-    // A turn's counts read at its start, and when (CLOCK_MONOTONIC).
-    struct TurnRead {
-        uint64_t usec = 0;
-        Counters counts;
+    // A group's turn at the counters: its files, open from the take to the end, and the
+    // counts read at its start, with when (CLOCK_MONOTONIC; 0: not read).
+    struct Turn {
+        TurnFiles files;
+        Counters start;
+        uint64_t startUsec = 0;
     };
-    TurnRead readTurn(Resctrl& r, const GroupRecord& rec, const std::vector<std::string>& events);
-    void startTurn(Resctrl& r, const GroupRecord& rec, const std::vector<std::string>& events);
-    std::map<std::string, TurnRead> turnStart_;
+    // Reads the turn's files; usec: the middle of the reads.
+    static Counters readTurn(const Resctrl& r, const Turn& t, uint64_t& usec);
+    // Opens the turn's files of a group that holds its counters and reads its start.
+    void startTurn(Resctrl& r, const GroupRecord& rec, const std::vector<std::string>& events,
+                   const std::vector<unsigned>& domains);
+    void keepTurn(const std::string& id, Turn t);
+    std::map<std::string, Turn> turns_;
 };
 
 } // namespace rdtmon

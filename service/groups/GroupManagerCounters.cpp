@@ -6,6 +6,7 @@
 #include "Clock.h"
 #include "Log.h"
 #include "Resctrl.h"
+#include "ResctrlNames.h"
 
 #include <algorithm>
 #include <set>
@@ -25,6 +26,14 @@ bool holdsAll(const Assignments& held, const std::vector<std::string>& events,
         }
     }
     return true;
+}
+
+std::vector<unsigned> domainIds(const std::map<unsigned, unsigned>& domains) {
+    std::vector<unsigned> out;
+    for (const auto& [d, n] : domains) {
+        out.push_back(d);
+    }
+    return out;
 }
 
 } // namespace
@@ -50,9 +59,9 @@ bool GroupManager::pinned(const Labels& labels) const {
 std::vector<std::string> GroupManager::countedEvents(const Resctrl& r) const {
     std::vector<std::string> out;
     for (const std::string& f : r.monFeatures()) {
-        const bool mbm = f == "mbm_total_bytes" || f == "mbm_local_bytes";
         const auto& want = counterConfig_.events;
-        if (mbm && (want.empty() || std::find(want.begin(), want.end(), f) != want.end())) {
+        if (isMbmEvent(f) &&
+            (want.empty() || std::find(want.begin(), want.end(), f) != want.end())) {
             out.push_back(f);
         }
     }
@@ -64,14 +73,14 @@ void GroupManager::stopScheduling() {
     // switch restarted them all, and the served ones of the rotating groups end here.
     for (const std::string& id : scheduler_.ids()) {
         if (sampled_.has(id)) {
-            for (const char* ev : {"mbm_total_bytes", "mbm_local_bytes"}) {
+            for (const char* ev : kMbmEvents) {
                 generations_.restart(CountGenerations::ownedKey(id), ev);
             }
         }
     }
     scheduler_ = CounterScheduler(schedulerSettings_);
     sampled_ = SampledCounts();
-    turnStart_.clear();
+    turns_.clear();
 }
 
 void GroupManager::runCounters(uint64_t nowUsec, bool changed) {
@@ -99,7 +108,7 @@ void GroupManager::runCounters(uint64_t nowUsec, bool changed) {
             log::notice("assignable counters: mode " +
                         (info.mode.empty() ? std::string("none") : info.mode) + " (was " +
                         (assignMode_->empty() ? std::string("none") : *assignMode_) + ")");
-            for (const char* ev : {"mbm_total_bytes", "mbm_local_bytes"}) {
+            for (const char* ev : kMbmEvents) {
                 generations_.restartAll(ev);
             }
         }
@@ -131,7 +140,7 @@ void GroupManager::runCounters(uint64_t nowUsec, bool changed) {
 
     const CounterScheduler::Plan plan = scheduler_.plan(nowUsec);
     for (const std::string& id : plan.measure) {
-        measureTurn(*r, id, events, nowUsec);
+        measureTurn(*r, id, events, info.counters, nowUsec);
     }
     for (const std::string& id : plan.take) {
         takeCounters(*r, id, events, info.counters, nowUsec);
@@ -166,36 +175,47 @@ void GroupManager::syncScheduled(Resctrl& r, const std::vector<std::string>& eve
         }
         scheduler_.add(rec.id, pinned(rec.labels), holds, nowUsec);
         if (holds) {
-            startTurn(r, rec, events); // counting since its mkdir: a baseline from now
+            // Counting since its mkdir: a baseline from now.
+            startTurn(r, rec, events, domainIds(domains));
         }
     }
     for (const std::string& id : scheduler_.ids()) {
         if (!active.count(id)) {
             scheduler_.remove(id);
             sampled_.forget(id);
-            turnStart_.erase(id);
+            turns_.erase(id);
         }
     }
 }
 
 void GroupManager::measureTurn(Resctrl& r, const std::string& id,
-                               const std::vector<std::string>& events, uint64_t nowUsec) {
+                               const std::vector<std::string>& events,
+                               const std::map<unsigned, unsigned>& domains, uint64_t nowUsec) {
     const std::optional<GroupRecord> rec = find(id);
     if (!rec) {
         scheduler_.remove(id);
+        turns_.erase(id);
         return;
     }
     try {
-        const TurnRead end = readTurn(r, *rec, events);
-        // What the turn counted between its two reads, over the time between them (on the
-        // clock the counts run by: the plan's may be a test's). Both reads go through the
-        // same files in the same order, so the time a read takes cancels out.
-        const auto start = turnStart_.find(id);
-        if (start != turnStart_.end() && end.usec > start->second.usec) {
+        auto turn = turns_.find(id);
+        if (turn == turns_.end()) {
+            turn = turns_.emplace(id, Turn{}).first; // no start read: only give them back
+        }
+        if (!turn->second.files.isOpen()) {
+            // Closed while it held counters all the time, or not opened at the take.
+            turn->second.files = r.openTurn(refOf(*rec), events, domainIds(domains));
+        }
+        Turn& t = turn->second;
+        if (t.startUsec != 0) {
+            // What the turn counted between its two reads, over the time between them (on
+            // the clock the counts run by: the plan's may be a test's).
+            uint64_t endUsec = 0;
+            const Counters end = readTurn(r, t, endUsec);
             Counters bytes;
-            for (const auto& [domain, values] : end.counts) {
-                const auto d = start->second.counts.find(domain);
-                if (d == start->second.counts.end()) {
+            for (const auto& [domain, values] : end) {
+                const auto d = t.start.find(domain);
+                if (d == t.start.end()) {
                     continue;
                 }
                 for (const auto& [ev, v] : values) {
@@ -205,45 +225,52 @@ void GroupManager::measureTurn(Resctrl& r, const std::string& id,
                     }
                 }
             }
-            sampled_.measured(id, end.counts, bytes, end.usec - start->second.usec, end.usec);
+            if (endUsec > t.startUsec) {
+                sampled_.measured(id, end, bytes, endUsec - t.startUsec, endUsec);
+            }
         }
-        for (const std::string& ev : events) {
-            r.setAssignment(refOf(*rec), ev, std::nullopt, false);
-        }
+        r.assignTurn(t.files, false);
     } catch (const Error& e) {
         if (e.kind() != ErrorKind::NoSuchGroup) {
             log::warning(log::forContainer(id, std::string("counters: ") + e.what()));
         }
     }
     scheduler_.released(id, nowUsec);
-    turnStart_.erase(id);
+    turns_.erase(id);
 }
 
-GroupManager::TurnRead GroupManager::readTurn(Resctrl& r, const GroupRecord& rec,
-                                              const std::vector<std::string>& events) {
-    TurnRead out;
-    const Counters all = r.readCounters(refOf(rec));
-    out.usec = monotonicUsec();
-    for (const auto& [domain, values] : all) {
-        for (const std::string& ev : events) {
-            if (const auto v = values.find(ev); v != values.end()) {
-                out.counts[domain][ev] = v->second;
-            }
-        }
-    }
-    return out;
+Counters GroupManager::readTurn(const Resctrl& r, const Turn& t, uint64_t& usec) {
+    // Both reads of a turn go through the same files in the same order, each time stamped
+    // at its middle, so the time the reads take cancels out of the rate.
+    const uint64_t before = monotonicUsec();
+    Counters c = r.readTurn(t.files);
+    usec = before + (monotonicUsec() - before) / 2;
+    return c;
 }
 
 void GroupManager::startTurn(Resctrl& r, const GroupRecord& rec,
-                             const std::vector<std::string>& events) {
+                             const std::vector<std::string>& events,
+                             const std::vector<unsigned>& domains) {
     try {
-        turnStart_[rec.id] = readTurn(r, rec, events);
+        Turn t;
+        t.files = r.openTurn(refOf(rec), events, domains);
+        t.start = readTurn(r, t, t.startUsec);
+        keepTurn(rec.id, std::move(t));
     } catch (const Error& e) {
-        turnStart_.erase(rec.id);
+        turns_.erase(rec.id);
         if (e.kind() != ErrorKind::NoSuchGroup) {
             log::warning(log::forContainer(rec.id, std::string("counters: ") + e.what()));
         }
     }
+}
+
+void GroupManager::keepTurn(const std::string& id, Turn t) {
+    if (!scheduler_.rotating(id)) {
+        // Holding all the time, it is read as the kernel counts it: its files are opened
+        // again only if it ever has to take turns.
+        t.files = TurnFiles();
+    }
+    turns_.insert_or_assign(id, std::move(t));
 }
 
 void GroupManager::takeCounters(Resctrl& r, const std::string& id,
@@ -252,20 +279,19 @@ void GroupManager::takeCounters(Resctrl& r, const std::string& id,
     const std::optional<GroupRecord> rec = find(id);
     if (!rec) {
         scheduler_.remove(id);
+        turns_.erase(id);
         return;
     }
+    Turn t;
     try {
-        for (const std::string& ev : events) {
-            for (const auto& [d, n] : domains) {
-                r.setAssignment(refOf(*rec), ev, d, true);
-            }
-        }
+        t.files = r.openTurn(refOf(*rec), events, domainIds(domains));
+        r.assignTurn(t.files, true);
     } catch (const Error& e) {
         // Taken by a group rdtmond does not own meanwhile, or the group went: give back
         // what this one got, so that no counter sits on a group that cannot count.
-        for (const std::string& ev : events) {
+        if (t.files.isOpen()) {
             try {
-                r.setAssignment(refOf(*rec), ev, std::nullopt, false);
+                r.assignTurn(t.files, false);
             } catch (const Error&) {
             }
         }
@@ -276,7 +302,15 @@ void GroupManager::takeCounters(Resctrl& r, const std::string& id,
         return;
     }
     scheduler_.took(id, nowUsec);
-    startTurn(r, *rec, events);
+    try {
+        t.start = readTurn(r, t, t.startUsec);
+    } catch (const Error& e) {
+        t.startUsec = 0; // no rate from this turn; its counters are given back at its end
+        if (e.kind() != ErrorKind::NoSuchGroup) {
+            log::warning(log::forContainer(id, std::string("counters: ") + e.what()));
+        }
+    }
+    keepTurn(id, std::move(t));
     // Its kernel counts start now; a rotating group that has a sampled count keeps serving
     // that one, which goes on.
     if (!scheduler_.rotating(id) || !sampled_.has(id)) {

@@ -119,6 +119,28 @@ private:
     WorkerPool pool_{kReaders - 1};
 };
 
+// One MON group's files for a turn at the assignable counters (Resctrl::openTurn): its
+// mbm_L3_assignments and the counted events' files on each L3 domain, opened once at the
+// turn's take and closed when it ends, so that a turn costs one write to take, one to give
+// back, and one pread per counted file for each of its two reads.
+class TurnFiles {
+public:
+    bool isOpen() const { return !!assign_; }
+
+private:
+    friend class Resctrl;
+    struct File {
+        std::string domain; // mon_L3_00
+        std::string event;
+        UniqueFd fd;
+    };
+    std::string shown_;   // the group's path, for messages
+    std::string takeAll_; // the lines that give every counted event on every domain
+    std::string freeAll_; // the lines that free them
+    UniqueFd assign_;     // mbm_L3_assignments, for writing
+    std::vector<File> files_;
+};
+
 // Access to one resctrl filesystem (the kernel's or the emulator). Bus-free, no global
 // state; every write goes through *at() calls relative to the root dirfd with
 // O_NOFOLLOW, so a symlink planted inside the tree is never followed for a write.
@@ -227,6 +249,20 @@ public:
     // info/last_cmd_status.
     void setAssignment(const MonGroupRef& g, const std::string& event,
                        std::optional<unsigned> domain, bool on);
+
+    // A turn's files (ResctrlTurn.cpp): events on the L3 domains given. Throws NoSuchGroup,
+    // NotSupported (no mbm_L3_assignments), InvalidArgument (an event that is not a word),
+    // Failed.
+    TurnFiles openTurn(const MonGroupRef& g, const std::vector<std::string>& events,
+                       const std::vector<unsigned>& domains) const;
+    // Gives the group every event's counter on every domain, or frees them all, in one
+    // write. A take stops at the first counter the kernel cannot give, the earlier ones
+    // kept: it throws then (OutOfCounters, ...), and the caller frees them again. Throws as
+    // setAssignment.
+    void assignTurn(TurnFiles& t, bool on) const;
+    // The turn's counted files, read again: domain -> event -> count; a file that reads a
+    // word is left out. Throws NoSuchGroup when the group is gone.
+    Counters readTurn(const TurnFiles& t) const;
 
     // "<path>/<ctrl>/mon_groups/<name>" (no double slash for the root group).
     std::string groupPath(const MonGroupRef& g) const;

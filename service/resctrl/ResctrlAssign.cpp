@@ -1,5 +1,6 @@
 // Assignable counters (AMD ABMC, Arm MPAM; Linux 6.18+): the mode and counters that
-// info/L3_MON shows, and a MON group's mbm_L3_assignments, read and written.
+// info/L3_MON shows, a MON group's mbm_L3_assignments, read and written, and the files of
+// a group's turn at the counters.
 #include "Resctrl.h"
 
 #include "Errors.h"
@@ -9,6 +10,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -67,6 +69,37 @@ void throwAssignErrno(int err, const std::string& what, const std::string& statu
     }
 }
 
+void checkEventName(const std::string& event) {
+    bool word = !event.empty() && event.size() <= 64;
+    for (char c : event) {
+        word = word && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    }
+    if (!word) {
+        throw Error(ErrorKind::InvalidArgument, "invalid event name for an assignment");
+    }
+}
+
+// One write(2) of lines to mbm_L3_assignments: the kernel goes through them in order and
+// stops at the first it cannot do, keeping what it did before.
+void writeAssignments(const Resctrl& r, int fd, const std::string& lines, const std::string& what) {
+    ssize_t n;
+    do {
+        n = ::write(fd, lines.data(), lines.size());
+    } while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(lines.size())) {
+        return;
+    }
+    const int err = n < 0 ? errno : EIO;
+    if (err == ENOSPC) {
+        throw OutOfCounters(withStatus(what + ": no counter free", r.lastCmdStatus()));
+    }
+    if (err == ENOENT) { // the kernel's word for an event it does not have
+        throw Error(ErrorKind::InvalidArgument,
+                    withStatus(what + ": no such event", r.lastCmdStatus()));
+    }
+    throwAssignErrno(err, what, r.lastCmdStatus());
+}
+
 } // namespace
 
 Assignments Resctrl::assignments(const MonGroupRef& g) const {
@@ -87,13 +120,7 @@ Assignments Resctrl::assignments(const MonGroupRef& g) const {
 void Resctrl::setAssignment(const MonGroupRef& g, const std::string& event,
                             std::optional<unsigned> domain, bool on) {
     validateRef(g);
-    bool word = !event.empty() && event.size() <= 64;
-    for (char c : event) {
-        word = word && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-    }
-    if (!word) {
-        throw Error(ErrorKind::InvalidArgument, "invalid event name for an assignment");
-    }
+    checkEventName(event);
     const std::string gp = groupPath(g);
     const std::string line =
         event + ":" + (domain ? std::to_string(*domain) : "*") + (on ? "=e" : "=_") + "\n";
@@ -104,23 +131,83 @@ void Resctrl::setAssignment(const MonGroupRef& g, const std::string& event,
     if (f.err != 0) {
         throwAssignErrno(f.err, what, lastCmdStatus());
     }
-    // One write(2): the kernel takes the line whole or refuses it.
-    ssize_t n;
-    do {
-        n = ::write(f.fd.get(), line.data(), line.size());
-    } while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(line.size())) {
-        return;
+    writeAssignments(*this, f.fd.get(), line, what);
+}
+
+TurnFiles Resctrl::openTurn(const MonGroupRef& g, const std::vector<std::string>& events,
+                            const std::vector<unsigned>& domains) const {
+    validateRef(g);
+    TurnFiles t;
+    t.shown_ = groupPath(g);
+    for (const std::string& ev : events) {
+        checkEventName(ev);
+        t.freeAll_ += ev + ":*=_\n";
+        t.takeAll_ += ev + ":";
+        for (std::size_t i = 0; i < domains.size(); ++i) {
+            t.takeAll_ += i == 0 ? "" : ";";
+            t.takeAll_ += std::to_string(domains[i]);
+            t.takeAll_ += "=e";
+        }
+        t.takeAll_ += "\n";
     }
-    const int err = n < 0 ? errno : EIO;
-    if (err == ENOSPC) {
-        throw OutOfCounters(withStatus(what + ": no counter free", lastCmdStatus()));
+    // The group's directory only to open below it (O_PATH: no round trip of its own on FUSE).
+    std::string rel = g.ctrl.empty() ? std::string() : g.ctrl + "/";
+    rel += "mon_groups/" + g.name;
+    OpenResult gd = openBeneath(root_.get(), rel, O_PATH | O_DIRECTORY);
+    if (gd.err == ENOENT || gd.err == ENODEV) {
+        throw Error(ErrorKind::NoSuchGroup, "no such monitoring group: " + t.shown_);
     }
-    if (err == ENOENT) { // the kernel's word for an event it does not have
-        throw Error(ErrorKind::InvalidArgument,
-                    withStatus(what + ": no such event", lastCmdStatus()));
+    if (gd.err != 0) {
+        throwErrno(gd.err, "cannot open " + t.shown_);
     }
-    throwAssignErrno(err, what, lastCmdStatus());
+    OpenResult a = openBeneath(gd.fd.get(), "mbm_L3_assignments", O_WRONLY);
+    if (a.err != 0) {
+        throwAssignErrno(a.err, "cannot open " + t.shown_ + "/mbm_L3_assignments", lastCmdStatus());
+    }
+    t.assign_ = std::move(a.fd);
+    for (unsigned d : domains) {
+        char dom[32];
+        std::snprintf(dom, sizeof dom, "mon_L3_%02u", d); // the kernel's mon_%s_%02d
+        for (const std::string& ev : events) {
+            const std::string rel2 = std::string("mon_data/") + dom + "/" + ev;
+            OpenResult f = openBeneath(gd.fd.get(), rel2, O_RDONLY);
+            if (f.err == ENODEV) {
+                throw Error(ErrorKind::NoSuchGroup, "no such monitoring group: " + t.shown_);
+            }
+            if (f.err != 0) {
+                throwErrno(f.err, "cannot open " + t.shown_ + "/" + rel2);
+            }
+            t.files_.push_back(TurnFiles::File{dom, ev, std::move(f.fd)});
+        }
+    }
+    return t;
+}
+
+void Resctrl::assignTurn(TurnFiles& t, bool on) const {
+    const std::string& lines = on ? t.takeAll_ : t.freeAll_;
+    if (!t.assign_ || lines.empty()) {
+        throw Error(ErrorKind::Failed, "no turn files open for " + t.shown_);
+    }
+    writeAssignments(*this, t.assign_.get(), lines,
+                     std::string("cannot ") + (on ? "take" : "free") + " the counters of " +
+                         t.shown_);
+}
+
+Counters Resctrl::readTurn(const TurnFiles& t) const {
+    Counters out;
+    for (const TurnFiles::File& f : t.files_) {
+        ReadResult r = rereadShort(f.fd.get());
+        if (r.err == ENODEV || r.err == ENOENT) {
+            throw Error(ErrorKind::NoSuchGroup, "no such monitoring group: " + t.shown_);
+        }
+        if (r.err != 0) {
+            throwErrno(r.err, "cannot read " + t.shown_ + "/mon_data/" + f.domain + "/" + f.event);
+        }
+        if (const std::optional<uint64_t> v = parseCounterValue(r.text)) {
+            out[f.domain][f.event] = *v;
+        }
+    }
+    return out;
 }
 
 } // namespace rdtmon

@@ -24,39 +24,6 @@ bool isGoneErr(int err) {
     return err == ENOENT || err == ENODEV;
 }
 
-// Reads a counter file from offset 0. A counter is one short line: one pread(2) usually
-// returns all of it, so the read that would only confirm the end is skipped when the text
-// ends in a newline.
-ReadResult preadCounter(int fd) {
-    char buf[64];
-    ssize_t n;
-    do {
-        n = ::pread(fd, buf, sizeof buf, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        return ReadResult{errno, {}};
-    }
-    ReadResult r;
-    r.text.assign(buf, static_cast<std::size_t>(n));
-    off_t off = n;
-    // More only when the first read filled the buffer or stopped mid-line; a counter file
-    // is never near 64 KiB, so more than that is not read.
-    while (r.text.size() < 65536 &&
-           (n == static_cast<ssize_t>(sizeof buf) || (n > 0 && r.text.back() != '\n'))) {
-        n = ::pread(fd, buf, sizeof buf, off);
-        if (n < 0) {
-            if (errno == EINTR) {
-                n = 1;
-                continue;
-            }
-            return ReadResult{errno, {}};
-        }
-        r.text.append(buf, static_cast<std::size_t>(n));
-        off += n;
-    }
-    return r;
-}
-
 // The event files and (when subs is given) the SNC sub-domain dirs of one mon_data dir.
 int listDomain(int dirFd, std::vector<std::string>& events, std::vector<std::string>* subs) {
     int err = forEachEntry(dirFd, [&](const std::string& n, unsigned char t) {
@@ -173,7 +140,7 @@ void Resctrl::beginCountersPass(CountersPass& pass) const {
         }
     }
     pass.pool_.forEach(jobs.size(), [&jobs](std::size_t i) {
-        ReadResult r = preadCounter(jobs[i].fd);
+        ReadResult r = rereadShort(jobs[i].fd);
         jobs[i].out->err = r.err;
         if (r.err == 0) {
             jobs[i].out->value = parseCounterValue(r.text);
@@ -263,7 +230,7 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
         bool ok = true;
         for (const CountersLayout::Domain& d : pass.layout_.domains) {
             for (const std::string& e : d.events) {
-                ReadResult r = preadCounter(fds[k++].get());
+                ReadResult r = rereadShort(fds[k++].get());
                 if (r.err != 0) {
                     ok = false; // removed, or made anew: open everything again by name
                     break;
@@ -329,7 +296,7 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
         for (const std::string& e : d.events) {
             UniqueFd& slot = fds[k++];
             OpenResult f = openBeneath(md.fd.get(), d.key + "/" + e, O_RDONLY);
-            ReadResult r = f.err != 0 ? ReadResult{f.err, {}} : preadCounter(f.fd.get());
+            ReadResult r = f.err != 0 ? ReadResult{f.err, {}} : rereadShort(f.fd.get());
             if (r.err != 0) {
                 if (isGoneErr(r.err) && groupGone()) {
                     closeAll();

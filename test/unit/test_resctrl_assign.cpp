@@ -11,7 +11,10 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace rdtmon::test {
 namespace {
@@ -128,6 +131,50 @@ TEST_F(ResctrlAssign, MbmEventModeReadsCountersAndAssignsAndFrees) {
     expectError(ErrorKind::NoSuchGroup, [&] {
         r_->setAssignment(MonGroupRef{"", "gone"}, "mbm_total_bytes", 0, true);
     });
+}
+
+TEST_F(ResctrlAssign, ATurnTakesAndFreesEveryCounterInOneWriteAndReadsOnlyItsFiles) {
+    mount("mbm_event", 4); // the default group holds 2 per domain, g the other 2
+    const MonGroupRef g = make("g");
+    const MonGroupRef h = make("h");
+    const std::vector<std::string> both = {"mbm_total_bytes", "mbm_local_bytes"};
+    TurnFiles th = r_->openTurn(h, both, {0, 1});
+    ASSERT_TRUE(th.isOpen());
+    EXPECT_TRUE(r_->readTurn(th).empty()) << "Unassigned everywhere: no number";
+
+    // None free: refused at the first domain, nothing taken.
+    EXPECT_THROW(r_->assignTurn(th, true), OutOfCounters);
+    EXPECT_EQ(r_->assignments(h)["mbm_total_bytes"], (std::map<unsigned, bool>{{0, 0}, {1, 0}}));
+    // One free per domain: the first line takes them, the second is refused, and what the
+    // first took stays taken (the kernel stops at the first error) until freed.
+    r_->setAssignment(g, "mbm_total_bytes", std::nullopt, false);
+    EXPECT_THROW(r_->assignTurn(th, true), OutOfCounters);
+    EXPECT_EQ(r_->assignments(h)["mbm_total_bytes"], (std::map<unsigned, bool>{{0, 1}, {1, 1}}));
+    EXPECT_EQ(r_->assignments(h)["mbm_local_bytes"], (std::map<unsigned, bool>{{0, 0}, {1, 0}}));
+    r_->assignTurn(th, false);
+    EXPECT_EQ(r_->assignments(h)["mbm_total_bytes"], (std::map<unsigned, bool>{{0, 0}, {1, 0}}));
+    EXPECT_EQ(r_->assignInfo().available, (std::map<unsigned, unsigned>{{0, 1}, {1, 1}}));
+
+    // g's local counters, read through its turn's files only: local on both domains, never
+    // total (g's total reads Unassigned now) nor llc_occupancy.
+    emu_->drive("mon_groups/g", 100'000'000, 50'000'000, 1 << 20);
+    TurnFiles tg = r_->openTurn(g, {"mbm_local_bytes"}, {0, 1});
+    const Counters a = r_->readTurn(tg);
+    EXPECT_EQ(a.size(), 2u);
+    for (const char* d : {"mon_L3_00", "mon_L3_01"}) {
+        ASSERT_EQ(a.count(d), 1u) << d;
+        EXPECT_EQ(a.at(d).size(), 1u) << d;
+        EXPECT_EQ(a.at(d).count("mbm_local_bytes"), 1u) << d;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const Counters b = r_->readTurn(tg); // the same fds, read again from offset 0
+    EXPECT_GT(b.at("mon_L3_00").at("mbm_local_bytes"), a.at("mon_L3_00").at("mbm_local_bytes"));
+
+    // Gone: its kept files say so, and so does opening.
+    r_->removeMonGroup(g);
+    expectError(ErrorKind::NoSuchGroup, [&] { r_->readTurn(tg); });
+    expectError(ErrorKind::NoSuchGroup, [&] { r_->openTurn(g, both, {0, 1}); });
+    expectError(ErrorKind::InvalidArgument, [&] { r_->openTurn(h, {"a b"}, {0}); });
 }
 
 TEST_F(ResctrlAssign, DefaultModeRefusesAssignmentsAsInvalid) {
