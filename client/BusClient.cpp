@@ -194,6 +194,13 @@ Status BusClient::status() {
                 throw;
             }
         }
+        try {
+            s.telemetryFeatures = manager_->TelemetryFeatures();
+        } catch (const sdbus::Error& e) {
+            if (clientErrorKindOf(e.getName()) == ClientErrorKind::NotRunning) {
+                throw; // else a service older than TelemetryFeatures
+            }
+        }
         return s;
     });
 }
@@ -268,10 +275,13 @@ Snapshot BusClient::allCounters(bool withGenerations) {
             return snapshotOf(t, groups, [](GroupCounters& c, const auto& values) {
                 for (const auto& v : values) {
                     const sdbus::Variant& value = std::get<2>(v);
-                    if (value.peekValueType() != "t") {
-                        continue; // not a count (a decimal): no rate is taken from it
+                    if (value.peekValueType() == "d") {
+                        c.decimals[std::get<0>(v)][std::get<1>(v)] = value.get<double>();
+                    } else if (value.peekValueType() == "t") {
+                        c.counters[std::get<0>(v)][std::get<1>(v)] = value.get<uint64_t>();
+                    } else {
+                        continue; // a type this client does not know
                     }
-                    c.counters[std::get<0>(v)][std::get<1>(v)] = value.get<uint64_t>();
                     c.generations[std::get<0>(v)][std::get<1>(v)] = std::get<3>(v);
                     if (std::get<4>(v) != 0) {
                         c.windowUsec[std::get<0>(v)][std::get<1>(v)] = std::get<4>(v);

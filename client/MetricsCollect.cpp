@@ -1,5 +1,6 @@
 #include "MetricsCollect.h"
 
+#include <algorithm>
 #include <set>
 
 namespace rdtmon::client {
@@ -41,8 +42,13 @@ MetricsInput collectMetrics(BusClient& bus, std::string* why) {
         in.status = bus.status();
         if (in.status.supported) {
             try {
-                // Prometheus takes the rates and handles resets itself: no generations.
-                in.snapshot = bus.allCounters(false);
+                // Prometheus takes the rates and handles resets itself: no generations,
+                // and GetAllCounters' smaller reply, unless the node has decimal telemetry
+                // values (core_energy), which only GetAllValues serves.
+                const bool decimals = std::find(in.status.telemetryFeatures.begin(),
+                                                in.status.telemetryFeatures.end(),
+                                                kCoreEnergy) != in.status.telemetryFeatures.end();
+                in.snapshot = bus.allCounters(decimals);
                 in.coverage = bus.allCoverage();
                 in.counters = bus.counterAssignment();
                 addWaiting(bus, in);

@@ -1,6 +1,7 @@
 #include "MetricsText.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -29,9 +30,10 @@ void family(std::string& out, const char* name, const char* type, const char* he
             out.append("{").append(s.labels).append("}");
         }
         if (s.real) {
+            // The shortest text that reads back as the same double: every digit it has.
             char text[64];
-            std::snprintf(text, sizeof text, "%.6g", *s.real);
-            out.append(" ").append(text).append("\n");
+            const auto r = std::to_chars(text, text + sizeof text, *s.real);
+            out.append(" ").append(text, r.ptr).append("\n");
         } else {
             out.append(" ").append(std::to_string(s.value)).append("\n");
         }
@@ -78,6 +80,25 @@ std::vector<Sample> samplesOf(const std::vector<const GroupCounters*>& groups, c
             }
             label(l, "domain", domain);
             out.push_back(Sample{std::move(l), e->second});
+        }
+    }
+    return out;
+}
+
+// The samples of a decimal event (Intel's telemetry, per package) over containers.
+std::vector<Sample> decimalSamplesOf(const std::vector<const GroupCounters*>& groups,
+                                     const char* event) {
+    std::vector<Sample> out;
+    for (const GroupCounters* g : groups) {
+        for (const auto& [domain, events] : g->decimals) {
+            const auto e = events.find(event);
+            if (e == events.end()) {
+                continue;
+            }
+            std::string l;
+            containerLabels(l, g->id, g->labels, g->origin);
+            label(l, "domain", domain);
+            out.push_back(Sample{std::move(l), 0, e->second});
         }
     }
     return out;
@@ -241,6 +262,10 @@ std::string formatMetrics(const MetricsInput& in) {
            "Local memory bandwidth (MBM local) used by the container's group, per L3 domain; "
            "origin: hook, adopted or runtime (made by its runtime, not owned by rdtmond).",
            samplesOf(containers, kMbmLocal, false));
+    family(out, "rdtmon_core_energy_joules_total", "counter",
+           "Energy the container's tasks used, per package (Intel telemetry core_energy, "
+           "domain mon_PERF_PKG_YY); origin as above.",
+           decimalSamplesOf(containers, kCoreEnergy));
     family(out, "rdtmon_container_tasks", "gauge",
            "Threads of the container in its group (where=group) and outside it "
            "(where=outside: not counted in its numbers), at rdtmond's last count; groups "

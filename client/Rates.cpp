@@ -37,6 +37,39 @@ std::optional<double> rateOf(const GroupCounters* prev, const GroupCounters& cur
     return static_cast<double>(*after - *before) / seconds;
 }
 
+// Joules per second of core_energy over every telemetry package of the group.
+std::optional<double> wattsOf(const GroupCounters* prev, const GroupCounters& cur, double seconds) {
+    if (prev == nullptr || seconds <= 0) {
+        return std::nullopt;
+    }
+    std::optional<double> sum;
+    for (const auto& [domain, events] : cur.decimals) {
+        const auto after = events.find(kCoreEnergy);
+        if (after == events.end()) {
+            continue;
+        }
+        const auto d = prev->decimals.find(domain);
+        if (d == prev->decimals.end() || d->second.count(kCoreEnergy) == 0) {
+            return std::nullopt;
+        }
+        const double before = d->second.at(kCoreEnergy);
+        const auto genBefore = valueOf(prev->generations, domain, kCoreEnergy);
+        const auto genAfter = valueOf(cur.generations, domain, kCoreEnergy);
+        if (after->second < before || (genBefore && genAfter && *genBefore != *genAfter)) {
+            return std::nullopt;
+        }
+        sum = sum.value_or(0) + (after->second - before) / seconds;
+    }
+    // A package that the earlier read had and this one lacks leaves the sum partial.
+    for (const auto& [domain, events] : prev->decimals) {
+        if (events.count(kCoreEnergy) != 0 &&
+            (cur.decimals.count(domain) == 0 || cur.decimals.at(domain).count(kCoreEnergy) == 0)) {
+            return std::nullopt;
+        }
+    }
+    return sum;
+}
+
 template <class T> void addInto(std::optional<T>& sum, const std::optional<T>& part, bool& lost) {
     if (!part) {
         lost = true;
@@ -117,7 +150,7 @@ RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, c
                 prior = nullptr;
             }
         }
-        GroupRates r{g.id, g.labels, g.isClos() ? std::string() : g.origin, {}, {}, {}, {}};
+        GroupRates r{g.id, g.labels, g.isClos() ? std::string() : g.origin, {}, {}, {}, {}, {}};
         for (const auto& [domain, events] : g.counters) {
             if (!isL3Domain(domain)) {
                 continue; // a telemetry package: none of these events
@@ -129,6 +162,7 @@ RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, c
             r.domains.emplace(domain, f);
         }
         r.total = sumOfTopLevel(r.domains);
+        r.watts = wattsOf(prior, g, report.intervalSeconds);
         for (const auto& [domain, events] : g.windowUsec) {
             for (const auto& [event, window] : events) {
                 const double w = static_cast<double>(window) / 1e6;
@@ -196,7 +230,7 @@ std::vector<GroupRates> outsideContainers(const RateReport& report, const ClosOf
         for (const GroupRates* c : members) {
             accumulate(insideTotal, c->total);
         }
-        GroupRates r{clos.id, {}, {}, {}, minus(clos.total, insideTotal), {}, {}};
+        GroupRates r{clos.id, {}, {}, {}, minus(clos.total, insideTotal), {}, {}, {}};
         for (const auto& [domain, f] : clos.domains) {
             Figures inside = kZero;
             for (const GroupRates* c : members) {

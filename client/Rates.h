@@ -34,6 +34,10 @@ struct GroupRates {
     // its last turn measured; the longest such turn, and the age of the oldest.
     std::optional<double> sampledWindowSeconds;
     std::optional<double> sampledAgeSeconds;
+    // Power over the interval, from Intel's telemetry (core_energy on every mon_PERF_PKG_YY
+    // package, summed): absent where the node has no such event, and under the same rules
+    // as a rate (a package missing, a count that went down or restarted).
+    std::optional<double> watts;
 };
 
 struct RateReport {

@@ -22,6 +22,9 @@ using Labels = std::map<std::string, std::string>;
 // domain (mon_L3_00, with SNC also mon_L3_00/mon_sub_L3_01) -> {event -> value}; an event
 // that read Unavailable, Error or Unassigned is absent.
 using Counters = std::map<std::string, std::map<std::string, uint64_t>>;
+// The same for values the kernel prints as decimal fractions (Intel's telemetry:
+// core_energy in joules, activity), which only GetAllValues serves.
+using Decimals = std::map<std::string, std::map<std::string, double>>;
 
 // How a container's group came to be (the Group's Origin, GetAllCounters' "origin" label):
 // asked for over the bus as rdtmon-hook does, made by rdtmond for a container it found
@@ -47,6 +50,7 @@ struct GroupCounters {
     // counts read as the kernel counts them.
     Counters windowUsec;
     Counters measuredUsec;
+    Decimals decimals; // their generations are in generations too
     bool isClos() const { return !id.empty() && id.front() == '/'; }
 };
 
@@ -122,6 +126,7 @@ struct Status {
     bool supported = false;
     std::string resctrlPath;
     std::vector<std::string> monFeatures;
+    std::vector<std::string> telemetryFeatures; // empty from a service older than them
     uint32_t numRmids = 0;
     std::optional<uint32_t> freeRmids; // absent from a service older than FreeRmids
     uint32_t groupCount = 0;

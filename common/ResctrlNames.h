@@ -20,6 +20,9 @@ constexpr bool isReservedResctrlName(std::string_view name) {
 inline constexpr const char* kLlcOccupancy = "llc_occupancy";
 inline constexpr const char* kMbmTotalBytes = "mbm_total_bytes";
 inline constexpr const char* kMbmLocalBytes = "mbm_local_bytes";
+// Intel's telemetry (mon_PERF_PKG_YY): a package's energy spent on the group's tasks, in
+// joules, printed as a decimal fraction.
+inline constexpr const char* kCoreEnergy = "core_energy";
 inline constexpr std::array<const char*, 2> kMbmEvents = {kMbmTotalBytes, kMbmLocalBytes};
 
 constexpr bool isMbmEvent(std::string_view event) {

@@ -104,6 +104,7 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
                               {"supported", s.supported},
                               {"resctrl_path", s.resctrlPath},
                               {"mon_features", s.monFeatures},
+                              {"telemetry_features", s.telemetryFeatures},
                               {"num_rmids", s.numRmids},
                               {"free_rmids", s.freeRmids ? nlohmann::json(*s.freeRmids)
                                                          : nlohmann::json(nullptr)},
@@ -162,6 +163,7 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
                 {"supported:", s.supported ? "yes" : "no"},
                 {"resctrl:", s.resctrlPath.empty() ? "-" : s.resctrlPath},
                 {"mon features:", join(s.monFeatures)},
+                {"telemetry:", join(s.telemetryFeatures)},
                 {"RMIDs:", std::to_string(s.numRmids)},
                 {"RMIDs free:", s.freeRmids ? std::to_string(*s.freeRmids) : "-"},
                 {"groups:", std::to_string(s.groupCount)},

@@ -19,7 +19,8 @@ std::string outsideName(const std::string& clos) {
     return "outside (" + clos + ")";
 }
 
-std::optional<double> keyOf(const Figures& f, SortColumn c) {
+std::optional<double> keyOf(const TopRow& r, SortColumn c) {
+    const Figures& f = r.figures;
     switch (c) {
     case SortColumn::Llc:
         return f.llcBytes ? std::optional<double>(static_cast<double>(*f.llcBytes)) : std::nullopt;
@@ -27,6 +28,8 @@ std::optional<double> keyOf(const Figures& f, SortColumn c) {
         return f.mbmTotalBytesPerSec;
     case SortColumn::Local:
         return f.mbmLocalBytesPerSec;
+    case SortColumn::Power:
+        return r.watts;
     case SortColumn::Name:
         break;
     }
@@ -38,8 +41,8 @@ std::optional<double> keyOf(const Figures& f, SortColumn c) {
 void sortRows(std::vector<TopRow>& rows, SortColumn c) {
     std::stable_sort(rows.begin(), rows.end(), [c](const TopRow& a, const TopRow& b) {
         if (c != SortColumn::Name) {
-            const auto ka = keyOf(a.figures, c);
-            const auto kb = keyOf(b.figures, c);
+            const auto ka = keyOf(a, c);
+            const auto kb = keyOf(b, c);
             if (ka.has_value() != kb.has_value()) {
                 return ka.has_value();
             }
@@ -56,12 +59,12 @@ void addRows(std::vector<TopRow>& rows, const GroupRates& g, const std::string& 
              const std::string& id, bool perDomain) {
     const bool sampled = g.sampledWindowSeconds.has_value();
     if (!perDomain) {
-        rows.push_back(TopRow{name, id, {}, g.total, g.origin, sampled});
+        rows.push_back(TopRow{name, id, {}, g.total, g.origin, sampled, g.watts});
         return;
     }
     for (const auto& [domain, f] : g.domains) {
         if (isTopLevelDomain(domain)) {
-            rows.push_back(TopRow{name, id, domain, f, g.origin, sampled});
+            rows.push_back(TopRow{name, id, domain, f, g.origin, sampled, {}});
         }
     }
 }
@@ -127,6 +130,7 @@ TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf
         if (g.sampledWindowSeconds) {
             ++frame.sampledCount;
         }
+        frame.power = frame.power || g.watts.has_value();
         addRows(frame.containers, g, containerName(g.id, g.labels), g.id, opts.perDomain);
     }
     sortRows(frame.containers, opts.sort);
@@ -137,8 +141,10 @@ TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf
 }
 
 std::string topText(const TopFrame& frame, bool perDomain) {
-    std::vector<std::array<std::string, 5>> cells;
-    cells.push_back({"NAME", "DOMAIN", "LLC", "TOTAL MB/s", "LOCAL MB/s"});
+    // Power only where the node counts it, and on rows summed over domains.
+    const bool power = frame.power && !perDomain;
+    std::vector<std::array<std::string, 6>> cells;
+    cells.push_back({"NAME", "DOMAIN", "LLC", "TOTAL MB/s", "LOCAL MB/s", "POWER W"});
     for (const auto* rows : {&frame.containers, &frame.outside}) {
         for (const TopRow& r : *rows) {
             std::string name = r.name;
@@ -150,10 +156,10 @@ std::string topText(const TopFrame& frame, bool perDomain) {
             }
             cells.push_back({name, r.domain, humanBytes(r.figures.llcBytes),
                              megabytesPerSecond(r.figures.mbmTotalBytesPerSec),
-                             megabytesPerSecond(r.figures.mbmLocalBytesPerSec)});
+                             megabytesPerSecond(r.figures.mbmLocalBytesPerSec), watts(r.watts)});
         }
     }
-    std::array<std::size_t, 5> width{};
+    std::array<std::size_t, 6> width{};
     for (const auto& row : cells) {
         for (std::size_t i = 0; i < row.size(); ++i) {
             width[i] = std::max(width[i], row[i].size());
@@ -179,7 +185,7 @@ std::string topText(const TopFrame& frame, bool perDomain) {
         if (perDomain) {
             line += "  " + padded(row[1], width[1], false);
         }
-        for (std::size_t i = 2; i < row.size(); ++i) {
+        for (std::size_t i = 2; i < row.size() - (power ? 0 : 1); ++i) {
             line += "  " + padded(row[i], width[i], true);
         }
         out += line + "\n";
@@ -206,6 +212,7 @@ nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& c
         c["labels"] = g.labels;
         c["origin"] = g.origin;
         c["domains"] = domainsJson(g);
+        c["power_watts"] = optionalJson(g.watts);
         c["sampled"] = g.sampledWindowSeconds
                            ? nlohmann::json{{"window_seconds", *g.sampledWindowSeconds},
                                             {"age_seconds", g.sampledAgeSeconds.value_or(0)}}

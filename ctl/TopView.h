@@ -13,7 +13,7 @@
 
 namespace rdtmon::ctl {
 
-enum class SortColumn { Llc, Total, Local, Name };
+enum class SortColumn { Llc, Total, Local, Power, Name };
 
 struct TopOptions {
     SortColumn sort = SortColumn::Total;
@@ -27,6 +27,9 @@ struct TopRow {
     client::Figures figures;
     std::string origin;   // the group's (hook, adopted, runtime); empty for the outside share
     bool sampled = false; // its MBM figures come from turns at the assignable counters
+    // Watts from Intel's telemetry, on a row summed over domains only (power is counted
+    // per package, not per L3 domain).
+    std::optional<double> watts;
 };
 
 struct TopFrame {
@@ -34,6 +37,7 @@ struct TopFrame {
     std::size_t containerCount = 0;
     std::size_t runtimeCount = 0;   // of them, groups made by the containers' runtimes
     std::size_t sampledCount = 0;   // of them, groups that take turns at the counters
+    bool power = false;             // some container has a power figure: a column for it
     std::vector<TopRow> containers; // sorted as asked
     std::vector<TopRow> outside;    // one per CLOS (and domain), by CLOS path
 };

@@ -34,6 +34,15 @@ std::string megabytesPerSecond(std::optional<double> bytesPerSecond) {
     return buf.data();
 }
 
+std::string watts(std::optional<double> watts) {
+    if (!watts) {
+        return "-";
+    }
+    std::array<char, 48> buf{};
+    std::snprintf(buf.data(), buf.size(), "%.1f", *watts);
+    return buf.data();
+}
+
 std::string utcTime(uint64_t usec) {
     const std::time_t t = static_cast<std::time_t>(usec / 1'000'000);
     std::tm tm{};

@@ -13,6 +13,8 @@ namespace rdtmon::ctl {
 std::string humanBytes(std::optional<uint64_t> bytes);
 // 1234.5 (MB/s, one decimal); "-" when absent.
 std::string megabytesPerSecond(std::optional<double> bytesPerSecond);
+// Watts with one decimal ("12.3"); "-" when absent.
+std::string watts(std::optional<double> watts);
 // An ISO 8601 UTC time of CLOCK_REALTIME microseconds: 2026-12-01T18:09:32Z.
 std::string utcTime(uint64_t usec);
 

@@ -81,8 +81,10 @@ int main(int argc, char** argv) {
                      "intervals to show (default: until "
                      "interrupted)")
         ->check(CLI::PositiveNumber);
-    topCmd->add_option("-s,--sort", sortName, "column to sort by: llc, total, local, name")
-        ->check(CLI::IsMember({"llc", "total", "local", "name"}));
+    topCmd
+        ->add_option("-s,--sort", sortName,
+                     "column to sort by: llc, total, local, power (Intel telemetry), name")
+        ->check(CLI::IsMember({"llc", "total", "local", "power", "name"}));
     topCmd->add_flag("--per-domain", top.view.perDomain, "a row per L3 domain");
     CLI::App* gc = app.add_subcommand("gc", "collect the groups of vanished containers (root)");
     CLI::App* metrics =
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
             static const std::map<std::string, SortColumn> kSort = {{"llc", SortColumn::Llc},
                                                                     {"total", SortColumn::Total},
                                                                     {"local", SortColumn::Local},
+                                                                    {"power", SortColumn::Power},
                                                                     {"name", SortColumn::Name}};
             top.view.sort = kSort.at(sortName);
             runTop(bus, top, std::cout, ::isatty(STDOUT_FILENO) == 1);

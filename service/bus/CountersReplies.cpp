@@ -3,6 +3,7 @@
 #include "Errors.h"
 #include "HandlerErrors.h"
 
+#include <algorithm>
 #include <memory>
 #include <tuple>
 #include <utility>
@@ -80,14 +81,17 @@ void replyAllValues(CountersReader& reader,
                 out.reserve(o.counters->groups.size());
                 for (const GroupCounters& g : o.counters->groups) {
                     std::vector<ValueEntry> values;
-                    for (const auto& [domain, events] : g.counters) {
+                    auto generation = [&g](const std::string& domain, const std::string& event) {
                         const auto gd = g.generations.find(domain);
+                        if (gd == g.generations.end()) {
+                            return uint64_t{0};
+                        }
+                        const auto ge = gd->second.find(event);
+                        return ge == gd->second.end() ? uint64_t{0} : ge->second;
+                    };
+                    for (const auto& [domain, events] : g.counters) {
                         for (const auto& [event, value] : events) {
-                            uint64_t gen = 0;
-                            if (gd != g.generations.end()) {
-                                const auto ge = gd->second.find(event);
-                                gen = ge == gd->second.end() ? 0 : ge->second;
-                            }
+                            const uint64_t gen = generation(domain, event);
                             uint64_t window = 0;
                             uint64_t measured = at;
                             if (const auto w = g.windowUsec.find(domain);
@@ -99,6 +103,17 @@ void replyAllValues(CountersReader& reader,
                                                 measured);
                         }
                     }
+                    // Decimal values (telemetry) are always read as the kernel counts them.
+                    for (const auto& [domain, events] : g.decimals) {
+                        for (const auto& [event, value] : events) {
+                            values.emplace_back(domain, event, sdbus::Variant(value),
+                                                generation(domain, event), uint64_t{0}, at);
+                        }
+                    }
+                    std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
+                        return std::tie(std::get<0>(a), std::get<1>(a)) <
+                               std::tie(std::get<0>(b), std::get<1>(b));
+                    });
                     out.emplace_back(g.id, g.labels, std::move(values));
                 }
                 return std::make_pair(at, std::move(out));

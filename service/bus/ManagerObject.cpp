@@ -153,7 +153,8 @@ void ManagerObject::releaseSignals() {
 void ManagerObject::onAvailabilityChanged() {
     try {
         getObject().emitPropertiesChangedSignal(
-            kManagerInterface, {"ResctrlPath", "Supported", "MonFeatures", "NumRmids"});
+            kManagerInterface,
+            {"ResctrlPath", "Supported", "MonFeatures", "TelemetryFeatures", "NumRmids"});
     } catch (const std::exception& e) {
         log::warning(std::string("PropertiesChanged: ") + e.what());
     }
@@ -354,6 +355,15 @@ std::vector<std::string> ManagerObject::MonFeatures() {
         [&] {
             Resctrl* r = mgr_.resctrl();
             return r != nullptr ? r->monFeatures() : std::vector<std::string>{};
+        },
+        {});
+}
+
+std::vector<std::string> ManagerObject::TelemetryFeatures() {
+    return safely<std::vector<std::string>>(
+        [&] {
+            Resctrl* r = mgr_.resctrl();
+            return r != nullptr ? r->telemetryFeatures() : std::vector<std::string>{};
         },
         {});
 }

@@ -81,6 +81,7 @@ private:
     std::string ResctrlPath() override;
     bool Supported() override;
     std::vector<std::string> MonFeatures() override;
+    std::vector<std::string> TelemetryFeatures() override;
     uint32_t NumRmids() override;
     uint32_t GroupCount() override;
     uint32_t FreeRmids() override;

@@ -11,7 +11,21 @@ uint64_t CountGenerations::next(uint64_t nowUsec) {
 
 CountGenerations::Generations CountGenerations::observe(const std::string& key,
                                                         uint64_t incarnation,
-                                                        const Counters& values, uint64_t nowUsec) {
+                                                        const Counters& counts, uint64_t nowUsec,
+                                                        const Decimals& decimals) {
+    // A decimal value is compared in millionths (the places the kernel prints): a count
+    // that restarts falls back to about 0, far more than that below the last.
+    Counters merged;
+    if (!decimals.empty()) {
+        merged = counts;
+        for (const auto& [domain, events] : decimals) {
+            for (const auto& [event, v] : events) {
+                merged[domain][event] =
+                    static_cast<uint64_t>(std::clamp(v * 1e6, 0.0, 1.8e19)); // below 2^64
+            }
+        }
+    }
+    const Counters& values = decimals.empty() ? counts : merged;
     Group& g = groups_[key];
     if (g.incarnation != incarnation) {
         g.counts.clear();

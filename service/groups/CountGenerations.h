@@ -34,8 +34,10 @@ public:
     // One group's values as a read found them, at nowUsec (CLOCK_MONOTONIC); returns the
     // generation of each. key names the group (its kind and id: an owned group and a
     // runtime's with the same id are two); incarnation changes when it is made again.
+    // decimals: the values that read a decimal fraction, whose generations come out
+    // with the others' (an event is one or the other).
     Generations observe(const std::string& key, uint64_t incarnation, const Counters& values,
-                        uint64_t nowUsec);
+                        uint64_t nowUsec, const Decimals& decimals = {});
     // rdtmond gave (or took) the group's counter for event: its counts restart.
     void restart(const std::string& key, const std::string& event);
     // Every group's counts of event restart (a mode switch), or of every event when it is

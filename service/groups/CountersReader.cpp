@@ -168,7 +168,7 @@ void CountersReader::observeGenerations(AllCounters& read, bool full) {
             key = CountGenerations::ownedKey(g.id);
             incarnation = owned[g.id];
         }
-        g.generations = gens.observe(key, incarnation, g.counters, read.monotonicUsec);
+        g.generations = gens.observe(key, incarnation, g.counters, read.monotonicUsec, g.decimals);
     }
     if (full) {
         gens.sweep(); // what a full pass did not find is gone
@@ -240,7 +240,7 @@ void CountersReader::work(bool full) {
             for (const GroupRecord& rec : snapshot_) {
                 try {
                     result_.groups.push_back(GroupCounters{
-                        rec.id, rec.labels, resctrl_->readCounters(refOf(rec)), {}, {}, {}});
+                        rec.id, rec.labels, resctrl_->readCounters(refOf(rec)), {}, {}, {}, {}});
                 } catch (const Error& e) {
                     if (e.kind() == ErrorKind::NoSuchGroup) {
                         unread_.push_back(rec);

@@ -47,6 +47,9 @@ struct GroupCounters {
     // ended (CLOCK_MONOTONIC µs); empty for a count read as it is.
     Counters windowUsec;
     Counters measuredUsec;
+    // The events that read a decimal fraction (Intel's core_energy, activity), from the
+    // bulk read only; GetAllValues serves them (their generations are in generations).
+    Decimals decimals;
 };
 // How many of a container's tasks (the threads of its followed cgroup) are in its group and
 // how many are outside it, as of the last resync. A group that follows no cgroup reports its

@@ -43,32 +43,38 @@ AllCounters readAllCounters(const Resctrl& r, CountersPass& pass,
     r.beginCountersPass(pass);
     AllCounters out;
     for (const GroupRecord& rec : groups) {
-        std::optional<Counters> c = r.readCountersBulk(pass, rec.ctrl, rec.id);
+        Decimals decimals;
+        std::optional<Counters> c = r.readCountersBulk(pass, rec.ctrl, rec.id, &decimals);
         if (!c) {
             unread.push_back(rec);
             continue;
         }
         Labels labels = rec.labels;
         labels["origin"] = originName(rec.origin);
-        out.groups.push_back(GroupCounters{rec.id, std::move(labels), std::move(*c), {}, {}, {}});
+        out.groups.push_back(GroupCounters{
+            rec.id, std::move(labels), std::move(*c), {}, {}, {}, std::move(decimals)});
     }
     for (const RuntimeGroup& g : shown) {
-        std::optional<Counters> c = r.readCountersBulk(pass, g.ctrl, g.id);
+        Decimals decimals;
+        std::optional<Counters> c = r.readCountersBulk(pass, g.ctrl, g.id, &decimals);
         if (!c) {
             shownUnread.push_back(g.id);
             continue;
         }
         Labels labels = g.labels;
         labels["origin"] = "runtime";
-        out.groups.push_back(GroupCounters{g.id, std::move(labels), std::move(*c), {}, {}, {}});
+        out.groups.push_back(
+            GroupCounters{g.id, std::move(labels), std::move(*c), {}, {}, {}, std::move(decimals)});
     }
     std::vector<std::string> ctrls{""};
     for (std::string& c : r.listCtrlGroups()) {
         ctrls.push_back(std::move(c));
     }
     for (const std::string& ctrl : ctrls) {
-        if (std::optional<Counters> c = r.readCountersBulk(pass, ctrl, "")) {
-            out.groups.push_back(GroupCounters{"/" + ctrl, {}, std::move(*c), {}, {}, {}});
+        Decimals decimals;
+        if (std::optional<Counters> c = r.readCountersBulk(pass, ctrl, "", &decimals)) {
+            out.groups.push_back(
+                GroupCounters{"/" + ctrl, {}, std::move(*c), {}, {}, {}, std::move(decimals)});
         }
     }
     r.endCountersPass(pass);

@@ -34,9 +34,9 @@ constexpr long kResctrlSuperMagic = 0x7655821;
 
 namespace {
 
-std::vector<std::string> readMonFeatures(int root) {
+std::vector<std::string> readMonFeatures(int root, const char* dir) {
     std::vector<std::string> out;
-    ReadResult r = readInfoL3Mon(root, "mon_features");
+    ReadResult r = readInfo(root, dir, "mon_features");
     if (r.err != 0) {
         return out;
     }
@@ -105,7 +105,8 @@ Resctrl::Resctrl(std::string path) : path_(std::move(path)) {
     }
     // info/ describes the hardware and the mount options: it cannot change while this
     // mount lives, so it is read once here, not on every property read.
-    monFeatures_ = readMonFeatures(root_.get());
+    monFeatures_ = readMonFeatures(root_.get(), "L3_MON");
+    telemetryFeatures_ = readMonFeatures(root_.get(), "PERF_PKG_MON");
     numRmids_ = readNumRmids(root_.get());
 }
 

@@ -18,6 +18,10 @@ namespace rdtmon {
 
 // domain ("mon_L3_00", or "mon_L3_00/mon_sub_L3_01" with SNC) -> event -> value.
 using Counters = std::map<std::string, std::map<std::string, uint64_t>>;
+// The same for events that read a decimal fraction (Intel's core_energy, activity, on
+// mon_PERF_PKG_YY): a double holds what the kernel prints to its last digit up to 2^53
+// units of it (at 6 places, 9e9 joules).
+using Decimals = std::map<std::string, std::map<std::string, double>>;
 
 // A MON group as found on disk: ctrl is "" for the root CTRL_MON group, else the
 // CTRL_MON group's directory name.
@@ -103,6 +107,7 @@ private:
     struct Read {
         int err = 0;
         std::optional<uint64_t> value;
+        std::optional<double> decimal;
     };
     struct Kept {
         std::vector<UniqueFd> fds; // one per (domain, event) of the layout, in its order
@@ -172,6 +177,8 @@ public:
     bool monitoringSupported() const; // info/L3_MON exists
     // info/L3_MON/mon_features and num_rmids (0 if unknown), read once when opened.
     const std::vector<std::string>& monFeatures() const { return monFeatures_; }
+    // info/PERF_PKG_MON/mon_features (Intel's telemetry, Linux 7.0): empty where none.
+    const std::vector<std::string>& telemetryFeatures() const { return telemetryFeatures_; }
     unsigned numRmids() const { return numRmids_; }
     std::string lastCmdStatus() const; // info/last_cmd_status, trimmed
 
@@ -227,9 +234,11 @@ public:
     // empty; ctrl "" is the default group) or MON group mon of ctrl. Events that read a word
     // are left out, as in readCounters. nullopt when the group is gone (also when it goes
     // during the read). A domain or event missing while the group is there (CPU hotplug),
-    // or failing to read, is left out (logged at debug): never throws for one group.
+    // or failing to read, is left out (logged at debug): never throws for one group. With
+    // decimals, the events that read a decimal fraction go there (else they are left out).
     std::optional<Counters> readCountersBulk(CountersPass& pass, const std::string& ctrl,
-                                             const std::string& mon) const;
+                                             const std::string& mon,
+                                             Decimals* decimals = nullptr) const;
     // The names of the CTRL_MON groups other than the default one, sorted.
     std::vector<std::string> listCtrlGroups() const;
     // RMIDs held by the groups that exist now: the default group, every other CTRL_MON
@@ -275,6 +284,7 @@ private:
     TaskFiles taskFiles_ = TaskFiles::None;
     static constexpr const char* kEmulatedTaskDir = ".proc";
     std::vector<std::string> monFeatures_;
+    std::vector<std::string> telemetryFeatures_;
     unsigned numRmids_ = 0;
 };
 

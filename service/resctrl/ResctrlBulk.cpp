@@ -144,6 +144,9 @@ void Resctrl::beginCountersPass(CountersPass& pass) const {
         jobs[i].out->err = r.err;
         if (r.err == 0) {
             jobs[i].out->value = parseCounterValue(r.text);
+            if (!jobs[i].out->value) {
+                jobs[i].out->decimal = parseDecimalValue(r.text);
+            }
         }
     });
     pass.prefetched_ = jobs.size();
@@ -164,7 +167,8 @@ void Resctrl::endCountersPass(CountersPass& pass) const {
 }
 
 std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std::string& ctrl,
-                                                  const std::string& mon) const {
+                                                  const std::string& mon,
+                                                  Decimals* decimals) const {
     const std::string shown =
         mon.empty() ? (ctrl.empty() ? path_ : joinPath(path_, ctrl)) : groupPath({ctrl, mon});
     auto fail = [&](const std::string& what, int err) {
@@ -179,11 +183,17 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
     for (const CountersLayout::Domain& d : pass.layout_.domains) {
         nFiles += d.events.size();
     }
+    if (decimals != nullptr) {
+        decimals->clear();
+    }
     const std::string key = ctrl + "\n" + mon;
     pass.seen_[key] = true;
     CountersPass::Kept& kept = pass.files_[key];
     std::vector<UniqueFd>& fds = kept.fds;
     auto closeAll = [&]() {
+        if (decimals != nullptr) {
+            decimals->clear(); // a read that failed half-way is done again from the start
+        }
         for (UniqueFd& fd : fds) {
             pass.open_ -= fd ? 1 : 0;
             fd.reset();
@@ -198,6 +208,10 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
                          const ReadResult& r) {
         if (auto v = parseCounterValue(r.text)) {
             out[d.key].emplace(e, *v);
+        } else if (decimals != nullptr) {
+            if (auto x = parseDecimalValue(r.text)) {
+                (*decimals)[d.key].emplace(e, *x);
+            }
         }
     };
 
@@ -214,6 +228,8 @@ std::optional<Counters> Resctrl::readCountersBulk(CountersPass& pass, const std:
                     ok = false; // removed, or made anew: open everything again by name
                 } else if (r.value) {
                     out[d.key].emplace(e, *r.value);
+                } else if (r.decimal && decimals != nullptr) {
+                    (*decimals)[d.key].emplace(e, *r.decimal);
                 }
             }
         }

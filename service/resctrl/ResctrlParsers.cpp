@@ -18,6 +18,25 @@ std::optional<uint64_t> parseCounterValue(std::string_view text) {
     return v;
 }
 
+std::optional<double> parseDecimalValue(std::string_view text) {
+    const std::string t = trimmed(text);
+    const std::size_t dot = t.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == t.size() || t.size() > 64) {
+        return std::nullopt;
+    }
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        if (i != dot && !std::isdigit(static_cast<unsigned char>(t[i]))) {
+            return std::nullopt; // a sign, an exponent, a second point, a word
+        }
+    }
+    double v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || p != t.data() + t.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
 namespace {
 
 // The value after `key` on the first line that starts with it, untrimmed (the kernel

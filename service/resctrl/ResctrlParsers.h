@@ -18,6 +18,10 @@ namespace rdtmon {
 // A counter file's text: a decimal value, or nullopt for Unavailable / Error / Unassigned /
 // anything that is not a number.
 std::optional<uint64_t> parseCounterValue(std::string_view text);
+// A counter file's text that is a decimal fraction, as the kernel prints its fixed-point
+// events (Intel's core_energy and activity: "12.345678"): digits, a point, digits. nullopt
+// for anything else, an integer included (parseCounterValue's).
+std::optional<double> parseDecimalValue(std::string_view text);
 // A task's groups, from /proc/PID/cpu_resctrl_groups.
 struct TaskGroups {
     std::string ctrl; // its CTRL_MON group, "" for the default one

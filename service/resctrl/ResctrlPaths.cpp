@@ -103,11 +103,15 @@ UniqueFd openGroupDir(int root, const std::string& rootPath, const MonGroupRef& 
 }
 
 ReadResult readInfoL3Mon(int root, const std::string& file) {
+    return readInfo(root, "L3_MON", file);
+}
+
+ReadResult readInfo(int root, const std::string& dir, const std::string& file) {
     OpenResult info = openDirComponent(root, "info");
     if (info.err != 0) {
         return ReadResult{info.err, {}};
     }
-    OpenResult mon = openDirComponent(info.fd.get(), "L3_MON");
+    OpenResult mon = openDirComponent(info.fd.get(), dir);
     if (mon.err != 0) {
         return ReadResult{mon.err, {}};
     }

@@ -36,5 +36,7 @@ UniqueFd openGroupDir(int root, const std::string& rootPath, const MonGroupRef& 
 // info/L3_MON/<file> below the root: its text, or the errno of the first open or read
 // that failed.
 ReadResult readInfoL3Mon(int root, const std::string& file);
+// The same below info/<dir> (PERF_PKG_MON: Intel's telemetry).
+ReadResult readInfo(int root, const std::string& dir, const std::string& file);
 
 } // namespace rdtmon

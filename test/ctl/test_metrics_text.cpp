@@ -202,6 +202,24 @@ TEST(MetricsText, EveryContainerSampleHasAnOriginAndNoClosSampleHas) {
     EXPECT_EQ(containerSamples, 8u) << text;
 }
 
+TEST(MetricsText, EnergyIsACounterInJoulesPerPackageWithEveryDigit) {
+    MetricsInput in;
+    in.up = true;
+    GroupCounters g{"c1", {{"pod", "p"}}, {{"mon_L3_00", {{"llc_occupancy", 7}}}}};
+    g.decimals["mon_PERF_PKG_00"] = {{"core_energy", 123456.789012}, {"activity", 3.5}};
+    g.decimals["mon_PERF_PKG_01"] = {{"core_energy", 0.5}};
+    in.snapshot.groups = {g};
+    const std::string text = formatMetrics(in);
+    EXPECT_THAT(text, HasSubstr("# TYPE rdtmon_core_energy_joules_total counter\n"));
+    EXPECT_THAT(text, HasSubstr("origin=\"hook\",domain=\"mon_PERF_PKG_00\"} 123456.789012\n"));
+    EXPECT_THAT(text, HasSubstr("origin=\"hook\",domain=\"mon_PERF_PKG_01\"} 0.5\n"));
+    EXPECT_THAT(text, Not(HasSubstr("activity"))) << "only energy is exported";
+    EXPECT_THAT(text, Not(HasSubstr("mon_PERF_PKG_00\"} 7"))) << "not an L3 domain";
+    // A node without telemetry has no such family.
+    in.snapshot.groups = {{"c1", {}, {{"mon_L3_00", {{"llc_occupancy", 7}}}}}};
+    EXPECT_THAT(formatMetrics(in), Not(HasSubstr("core_energy")));
+}
+
 TEST(MetricsText, SncSubDomainsAreNotWrittenTwice) {
     MetricsInput in;
     in.up = true;

@@ -212,3 +212,52 @@ TEST(Rates, ATelemetryPackageIsNotAnL3DomainAndTakesNoFigureAway) {
     EXPECT_TRUE(isTopLevelDomain("mon_L3_01"));
     EXPECT_FALSE(isTopLevelDomain("mon_L3_01/mon_sub_L3_02"));
 }
+
+namespace {
+
+GroupCounters withEnergy(const char* id, std::map<std::string, double> joules, uint64_t gen = 1) {
+    GroupCounters g{id, {}, l3Counters(10, 100, 50)};
+    for (const auto& [pkg, j] : joules) {
+        g.decimals[pkg]["core_energy"] = j;
+        g.decimals[pkg]["activity"] = j / 4;
+        g.generations[pkg]["core_energy"] = gen;
+    }
+    return g;
+}
+
+} // namespace
+
+TEST(Rates, PowerIsTheEnergyOfEveryPackageOverTheInterval) {
+    const auto a =
+        snapshotAt(0, {withEnergy("c1", {{"mon_PERF_PKG_00", 10}, {"mon_PERF_PKG_01", 20}})});
+    const auto b = snapshotAt(
+        2'000'000, {withEnergy("c1", {{"mon_PERF_PKG_00", 40}, {"mon_PERF_PKG_01", 30}})});
+    EXPECT_DOUBLE_EQ(only(computeRates(a, {{"c1", 1}}, b, {{"c1", 1}})).watts.value(), 20.0)
+        << "(30 + 10) J over 2 s";
+    // No telemetry: no power.
+    const auto plain = snapshotAt(0, {GroupCounters{"c1", {}, l3Counters(1, 1, 1)}});
+    const auto plain2 = snapshotAt(1'000'000, {GroupCounters{"c1", {}, l3Counters(1, 2, 2)}});
+    EXPECT_FALSE(only(computeRates(plain, {{"c1", 1}}, plain2, {{"c1", 1}})).watts);
+}
+
+TEST(Rates, PowerIsAbsentAcrossARestartOrAMissingPackage) {
+    const auto a =
+        snapshotAt(0, {withEnergy("c1", {{"mon_PERF_PKG_00", 10}, {"mon_PERF_PKG_01", 20}})});
+    // Went down.
+    const auto down = snapshotAt(
+        1'000'000, {withEnergy("c1", {{"mon_PERF_PKG_00", 5}, {"mon_PERF_PKG_01", 30}})});
+    EXPECT_FALSE(only(computeRates(a, {{"c1", 1}}, down, {{"c1", 1}})).watts);
+    // Grew, in another generation.
+    const auto regen = snapshotAt(
+        1'000'000, {withEnergy("c1", {{"mon_PERF_PKG_00", 50}, {"mon_PERF_PKG_01", 30}}, 2)});
+    EXPECT_FALSE(only(computeRates(a, {{"c1", 1}}, regen, {{"c1", 1}})).watts);
+    // A package missing from either read: a partial sum would read as real.
+    const auto one = snapshotAt(1'000'000, {withEnergy("c1", {{"mon_PERF_PKG_00", 50}})});
+    EXPECT_FALSE(only(computeRates(a, {{"c1", 1}}, one, {{"c1", 1}})).watts);
+    EXPECT_FALSE(
+        only(computeRates(one, {{"c1", 1}},
+                          snapshotAt(2'000'000, {withEnergy("c1", {{"mon_PERF_PKG_00", 60},
+                                                                   {"mon_PERF_PKG_01", 30}})}),
+                          {{"c1", 1}}))
+            .watts);
+}

@@ -2,6 +2,7 @@
 // `rdtmonctl metrics`, run as nobody through the real bus policy, against rdtmond over
 // resctrl-emu in mbm_event mode (and in the modes where every group counts).
 
+#include "AllValues.h"
 #include "EmulatorMount.h"
 #include "PrivateBus.h"
 #include "Proc.h"
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -196,18 +198,40 @@ TEST(RdtmonctlCounters, TopRatesGroupsThatTakeTurnsAtTheirDrivenRate) {
     EXPECT_THAT(text.out, HasSubstr("3 containers, 3 measured in turns (~), interval"));
 }
 
-// A node with Intel's telemetry packages (mon_PERF_PKG_XX next to mon_L3_XX): the cache and
-// bandwidth figures stay whole (a package is not an L3 domain), and nothing of a package
-// is exported as an L3 figure.
-TEST(RdtmonctlCounters, TelemetryPackagesTakeNoFigureAway) {
-    EmulatorMount emu(EmulatorOptions{.perfPkgs = 1});
+// Intel's telemetry end to end: rdtmond reads core_energy and activity as decimals
+// (GetAllValues' d, with generations), status names the events, top shows each container's
+// power in watts summed over the packages, and the exporter's text has its energy as a
+// counter in joules; the L3 figures and domains stay as they were.
+TEST(RdtmonctlCounters, TelemetryIsReadEndToEnd) {
+    EmulatorMount emu(EmulatorOptions{.perfPkgs = 2});
     PrivateBus bus;
     Rdtmond d(bus, {.resctrl = emu.path(), .configJson = kConfig});
     RdtmonClient c(bus.address());
     ChildProcess sleeper(spawnSleeper(0));
     ASSERT_TRUE(c.createGroup("x", static_cast<uint32_t>(sleeper.pid())).ok());
     emu.drive("mon_groups/x", 200'000'000, 50'000'000, 1 << 20);
-    emu.energy("mon_groups/x", 30);
+    emu.energy("mon_groups/x", 30); // spread over the two packages
+
+    const AllValues v = allValuesByBusctl(bus);
+    for (const char* pkg : {"mon_PERF_PKG_00", "mon_PERF_PKG_01"}) {
+        for (const char* ev : {"core_energy", "activity"}) {
+            ASSERT_TRUE(v.has("x", pkg, ev)) << pkg << " " << ev;
+            EXPECT_EQ(v.at("x", pkg, ev).type, 'd') << pkg << " " << ev;
+            EXPECT_GT(v.at("x", pkg, ev).generation, 0u);
+        }
+        ASSERT_TRUE(v.has("x", pkg, "uops_retired")) << "integer events stay counts";
+        EXPECT_EQ(v.at("x", pkg, "uops_retired").type, 't');
+    }
+    EXPECT_EQ(v.at("x", "mon_L3_00", "mbm_total_bytes").type, 't');
+
+    const CommandResult status = ctlAsNobody(bus, {"status", "--json"});
+    ASSERT_EQ(status.exitCode, 0) << status.err;
+    const json st = json::parse(status.out);
+    EXPECT_NE(std::find(st.at("telemetry_features").begin(), st.at("telemetry_features").end(),
+                        "core_energy"),
+              st.at("telemetry_features").end())
+        << status.out;
+
     const CommandResult top = ctlAsNobody(bus, {"top", "-n", "1", "-d", "1", "--json"});
     ASSERT_EQ(top.exitCode, 0) << top.err;
     const json frame = json::parse(top.out);
@@ -216,10 +240,28 @@ TEST(RdtmonctlCounters, TelemetryPackagesTakeNoFigureAway) {
     ASSERT_TRUE(x.at("mbm_total_bytes_per_second").is_number()) << top.out;
     EXPECT_NEAR(x.at("mbm_total_bytes_per_second").get<double>(), 200e6, 0.3 * 200e6);
     EXPECT_EQ(x.at("llc_occupancy_bytes"), 1 << 20);
-    EXPECT_EQ(x.at("domains").size(), 2u) << "the two L3 domains, not the package";
+    EXPECT_EQ(x.at("domains").size(), 2u) << "the two L3 domains, not the packages";
+    ASSERT_TRUE(x.at("power_watts").is_number()) << top.out;
+    EXPECT_NEAR(x.at("power_watts").get<double>(), 30, 0.3 * 30);
+    const CommandResult text = ctlAsNobody(bus, {"top", "-n", "1", "-d", "1", "--sort", "power"});
+    ASSERT_EQ(text.exitCode, 0) << text.err;
+    EXPECT_THAT(text.out, HasSubstr("POWER W"));
+
     const CommandResult m = ctlAsNobody(bus, {"metrics"});
     ASSERT_EQ(m.exitCode, 0) << m.err;
-    EXPECT_THAT(m.out, Not(HasSubstr("PERF_PKG")));
+    for (const char* pkg : {"mon_PERF_PKG_00", "mon_PERF_PKG_01"}) {
+        EXPECT_THAT(m.out, HasSubstr(std::string("rdtmon_core_energy_joules_total{container_id="
+                                                 "\"x\",pod=\"\",namespace=\"\",container=\"\","
+                                                 "origin=\"hook\",domain=\"") +
+                                     pkg + "\"} "));
+    }
+    // Packages appear in no L3 family.
+    std::istringstream lines(m.out);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find("PERF_PKG") != std::string::npos && line[0] != '#') {
+            EXPECT_EQ(line.rfind("rdtmon_core_energy_joules_total{", 0), 0u) << line;
+        }
+    }
     expectPromtoolClean(m.out);
 }
 

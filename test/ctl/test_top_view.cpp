@@ -66,6 +66,8 @@ TEST(Units, PeopleReadTheseNumbers) {
     EXPECT_EQ(megabytesPerSecond(std::nullopt), "-");
     EXPECT_EQ(megabytesPerSecond(123'456'789.0), "123.5");
     EXPECT_EQ(megabytesPerSecond(0.0), "0.0");
+    EXPECT_EQ(watts(std::nullopt), "-");
+    EXPECT_EQ(watts(12.34), "12.3");
     EXPECT_EQ(utcTime(1'700'000'000'123'456u), "2023-11-14T22:13:20Z");
 }
 
@@ -220,4 +222,30 @@ TEST(TopView, AGroupThatTakesTurnsIsMarkedWithItsWindowAndAgeAndHidesTheOutside)
     EXPECT_EQ(j.at("containers")[0].at("sampled"),
               (nlohmann::json{{"window_seconds", 0.75}, {"age_seconds", 4.0}}));
     EXPECT_TRUE(j.at("containers")[1].at("sampled").is_null());
+}
+
+// Power (Intel's telemetry) is a column only where some container has it, on summed rows
+// only, sortable, and null in JSON where unknown.
+TEST(TopView, PowerIsShownWhereTheNodeCountsIt) {
+    RateReport r = report();
+    const TopFrame none = buildTop(r, kClos, {SortColumn::Name, false});
+    EXPECT_FALSE(none.power);
+    EXPECT_THAT(topText(none, false), Not(HasSubstr("POWER")));
+    r.containers[0].watts = 12.34; // a
+    r.containers[1].watts = 40.0;  // b (ns/p/k)
+    const TopFrame f = buildTop(r, kClos, {SortColumn::Power, false});
+    EXPECT_TRUE(f.power);
+    EXPECT_EQ(names(f), (std::vector<std::string>{"ns/p/k", "a", "c"}));
+    const std::string text = topText(f, false);
+    EXPECT_THAT(text, HasSubstr("LOCAL MB/s  POWER W\n"));
+    EXPECT_THAT(text, HasSubstr("ns/p/k        2.0 KiB        12.0         0.0     40.0\n"));
+    EXPECT_THAT(text, HasSubstr("a             8.0 KiB         4.0         2.0     12.3\n"));
+    EXPECT_THAT(text, HasSubstr("c             6.0 MiB           -         0.0        -\n"))
+        << "c has none";
+    EXPECT_THAT(topText(buildTop(r, kClos, {SortColumn::Power, true}), true),
+                Not(HasSubstr("POWER")))
+        << "per package, not per L3 domain";
+    const nlohmann::json j = topJson(r, kClos, {SortColumn::Power, false}, 1);
+    EXPECT_EQ(j.at("containers")[0].at("power_watts"), 40.0);
+    EXPECT_TRUE(j.at("containers")[2].at("power_watts").is_null());
 }

@@ -22,6 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 fuzz::finding("parseCounterValue returned a value not in the text");
             }
         }
+        if (std::optional<double> d = parseDecimalValue(text)) {
+            if (!(*d >= 0) || parseCounterValue(text)) {
+                fuzz::finding("parseDecimalValue: a negative, NaN or integer value");
+            }
+        }
         for (pid_t p : parseTaskList(text)) {
             if (p <= 0) {
                 fuzz::finding("parseTaskList returned a non-positive id");

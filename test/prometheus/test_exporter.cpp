@@ -15,6 +15,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <sstream>
@@ -191,6 +192,48 @@ TEST_F(ExporterWithDaemon, SigintStopsItCleanly) {
     EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << *st;
     EXPECT_THAT(exporter.log(), HasSubstr("stopping"));
     EXPECT_THAT(exporter.log(), Not(HasSubstr("rror")));
+}
+
+// Intel's telemetry: the exporter serves each container's energy per package as a counter in
+// joules that grows at the power the emulator drives.
+class ExporterOnTelemetry : public ::testing::Test, protected DaemonOnEmulator {
+protected:
+    ExporterOnTelemetry()
+        : DaemonOnEmulator(EmulatorOptions{.numRmids = 32, .l3Domains = 2, .perfPkgs = 2},
+                           kNoCollection) {}
+};
+
+// The sum over the packages of web-1's rdtmon_core_energy_joules_total, or -1 without one.
+double joulesOf(const std::string& text) {
+    double sum = -1;
+    for (const std::string& line : samples(text)) {
+        if (line.rfind("rdtmon_core_energy_joules_total{container_id=\"web-1\"", 0) == 0) {
+            sum = std::max(sum, 0.0) + std::stod(line.substr(line.rfind(' ') + 1));
+        }
+    }
+    return sum;
+}
+
+TEST_F(ExporterOnTelemetry, EnergyIsACounterInJoulesThatGrowsAtTheDrivenPower) {
+    ChildProcess sleeper(spawnSleeper());
+    RdtmonClient client(bus_.address());
+    ASSERT_TRUE(client.createGroup("web-1", static_cast<uint32_t>(sleeper.pid())).ok());
+    emu_.energy("mon_groups/web-1", 20);
+    ExporterProcess exporter({.busAddress = bus_.address()});
+    const HttpReply a = httpGet(exporter.metricsUrl());
+    ASSERT_EQ(a.status, 200) << a.error;
+    EXPECT_THAT(a.body, HasSubstr("# TYPE rdtmon_core_energy_joules_total counter\n"));
+    for (const char* pkg : {"mon_PERF_PKG_00", "mon_PERF_PKG_01"}) {
+        EXPECT_THAT(a.body, HasSubstr(concat("origin=\"hook\",domain=\"", pkg, "\"} ")));
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const HttpReply b = httpGet(exporter.metricsUrl());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_GE(joulesOf(a.body), 0) << a.body;
+    // Wide: the two reads are rdtmond's passes, not the scrapes' instants.
+    EXPECT_NEAR((joulesOf(b.body) - joulesOf(a.body)) / seconds, 20, 0.4 * 20) << b.body;
 }
 
 TEST(ExporterCommandLine, ABadAddressIsRefusedByName) {

@@ -28,6 +28,29 @@ TEST(CountGenerations, ACountThatGrowsKeepsItsGeneration) {
     EXPECT_EQ(g.observe("c:a", 1, two(900, 600), 3000), first);
 }
 
+TEST(CountGenerations, DecimalValuesHaveGenerationsUnderTheSameRules) {
+    CountGenerations g;
+    const rdtmon::Decimals pkg = {{"mon_PERF_PKG_00", {{"core_energy", 12.5}}}};
+    const auto first = g.observe("c:a", 1, two(10, 5), 1000, pkg);
+    const uint64_t e = first.at("mon_PERF_PKG_00").at("core_energy");
+    EXPECT_GE(e, 1000u);
+    const rdtmon::Decimals more = {{"mon_PERF_PKG_00", {{"core_energy", 12.500001}}}};
+    EXPECT_EQ(g.observe("c:a", 1, two(10, 5), 2000, more).at("mon_PERF_PKG_00").at("core_energy"),
+              e)
+        << "a millionth of a joule more is growth";
+    const rdtmon::Decimals restarted = {{"mon_PERF_PKG_00", {{"core_energy", 0.25}}}};
+    const auto after = g.observe("c:a", 1, two(10, 5), 3000, restarted);
+    EXPECT_GT(after.at("mon_PERF_PKG_00").at("core_energy"), e);
+    EXPECT_EQ(after.at("mon_L3_00").at("mbm_total_bytes"),
+              first.at("mon_L3_00").at("mbm_total_bytes"));
+    // A read without it (the package gone): new when it comes back.
+    const auto gone = g.observe("c:a", 1, two(10, 5), 4000);
+    EXPECT_EQ(gone.count("mon_PERF_PKG_00"), 0u);
+    EXPECT_GT(
+        g.observe("c:a", 1, two(10, 5), 5000, restarted).at("mon_PERF_PKG_00").at("core_energy"),
+        after.at("mon_PERF_PKG_00").at("core_energy"));
+}
+
 TEST(CountGenerations, AValueThatGoesDownStartsANewGeneration) {
     CountGenerations g;
     const auto first = g.observe("c:a", 1, two(100, 50), 1000);

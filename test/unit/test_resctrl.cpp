@@ -172,6 +172,18 @@ TEST(ParseCounterValue, WordsAndGarbageAreNoValue) {
     EXPECT_EQ(parseCounterValue("99999999999999999999999"), std::nullopt);
 }
 
+TEST(ParseDecimalValue, TheKernelsFixedPointFiguresAndNothingElse) {
+    EXPECT_EQ(parseDecimalValue("12.345678\n"), std::optional<double>(12.345678));
+    EXPECT_EQ(parseDecimalValue("0.0\n"), std::optional<double>(0.0));
+    EXPECT_EQ(parseDecimalValue("45.5"), std::optional<double>(45.5));
+    // What the kernel prints at 6 places stays exact to its last digit up to 9e9.
+    EXPECT_EQ(parseDecimalValue("8999999999.999999\n"), std::optional<double>(8999999999.999999));
+    for (const char* bad : {"12\n", "Unavailable\n", "", ".5", "5.", "-1.5", "+1.5", "1e3", "1.5e3",
+                            "1.2.3", "1,5", " 1. 5", "nan", "inf", "0x1.8p1"}) {
+        EXPECT_EQ(parseDecimalValue(bad), std::nullopt) << bad;
+    }
+}
+
 TEST(ParseTaskList, OneIdPerLineMalformedSkipped) {
     EXPECT_EQ(parseTaskList(""), std::vector<pid_t>{});
     EXPECT_EQ(parseTaskList("1\n"), std::vector<pid_t>{1});
