@@ -22,6 +22,10 @@ inline constexpr std::string_view kLabelPod = "pod";
 inline constexpr std::string_view kLabelNamespace = "namespace";
 inline constexpr std::string_view kLabelContainer = "container";
 inline constexpr std::string_view kLabelPodUid = "pod_uid";
+// The label the hook sets from the annotation org.rdtmon.counters=pinned: the container's
+// group keeps assignable counters all the time (counters.maxPinned bounds how many do).
+inline constexpr std::string_view kLabelCounters = "counters";
+inline constexpr std::string_view kCountersPinned = "pinned";
 
 // A key is 1..63 characters of [a-z0-9_].
 bool isValidLabelKey(std::string_view key);

@@ -240,6 +240,10 @@ Labels criLabels(const OciState& state) {
             break;
         }
     }
+    const auto pin = state.annotations.find(std::string(kCountersAnnotation));
+    if (pin != state.annotations.end() && pin->second == kCountersPinned) {
+        labels.emplace(kLabelCounters, kCountersPinned);
+    }
     return labels;
 }
 

@@ -27,6 +27,9 @@ inline constexpr double kDefaultHookTimeoutSeconds = 5.0;
 
 // The annotation a container sets to "false" to opt out of monitoring.
 inline constexpr std::string_view kMonitoringAnnotation = "org.rdtmon.monitoring";
+// org.rdtmon.counters=pinned: passed on as the label counters=pinned (any other value is
+// not passed on).
+inline constexpr std::string_view kCountersAnnotation = "org.rdtmon.counters";
 
 // How a CRI runtime marks a pod's sandbox (pause) container, which runs nothing worth an
 // RMID: containerd's annotation and CRI-O's, each with the value "sandbox".
@@ -77,7 +80,8 @@ inline constexpr CriLabelSource kCriLabelSources[] = {
 };
 
 // The labels pod, namespace, container and pod_uid from the CRI annotations; containerd's
-// annotation wins when a container carries both names. An absent or empty annotation gives
+// annotation wins when a container carries both names. With org.rdtmon.counters=pinned,
+// also counters=pinned. An absent or empty annotation gives
 // no label (a container outside Kubernetes has none). Throws Error(InvalidArgument) naming
 // the annotation when its value breaks the label rules (Labels.h).
 Labels criLabels(const OciState& state);

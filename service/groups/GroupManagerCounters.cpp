@@ -48,6 +48,11 @@ void GroupManager::setCounterSettings(const CountersConfig& c) {
 }
 
 bool GroupManager::pinned(const Labels& labels) const {
+    // The hook's label from the annotation org.rdtmon.counters=pinned, or the configuration.
+    if (const auto it = labels.find(std::string(kLabelCounters));
+        it != labels.end() && it->second == kCountersPinned) {
+        return true;
+    }
     return std::any_of(counterConfig_.pin.begin(), counterConfig_.pin.end(), [&](const auto& set) {
         return std::all_of(set.begin(), set.end(), [&](const auto& kv) {
             const auto it = labels.find(kv.first);

@@ -156,6 +156,26 @@ TEST_F(CountersTest, PinnedGroupsKeepTheirCounters) {
     EXPECT_FALSE(served("pg2").windowUsec.empty());
 }
 
+// The hook's label from the annotation org.rdtmon.counters=pinned pins without any
+// configuration, within the same bound.
+TEST_F(CountersTest, TheHooksPinLabelPinsWithoutConfiguration) {
+    start("mbm_event", 8); // three groups' worth; pinned at most half: one
+    make("x");
+    make("pg", {{"counters", "pinned"}});
+    make("pg2", {{"counters", "pinned"}});
+    make("y");
+    make("z");
+    uint64_t t = kSec;
+    turn(t, true);
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(assignments("mon_groups/pg"), kAllOn) << "turn " << i;
+        t = mgr_->countersDueUsec();
+        turn(t);
+    }
+    EXPECT_EQ(mgr_->counterStats().continuous, 1u) << "pg2 is beyond the bound: it rotates";
+    EXPECT_FALSE(served("pg2").windowUsec.empty());
+}
+
 TEST_F(CountersTest, GroupsNotOwnedAreNeverTouched) {
     start("mbm_event", 6);
     ASSERT_EQ(::mkdir((emu_->path() + "/mon_groups/other").c_str(), 0755), 0); // takes 2

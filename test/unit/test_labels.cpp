@@ -128,6 +128,15 @@ TEST(CriLabels, CrioAnnotationNames) {
                          {"pod_uid", "u-1"}}));
 }
 
+TEST(CriLabels, ThePinAnnotationBecomesTheCountersLabelOnlyWhenItSaysPinned) {
+    EXPECT_EQ(criLabels(withAnnotations(
+                  {{"io.kubernetes.pod.name", "db-0"}, {"org.rdtmon.counters", "pinned"}})),
+              (Labels{{"pod", "db-0"}, {"counters", "pinned"}}));
+    for (const char* other : {"", "Pinned", "true", "turns"}) {
+        EXPECT_TRUE(criLabels(withAnnotations({{"org.rdtmon.counters", other}})).empty()) << other;
+    }
+}
+
 TEST(CriLabels, NoneAbsentOrEmptyGiveNoLabelAndContainerdWins) {
     EXPECT_TRUE(criLabels(withAnnotations({})).empty());
     EXPECT_TRUE(criLabels(withAnnotations({{"org.rdtmon.monitoring", "true"}})).empty());
