@@ -109,7 +109,8 @@ Figures minus(const Figures& a, const Figures& b) {
                    minusClamped(a.mbmLocalBytesPerSec, b.mbmLocalBytesPerSec)};
 }
 
-// Adds b into a, figure by figure; a figure absent in b makes it absent in a.
+} // namespace
+
 void accumulate(Figures& a, const Figures& b) {
     auto add = [](auto& x, const auto& y) {
         if (x && y) {
@@ -122,10 +123,6 @@ void accumulate(Figures& a, const Figures& b) {
     add(a.mbmTotalBytesPerSec, b.mbmTotalBytesPerSec);
     add(a.mbmLocalBytesPerSec, b.mbmLocalBytesPerSec);
 }
-
-const Figures kZero{uint64_t{0}, 0.0, 0.0};
-
-} // namespace
 
 RateReport computeRates(const Snapshot& prev, const CreatedTimes& prevCreated, const Snapshot& cur,
                         const CreatedTimes& curCreated) {
@@ -226,13 +223,13 @@ std::vector<GroupRates> outsideContainers(const RateReport& report, const ClosOf
                 members.push_back(&c);
             }
         }
-        Figures insideTotal = kZero;
+        Figures insideTotal = kZeroFigures;
         for (const GroupRates* c : members) {
             accumulate(insideTotal, c->total);
         }
         GroupRates r{clos.id, {}, {}, {}, minus(clos.total, insideTotal), {}, {}, {}};
         for (const auto& [domain, f] : clos.domains) {
-            Figures inside = kZero;
+            Figures inside = kZeroFigures;
             for (const GroupRates* c : members) {
                 // A member without this domain has no figure for it: the share is unknown.
                 const auto d = c->domains.find(domain);

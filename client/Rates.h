@@ -22,6 +22,12 @@ struct Figures {
     std::optional<double> mbmLocalBytesPerSec;
 };
 
+// Every figure known and 0: what sums start from.
+inline const Figures kZeroFigures{uint64_t{0}, 0.0, 0.0};
+// Adds b into a, figure by figure; a figure absent in b makes it absent in a (a partial
+// sum would read as a real number).
+void accumulate(Figures& a, const Figures& b);
+
 struct GroupRates {
     std::string id; // a container id, or a CLOS path (`/`, `/clos1`)
     Labels labels;

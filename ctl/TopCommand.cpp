@@ -120,7 +120,9 @@ void runTop(client::BusClient& bus, const TopSettings& settings, std::ostream& o
                 << "\n";
         } else {
             const std::string text =
-                topText(buildTop(report, cur.closOf, settings.view), settings.view.perDomain);
+                settings.view.by == TopBy::Domain
+                    ? domainText(report, cur.closOf, settings.view)
+                    : topText(buildTop(report, cur.closOf, settings.view), settings.view.perDomain);
             // Clear the screen only on a terminal; a pipe or file gets frames one after
             // another, a blank line apart.
             out << (terminal ? "\033[H\033[2J" : (i > 0 ? "\n" : "")) << text;

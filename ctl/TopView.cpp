@@ -118,8 +118,39 @@ std::string containerName(const std::string& id, const client::Labels& labels) {
     return ns + "/" + pod + "/" + container;
 }
 
+std::string podName(const std::string& id, const client::Labels& labels) {
+    const auto pod = labels.find("pod");
+    if (pod == labels.end() || pod->second.empty()) {
+        return containerName(id, labels);
+    }
+    const auto ns = labels.find("namespace");
+    return (ns == labels.end() ? std::string() : ns->second) + "/" + pod->second;
+}
+
 TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf,
                   const TopOptions& opts) {
+    if (opts.by == TopBy::Pod) {
+        TopOptions containers = opts;
+        containers.by = TopBy::Container;
+        const client::RateReport pods = client::byPod(report);
+        TopFrame frame = buildTop(pods, closOf, containers);
+        for (TopRow& r : frame.containers) {
+            const auto it =
+                std::find_if(pods.containers.begin(), pods.containers.end(),
+                             [&](const GroupRates& g) { return g.id == r.containerId; });
+            r.name = podName(it->id, it->labels);
+        }
+        sortRows(frame.containers, opts.sort);
+        frame.podCount = pods.containers.size();
+        frame.containerCount = report.containers.size();
+        // What ran outside the containers is the CLOS minus each of its containers, which
+        // closOf knows by container id.
+        frame.outside.clear();
+        for (const GroupRates& o : client::outsideContainers(report, closOf)) {
+            addRows(frame.outside, o, outsideName(o.id), {}, opts.perDomain);
+        }
+        return frame;
+    }
     TopFrame frame;
     frame.intervalSeconds = report.intervalSeconds;
     frame.containerCount = report.containers.size();
@@ -138,6 +169,128 @@ TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf
         addRows(frame.outside, o, outsideName(o.id), {}, opts.perDomain);
     }
     return frame;
+}
+
+namespace {
+
+std::string percent(const std::optional<double>& share) {
+    if (!share) {
+        return "-";
+    }
+    std::array<char, 32> buf{};
+    std::snprintf(buf.data(), buf.size(), "%.1f%%", *share * 100);
+    return buf.data();
+}
+
+// The pods' shares of each domain, sorted as asked (by the figures on that domain).
+std::vector<client::DomainLoad> sortedLoads(const client::RateReport& report,
+                                            const client::ClosOf& closOf, SortColumn sort) {
+    std::vector<client::DomainLoad> loads = client::domainLoads(client::byPod(report), closOf);
+    // Outside shares come from the containers (closOf knows containers, not pods).
+    const std::vector<client::DomainLoad> byContainer = client::domainLoads(report, closOf);
+    for (std::size_t i = 0; i < loads.size() && i < byContainer.size(); ++i) {
+        loads[i].outside = byContainer[i].outside;
+    }
+    for (client::DomainLoad& l : loads) {
+        std::stable_sort(
+            l.consumers.begin(), l.consumers.end(),
+            [sort](const client::Share& a, const client::Share& b) {
+                const TopRow ra{podName(a.id, a.labels), a.id, {}, a.figures, {}, {}, {}};
+                const TopRow rb{podName(b.id, b.labels), b.id, {}, b.figures, {}, {}, {}};
+                if (sort != SortColumn::Name) {
+                    const auto ka = keyOf(ra, sort);
+                    const auto kb = keyOf(rb, sort);
+                    if (ka.has_value() != kb.has_value()) {
+                        return ka.has_value();
+                    }
+                    if (ka && *ka != *kb) {
+                        return *ka > *kb;
+                    }
+                }
+                return std::tie(ra.name, ra.containerId) < std::tie(rb.name, rb.containerId);
+            });
+    }
+    return loads;
+}
+
+nlohmann::json shareJson(const client::Share& s) {
+    nlohmann::json j = figuresJson(s.figures);
+    if (s.outside) {
+        j["clos"] = s.id;
+    } else {
+        j["name"] = podName(s.id, s.labels);
+        j["labels"] = s.labels;
+    }
+    j["bandwidth_share"] = optionalJson(s.bandwidthShare);
+    j["cache_share"] = optionalJson(s.cacheShare);
+    return j;
+}
+
+} // namespace
+
+std::string domainText(const client::RateReport& report, const client::ClosOf& closOf,
+                       const TopOptions& opts) {
+    std::string out;
+    std::array<char, 96> head{};
+    std::snprintf(head.data(), head.size(), "%zu container%s, interval %.1f s\n",
+                  report.containers.size(), report.containers.size() == 1 ? "" : "s",
+                  report.intervalSeconds);
+    out += head.data();
+    for (const client::DomainLoad& l : sortedLoads(report, closOf, opts.sort)) {
+        out += "\n" + l.domain + ": total " + megabytesPerSecond(l.total.mbmTotalBytesPerSec) +
+               " MB/s (local " + megabytesPerSecond(l.total.mbmLocalBytesPerSec) + ", remote " +
+               megabytesPerSecond(l.remoteBytesPerSec) + "), LLC " + humanBytes(l.total.llcBytes) +
+               " occupied\n";
+        std::vector<std::array<std::string, 6>> cells;
+        cells.push_back({"NAME", "TOTAL MB/s", "SHARE", "LOCAL MB/s", "LLC", "SHARE"});
+        for (const auto* list : {&l.consumers, &l.outside}) {
+            for (const client::Share& s : *list) {
+                cells.push_back({s.outside ? outsideName(s.id) : podName(s.id, s.labels),
+                                 megabytesPerSecond(s.figures.mbmTotalBytesPerSec),
+                                 percent(s.bandwidthShare),
+                                 megabytesPerSecond(s.figures.mbmLocalBytesPerSec),
+                                 humanBytes(s.figures.llcBytes), percent(s.cacheShare)});
+            }
+        }
+        std::array<std::size_t, 6> width{};
+        for (const auto& row : cells) {
+            for (std::size_t i = 0; i < row.size(); ++i) {
+                width[i] = std::max(width[i], row[i].size());
+            }
+        }
+        for (const auto& row : cells) {
+            std::string line = "  " + padded(row[0], width[0], false);
+            for (std::size_t i = 1; i < row.size(); ++i) {
+                line += "  " + padded(row[i], width[i], true);
+            }
+            out += line + "\n";
+        }
+    }
+    return out;
+}
+
+nlohmann::json domainJson(const client::RateReport& report, const client::ClosOf& closOf,
+                          const TopOptions& opts, uint64_t monotonicUsec) {
+    nlohmann::json domains = nlohmann::json::array();
+    for (const client::DomainLoad& l : sortedLoads(report, closOf, opts.sort)) {
+        nlohmann::json d = figuresJson(l.total);
+        d["domain"] = l.domain;
+        d["mbm_remote_bytes_per_second"] = optionalJson(l.remoteBytesPerSec);
+        nlohmann::json consumers = nlohmann::json::array();
+        for (const client::Share& s : l.consumers) {
+            consumers.push_back(shareJson(s));
+        }
+        nlohmann::json outside = nlohmann::json::array();
+        for (const client::Share& s : l.outside) {
+            outside.push_back(shareJson(s));
+        }
+        d["pods"] = std::move(consumers);
+        d["outside"] = std::move(outside);
+        domains.push_back(std::move(d));
+    }
+    return nlohmann::json{{"monotonic_usec", monotonicUsec},
+                          {"interval_seconds", report.intervalSeconds},
+                          {"domains", std::move(domains)}};
 }
 
 std::string topText(const TopFrame& frame, bool perDomain) {
@@ -175,8 +328,13 @@ std::string topText(const TopFrame& frame, bool perDomain) {
         made += std::to_string(frame.sampledCount);
         made += " measured in turns (~)";
     }
-    std::array<char, 160> head{};
-    std::snprintf(head.data(), head.size(), "%zu container%s%s, interval %.1f s\n",
+    std::string pods;
+    if (frame.podCount) {
+        pods = std::to_string(*frame.podCount);
+        pods += *frame.podCount == 1 ? " pod of " : " pods of ";
+    }
+    std::array<char, 200> head{};
+    std::snprintf(head.data(), head.size(), "%s%zu container%s%s, interval %.1f s\n", pods.c_str(),
                   frame.containerCount, frame.containerCount == 1 ? "" : "s", made.c_str(),
                   frame.intervalSeconds);
     std::string out;
@@ -196,18 +354,37 @@ std::string topText(const TopFrame& frame, bool perDomain) {
 nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& closOf,
                        const TopOptions& opts, uint64_t monotonicUsec) {
     // The same order as the text: sort the summed rows, then emit groups in that order.
+    if (opts.by == TopBy::Domain) {
+        return domainJson(report, closOf, opts, monotonicUsec);
+    }
     TopOptions summed = opts;
     summed.perDomain = false;
     const TopFrame frame = buildTop(report, closOf, summed);
+    const bool pods = opts.by == TopBy::Pod;
+    const client::RateReport podReport = pods ? client::byPod(report) : client::RateReport{};
+    const std::map<std::string, std::size_t> sizes =
+        pods ? client::podSizes(report) : std::map<std::string, std::size_t>{};
     std::map<std::string, const GroupRates*> byId;
-    for (const GroupRates& g : report.containers) {
+    for (const GroupRates& g : (pods ? podReport : report).containers) {
         byId.emplace(g.id, &g);
     }
     nlohmann::json containers = nlohmann::json::array();
     for (const TopRow& r : frame.containers) {
         const GroupRates& g = *byId.at(r.containerId);
         nlohmann::json c = figuresJson(g.total);
-        c["container_id"] = g.id;
+        if (pods) {
+            c["pod"] = g.labels.count("pod") != 0 ? nlohmann::json(g.labels.at("pod"))
+                                                  : nlohmann::json(nullptr);
+            c["namespace"] = g.labels.count("namespace") != 0
+                                 ? nlohmann::json(g.labels.at("namespace"))
+                                 : nlohmann::json(nullptr);
+            c["containers"] = sizes.at(g.id);
+            if (g.labels.count("pod") == 0) {
+                c["container_id"] = g.id; // a container outside any pod
+            }
+        } else {
+            c["container_id"] = g.id;
+        }
         c["name"] = r.name;
         c["labels"] = g.labels;
         c["origin"] = g.origin;
@@ -228,7 +405,7 @@ nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& c
     }
     return nlohmann::json{{"monotonic_usec", monotonicUsec},
                           {"interval_seconds", report.intervalSeconds},
-                          {"containers", std::move(containers)},
+                          {pods ? "pods" : "containers", std::move(containers)},
                           {"outside", std::move(outside)}};
 }
 

@@ -5,6 +5,7 @@
 // outside its containers, and the frame as text or as JSON.
 
 #include "Rates.h"
+#include "Shares.h"
 
 #include <nlohmann/json.hpp>
 
@@ -14,10 +15,14 @@
 namespace rdtmon::ctl {
 
 enum class SortColumn { Llc, Total, Local, Power, Name };
+// A row per container, per pod (its containers summed), or a block per L3 domain with
+// its load and each pod's share of it.
+enum class TopBy { Container, Pod, Domain };
 
 struct TopOptions {
     SortColumn sort = SortColumn::Total;
     bool perDomain = false; // text only: a row per whole L3 domain instead of their sum
+    TopBy by = TopBy::Container;
 };
 
 struct TopRow {
@@ -35,11 +40,12 @@ struct TopRow {
 struct TopFrame {
     double intervalSeconds = 0;
     std::size_t containerCount = 0;
-    std::size_t runtimeCount = 0;   // of them, groups made by the containers' runtimes
-    std::size_t sampledCount = 0;   // of them, groups that take turns at the counters
-    bool power = false;             // some container has a power figure: a column for it
-    std::vector<TopRow> containers; // sorted as asked
-    std::vector<TopRow> outside;    // one per CLOS (and domain), by CLOS path
+    std::optional<std::size_t> podCount; // rows are pods (--by pod): how many
+    std::size_t runtimeCount = 0;        // of them, groups made by the containers' runtimes
+    std::size_t sampledCount = 0;        // of them, groups that take turns at the counters
+    bool power = false;                  // some container has a power figure: a column for it
+    std::vector<TopRow> containers;      // sorted as asked
+    std::vector<TopRow> outside;         // one per CLOS (and domain), by CLOS path
 };
 
 // namespace/pod/container when the group has any of those labels, else the first 12
@@ -48,6 +54,20 @@ std::string containerName(const std::string& id, const client::Labels& labels);
 
 TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf,
                   const TopOptions& opts);
+
+// A pod's name, namespace/pod; an entry without a pod label is named as its container.
+std::string podName(const std::string& id, const client::Labels& labels);
+
+// --by domain: per whole L3 domain a line with its load (total, local and remote MB/s, LLC
+// occupied) and a table of its consumers (pods) and each CLOS's outside, with their shares
+// of the domain's bandwidth and cache, consumers sorted as asked.
+std::string domainText(const client::RateReport& report, const client::ClosOf& closOf,
+                       const TopOptions& opts);
+
+// --by domain as JSON: per domain its figures, mbm_remote_bytes_per_second, pods and
+// outside, each with bandwidth_share and cache_share (rdtmonctl(1)).
+nlohmann::json domainJson(const client::RateReport& report, const client::ClosOf& closOf,
+                          const TopOptions& opts, uint64_t monotonicUsec);
 
 // The frame as a table of plain text (no escape codes), ending in a newline. A group made by
 // its container's runtime (shown, not owned) has " *" after its name, one that takes turns

@@ -86,6 +86,12 @@ int main(int argc, char** argv) {
                      "column to sort by: llc, total, local, power (Intel telemetry), name")
         ->check(CLI::IsMember({"llc", "total", "local", "power", "name"}));
     topCmd->add_flag("--per-domain", top.view.perDomain, "a row per L3 domain");
+    std::string byName = "container";
+    topCmd
+        ->add_option("--by", byName,
+                     "container (default), pod (its containers summed), or domain (each L3 "
+                     "domain's load and each pod's share of it)")
+        ->check(CLI::IsMember({"container", "pod", "domain"}));
     CLI::App* gc = app.add_subcommand("gc", "collect the groups of vanished containers (root)");
     CLI::App* metrics =
         app.add_subcommand("metrics", "the Prometheus text, as rdtmon-exporter serves it");
@@ -121,6 +127,9 @@ int main(int argc, char** argv) {
                                                                     {"power", SortColumn::Power},
                                                                     {"name", SortColumn::Name}};
             top.view.sort = kSort.at(sortName);
+            static const std::map<std::string, TopBy> kBy = {
+                {"container", TopBy::Container}, {"pod", TopBy::Pod}, {"domain", TopBy::Domain}};
+            top.view.by = kBy.at(byName);
             runTop(bus, top, std::cout, ::isatty(STDOUT_FILENO) == 1);
         }
         std::cout.flush();

@@ -428,6 +428,48 @@ TEST_F(RdtmonctlTest, TopShowsTheDrivenRatesWithinTenPercent) {
     EXPECT_EQ(linesOf(per.out).size(), 2u + 2 * 2 + 2) << per.out;
 }
 
+// --by pod sums a pod's containers; --by domain gives each domain's load and the pod's
+// share of it, through the real binary against rdtmond.
+TEST_F(RdtmonctlTest, TopByPodAndByDomain) {
+    const LabelMap nginx = kPodLabels;
+    LabelMap php = kPodLabels;
+    php["container"] = "php";
+    makeGroup("web-1", nginx);
+    makeGroup("web-2", php);
+    drive("web-1", kTotalBps, kLocalBps, kLlcBytes);
+    drive("web-2", kTotalBps, kLocalBps, kLlcBytes);
+    const CommandResult j = ctl(bus_, {"top", "--json", "-n", "1", "-d", "1", "--by", "pod"});
+    ASSERT_EQ(j.exitCode, 0) << j.err;
+    const json frame = json::parse(j.out);
+    ASSERT_EQ(frame.at("pods").size(), 1u) << j.out;
+    const json& pod = frame.at("pods")[0];
+    EXPECT_EQ(pod.at("name"), "shop/web-7d9f");
+    EXPECT_EQ(pod.at("containers"), 2);
+    EXPECT_NEAR(pod.at("mbm_total_bytes_per_second").get<double>(), 2 * kTotalBps,
+                0.10 * 2 * kTotalBps);
+
+    const CommandResult d = ctl(bus_, {"top", "--json", "-n", "1", "-d", "1", "--by", "domain"});
+    ASSERT_EQ(d.exitCode, 0) << d.err;
+    const json domains = json::parse(d.out).at("domains");
+    ASSERT_EQ(domains.size(), 2u) << d.out;
+    for (const json& dom : domains) {
+        ASSERT_TRUE(dom.at("mbm_total_bytes_per_second").is_number()) << d.out;
+        const double total = dom.at("mbm_total_bytes_per_second").get<double>();
+        const json& web = dom.at("pods")[0];
+        EXPECT_EQ(web.at("name"), "shop/web-7d9f");
+        // The pod's share is its bandwidth over everything the domain's CLOS counted.
+        EXPECT_NEAR(web.at("bandwidth_share").get<double>(),
+                    web.at("mbm_total_bytes_per_second").get<double>() / total, 0.05);
+        EXPECT_GT(web.at("bandwidth_share").get<double>(), 0.0);
+        EXPECT_LE(web.at("bandwidth_share").get<double>(), 1.0);
+    }
+    const CommandResult text = ctl(bus_, {"top", "-n", "1", "-d", "0.5", "--by", "domain"});
+    ASSERT_EQ(text.exitCode, 0) << text.err;
+    EXPECT_THAT(text.out, HasSubstr("mon_L3_00: total "));
+    EXPECT_THAT(text.out, HasSubstr("shop/web-7d9f"));
+    EXPECT_THAT(text.out, HasSubstr("outside (/)"));
+}
+
 // After the first interval, the emulator changes something; the second shows no rate for
 // what changed and still one for what did not.
 class TopSecondInterval : public RdtmonctlTest {

@@ -14,6 +14,7 @@ using rdtmon::client::Counters;
 using rdtmon::client::CreatedTimes;
 using rdtmon::client::RateReport;
 using rdtmon::client::Snapshot;
+using rdtmon::ctl::TopBy;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -248,4 +249,52 @@ TEST(TopView, PowerIsShownWhereTheNodeCountsIt) {
     const nlohmann::json j = topJson(r, kClos, {SortColumn::Power, false}, 1);
     EXPECT_EQ(j.at("containers")[0].at("power_watts"), 40.0);
     EXPECT_TRUE(j.at("containers")[2].at("power_watts").is_null());
+}
+
+TEST(TopView, ByPodARowPerPodAndJsonNamesThePod) {
+    const RateReport r = report();
+    TopOptions opts{SortColumn::Total, false, TopBy::Pod};
+    const TopFrame f = buildTop(r, kClos, opts);
+    EXPECT_EQ(names(f), (std::vector<std::string>{"ns/p", "a", "c"}));
+    const std::string text = topText(f, false);
+    EXPECT_THAT(text, HasSubstr("3 pods of 3 containers, interval 1.0 s\n"));
+    EXPECT_THAT(text, HasSubstr("outside (/)  14.0 MiB           -         2.0\n"))
+        << "the outside share is the CLOS minus its containers, as without --by";
+    const nlohmann::json j = topJson(r, kClos, opts, 1);
+    ASSERT_EQ(j.at("pods").size(), 3u);
+    EXPECT_FALSE(j.contains("containers"));
+    const nlohmann::json& p = j.at("pods")[0];
+    EXPECT_EQ(p.at("pod"), "p");
+    EXPECT_EQ(p.at("namespace"), "ns");
+    EXPECT_EQ(p.at("containers"), 1);
+    EXPECT_FALSE(p.contains("container_id"));
+    EXPECT_EQ(p.at("mbm_total_bytes_per_second"), 12e6);
+    EXPECT_TRUE(j.at("pods")[1].at("pod").is_null());
+    EXPECT_EQ(j.at("pods")[1].at("container_id"), "a");
+}
+
+TEST(TopView, ByDomainEachDomainsLoadAndEachPodsShare) {
+    const RateReport r = report();
+    const TopOptions opts{SortColumn::Total, false, TopBy::Domain};
+    const std::string text = domainText(r, kClos, opts);
+    EXPECT_THAT(text, HasSubstr("3 containers, interval 1.0 s\n"));
+    EXPECT_THAT(text, HasSubstr("\nmon_L3_00: total 20.0 MB/s (local 2.0, remote 18.0), "
+                                "LLC 10.0 MiB occupied\n"));
+    EXPECT_THAT(text, HasSubstr("\nmon_L3_01: total 20.0 MB/s"));
+    EXPECT_THAT(text, HasSubstr("  NAME         TOTAL MB/s  SHARE  LOCAL MB/s      LLC  SHARE\n"
+                                "  ns/p                6.0  30.0%         0.0  1.0 KiB   0.0%\n"
+                                "  a                   2.0  10.0%         1.0  4.0 KiB   0.0%\n"
+                                "  c                     -      -         0.0  3.0 MiB  30.0%\n"
+                                "  outside (/)           -      -         1.0  7.0 MiB  70.0%\n"));
+    const nlohmann::json j = topJson(r, kClos, opts, 5);
+    ASSERT_EQ(j.at("domains").size(), 2u);
+    const nlohmann::json& d = j.at("domains")[0];
+    EXPECT_EQ(d.at("domain"), "mon_L3_00");
+    EXPECT_EQ(d.at("mbm_total_bytes_per_second"), 20e6);
+    EXPECT_EQ(d.at("mbm_remote_bytes_per_second"), 18e6);
+    EXPECT_EQ(d.at("pods")[0].at("name"), "ns/p");
+    EXPECT_DOUBLE_EQ(d.at("pods")[0].at("bandwidth_share").get<double>(), 0.3);
+    EXPECT_TRUE(d.at("pods")[2].at("bandwidth_share").is_null());
+    EXPECT_EQ(d.at("outside")[0].at("clos"), "/");
+    EXPECT_NEAR(d.at("outside")[0].at("cache_share").get<double>(), 0.7, 0.001);
 }
