@@ -115,6 +115,7 @@ std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& clos
     const bool sampled = std::any_of(report.containers.begin(), report.containers.end(),
                                      [](const GroupRates& c) { return c.sampledWindowSeconds; });
     const std::vector<GroupRates> outside = outsideContainers(report, closOf);
+    const RateReport pods = byPod(report);
     std::vector<DomainLoad> out;
     for (const std::string& domain : domains) {
         DomainLoad load;
@@ -141,9 +142,9 @@ std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& clos
             s.cacheShare = ratio(asDouble(s.figures.llcBytes), asDouble(load.total.llcBytes));
             return s;
         };
-        for (const GroupRates& c : report.containers) {
-            if (c.domains.count(domain) != 0) {
-                load.consumers.push_back(share(c, false));
+        for (const GroupRates& p : pods.containers) {
+            if (p.domains.count(domain) != 0) {
+                load.consumers.push_back(share(p, false));
             }
         }
         for (const GroupRates& o : outside) {

@@ -43,7 +43,9 @@ struct DomainLoad {
     std::vector<Share> outside;              // per CLOS, what ran outside its containers
 };
 
-// One load per whole L3 domain of the report, in domain order; consumers in report order.
+// One load per whole L3 domain of the report, in domain order; its consumers are the
+// report's pods (byPod), in id order, and its outside shares come from the containers
+// (closOf knows containers, not pods).
 std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& closOf);
 
 } // namespace rdtmon::client

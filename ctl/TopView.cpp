@@ -38,21 +38,23 @@ std::optional<double> keyOf(const TopRow& r, SortColumn c) {
 
 // Largest first, rows without a figure last; then by name, id and domain so that the
 // order is the same on every run.
-void sortRows(std::vector<TopRow>& rows, SortColumn c) {
-    std::stable_sort(rows.begin(), rows.end(), [c](const TopRow& a, const TopRow& b) {
-        if (c != SortColumn::Name) {
-            const auto ka = keyOf(a, c);
-            const auto kb = keyOf(b, c);
-            if (ka.has_value() != kb.has_value()) {
-                return ka.has_value();
-            }
-            if (ka && *ka != *kb) {
-                return *ka > *kb;
-            }
+bool sortsBefore(const TopRow& a, const TopRow& b, SortColumn c) {
+    if (c != SortColumn::Name) {
+        const auto ka = keyOf(a, c);
+        const auto kb = keyOf(b, c);
+        if (ka.has_value() != kb.has_value()) {
+            return ka.has_value();
         }
-        return std::tie(a.name, a.containerId, a.domain) <
-               std::tie(b.name, b.containerId, b.domain);
-    });
+        if (ka && *ka != *kb) {
+            return *ka > *kb;
+        }
+    }
+    return std::tie(a.name, a.containerId, a.domain) < std::tie(b.name, b.containerId, b.domain);
+}
+
+void sortRows(std::vector<TopRow>& rows, SortColumn c) {
+    std::stable_sort(rows.begin(), rows.end(),
+                     [c](const TopRow& a, const TopRow& b) { return sortsBefore(a, b, c); });
 }
 
 void addRows(std::vector<TopRow>& rows, const GroupRates& g, const std::string& name,
@@ -185,30 +187,15 @@ std::string percent(const std::optional<double>& share) {
 // The pods' shares of each domain, sorted as asked (by the figures on that domain).
 std::vector<client::DomainLoad> sortedLoads(const client::RateReport& report,
                                             const client::ClosOf& closOf, SortColumn sort) {
-    std::vector<client::DomainLoad> loads = client::domainLoads(client::byPod(report), closOf);
-    // Outside shares come from the containers (closOf knows containers, not pods).
-    const std::vector<client::DomainLoad> byContainer = client::domainLoads(report, closOf);
-    for (std::size_t i = 0; i < loads.size() && i < byContainer.size(); ++i) {
-        loads[i].outside = byContainer[i].outside;
-    }
+    std::vector<client::DomainLoad> loads = client::domainLoads(report, closOf);
     for (client::DomainLoad& l : loads) {
-        std::stable_sort(
-            l.consumers.begin(), l.consumers.end(),
-            [sort](const client::Share& a, const client::Share& b) {
-                const TopRow ra{podName(a.id, a.labels), a.id, {}, a.figures, {}, {}, {}};
-                const TopRow rb{podName(b.id, b.labels), b.id, {}, b.figures, {}, {}, {}};
-                if (sort != SortColumn::Name) {
-                    const auto ka = keyOf(ra, sort);
-                    const auto kb = keyOf(rb, sort);
-                    if (ka.has_value() != kb.has_value()) {
-                        return ka.has_value();
-                    }
-                    if (ka && *ka != *kb) {
-                        return *ka > *kb;
-                    }
-                }
-                return std::tie(ra.name, ra.containerId) < std::tie(rb.name, rb.containerId);
-            });
+        std::stable_sort(l.consumers.begin(), l.consumers.end(),
+                         [sort](const client::Share& a, const client::Share& b) {
+                             return sortsBefore(
+                                 TopRow{podName(a.id, a.labels), a.id, {}, a.figures, {}, {}, {}},
+                                 TopRow{podName(b.id, b.labels), b.id, {}, b.figures, {}, {}, {}},
+                                 sort);
+                         });
     }
     return loads;
 }
