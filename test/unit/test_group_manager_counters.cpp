@@ -27,6 +27,8 @@ namespace {
 constexpr const char* kAllOn = "mbm_total_bytes:0=e;1=e\nmbm_local_bytes:0=e;1=e\n";
 constexpr const char* kAllOff = "mbm_total_bytes:0=_;1=_\nmbm_local_bytes:0=_;1=_\n";
 
+constexpr uint64_t kSec = 1'000'000;
+
 class CountersTest : public ::testing::Test {
 protected:
     void start(const std::string& mode, unsigned counters, CountersConfig cfg = {}) {
@@ -66,9 +68,30 @@ protected:
     std::unique_ptr<GroupManager> mgr_;
     std::vector<std::unique_ptr<ChildProcess>> sleepers_;
     uint64_t now_ = 1'700'000'000'000'000ULL;
-};
 
-constexpr uint64_t kSec = 1'000'000;
+    // x, pg, pg2, y and z on three groups' worth of counters, pg and pg2 pinned (by these
+    // labels): pinned at most half, so pg keeps its counters at every turn and pg2, beyond
+    // the bound, takes turns.
+    void expectTheFirstPinnedKeptAndTheSecondRotating(const Labels& pg, const Labels& pg2,
+                                                      const CountersConfig& cfg = {}) {
+        start("mbm_event", 8, cfg);
+        make("x");
+        make("pg", pg);
+        make("pg2", pg2);
+        make("y");
+        make("z");
+        uint64_t t = kSec;
+        turn(t, true);
+        for (int i = 0; i < 6; ++i) {
+            EXPECT_EQ(assignments("mon_groups/pg"), kAllOn) << "turn " << i;
+            t = mgr_->countersDueUsec();
+            turn(t);
+        }
+        EXPECT_EQ(mgr_->counterStats().continuous, 1u) << "pg2 is beyond the bound: it rotates";
+        EXPECT_TRUE(served("pg").windowUsec.empty());
+        EXPECT_FALSE(served("pg2").windowUsec.empty());
+    }
+};
 
 TEST_F(CountersTest, WhileTheyFitEveryOwnedGroupHoldsItsCounters) {
     start("mbm_event", 8); // the default group holds 2 per domain: three groups' worth
@@ -138,42 +161,15 @@ TEST_F(CountersTest, MoreGroupsThanFitTakeTurnsAndEachTurnIsMeasured) {
 TEST_F(CountersTest, PinnedGroupsKeepTheirCounters) {
     CountersConfig cfg;
     cfg.pin = {{{"namespace", "db"}}};
-    start("mbm_event", 8, cfg); // three groups' worth; pinned at most half: one
-    make("x");
-    make("pg", {{"namespace", "db"}, {"pod", "pg-0"}});
-    make("pg2", {{"namespace", "db"}});
-    make("y");
-    make("z");
-    uint64_t t = kSec;
-    turn(t, true);
-    for (int i = 0; i < 6; ++i) {
-        EXPECT_EQ(assignments("mon_groups/pg"), kAllOn) << "turn " << i;
-        t = mgr_->countersDueUsec();
-        turn(t);
-    }
-    EXPECT_EQ(mgr_->counterStats().continuous, 1u) << "pg2 is beyond the bound: it rotates";
-    EXPECT_TRUE(served("pg").windowUsec.empty());
-    EXPECT_FALSE(served("pg2").windowUsec.empty());
+    expectTheFirstPinnedKeptAndTheSecondRotating({{"namespace", "db"}, {"pod", "pg-0"}},
+                                                 {{"namespace", "db"}}, cfg);
 }
 
 // The hook's label from the annotation org.rdtmon.counters=pinned pins without any
 // configuration, within the same bound.
 TEST_F(CountersTest, TheHooksPinLabelPinsWithoutConfiguration) {
-    start("mbm_event", 8); // three groups' worth; pinned at most half: one
-    make("x");
-    make("pg", {{"counters", "pinned"}});
-    make("pg2", {{"counters", "pinned"}});
-    make("y");
-    make("z");
-    uint64_t t = kSec;
-    turn(t, true);
-    for (int i = 0; i < 6; ++i) {
-        EXPECT_EQ(assignments("mon_groups/pg"), kAllOn) << "turn " << i;
-        t = mgr_->countersDueUsec();
-        turn(t);
-    }
-    EXPECT_EQ(mgr_->counterStats().continuous, 1u) << "pg2 is beyond the bound: it rotates";
-    EXPECT_FALSE(served("pg2").windowUsec.empty());
+    expectTheFirstPinnedKeptAndTheSecondRotating({{"counters", "pinned"}},
+                                                 {{"counters", "pinned"}});
 }
 
 TEST_F(CountersTest, GroupsNotOwnedAreNeverTouched) {
