@@ -201,6 +201,13 @@ Status BusClient::status() {
                 throw; // else a service older than TelemetryFeatures
             }
         }
+        try {
+            s.l3CacheSizes = manager_->L3CacheSizes();
+        } catch (const sdbus::Error& e) {
+            if (clientErrorKindOf(e.getName()) == ClientErrorKind::NotRunning) {
+                throw; // else a service older than L3CacheSizes
+            }
+        }
         return s;
     });
 }

@@ -186,6 +186,15 @@ std::string formatMetrics(const MetricsInput& in) {
         freeRmids.push_back(Sample{{}, *st.freeRmids});
     }
     family(out, "rdtmon_rmids_free", "gauge", "RMIDs free for new monitoring groups.", freeRmids);
+    std::vector<Sample> cacheSizes;
+    for (const auto& [domain, bytes] : st.l3CacheSizes) {
+        std::string dl;
+        label(dl, "domain", l3DomainName(domain));
+        cacheSizes.push_back(Sample{std::move(dl), bytes});
+    }
+    family(out, "rdtmon_llc_size_bytes", "gauge",
+           "Size of each L3 cache (the kernel's cacheinfo): what an occupancy is a share of.",
+           cacheSizes);
     if (in.coverage) {
         const auto waiting = std::count_if(in.coverage->begin(), in.coverage->end(),
                                            [](const auto& c) { return c.state == kStateWaiting; });

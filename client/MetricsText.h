@@ -9,6 +9,7 @@
 //   rdtmon_groups                      gauge   groups rdtmond owns (GroupCount)
 //   rdtmon_rmids                       gauge   RMIDs resctrl has (NumRmids)
 //   rdtmon_rmids_free                  gauge   RMIDs free (FreeRmids; left out when unknown)
+//   rdtmon_llc_size_bytes              gauge   per L3 domain: the cache's size (L3CacheSizes)
 //   rdtmon_containers_waiting          gauge   containers waiting for an RMID (GetAllCoverage)
 //   rdtmon_mbm_assign_mode             gauge   1, with mode: the assignable-counter mode
 //                                              (GetCounterAssignment; left out without one)

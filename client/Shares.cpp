@@ -101,12 +101,22 @@ std::map<std::string, std::size_t> podSizes(const RateReport& report) {
     return out;
 }
 
-std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& closOf) {
+CacheSizes cacheSizesOf(const std::map<uint32_t, uint64_t>& byDomainId) {
+    CacheSizes out;
+    for (const auto& [id, bytes] : byDomainId) {
+        out.emplace(l3DomainName(id), bytes);
+    }
+    return out;
+}
+
+std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& closOf,
+                                    const CacheSizes& caches) {
+    // "mon_L3_00" sorts before "mon_L3_00/mon_sub_L3_00": each domain's SNC nodes follow it.
     std::set<std::string> domains;
     for (const auto* list : {&report.containers, &report.closes}) {
         for (const GroupRates& g : *list) {
             for (const auto& [domain, f] : g.domains) {
-                if (isTopLevelDomain(domain)) {
+                if (isL3Domain(domain)) {
                     domains.insert(domain);
                 }
             }
@@ -120,6 +130,9 @@ std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& clos
     for (const std::string& domain : domains) {
         DomainLoad load;
         load.domain = domain;
+        if (const auto c = caches.find(domain); c != caches.end() && c->second > 0) {
+            load.cacheBytes = c->second;
+        }
         load.total = report.closes.empty() ? Figures{} : kZeroFigures;
         for (const GroupRates& clos : report.closes) {
             const auto d = clos.domains.find(domain);
@@ -134,12 +147,13 @@ std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& clos
                 std::max(0.0, *load.total.mbmTotalBytesPerSec - *load.total.mbmLocalBytesPerSec);
         }
         auto share = [&](const GroupRates& g, bool isOutside) {
-            Share s{g.id, g.labels, isOutside, {}, {}, {}};
+            Share s{g.id, g.labels, isOutside, {}, {}, {}, {}};
             if (const auto d = g.domains.find(domain); d != g.domains.end()) {
                 s.figures = d->second;
             }
             s.bandwidthShare = ratio(s.figures.mbmTotalBytesPerSec, load.total.mbmTotalBytesPerSec);
             s.cacheShare = ratio(asDouble(s.figures.llcBytes), asDouble(load.total.llcBytes));
+            s.cacheSizeShare = ratio(asDouble(s.figures.llcBytes), asDouble(load.cacheBytes));
             return s;
         };
         for (const GroupRates& p : pods.containers) {

@@ -1,8 +1,9 @@
 #pragma once
 
 // Judgement from one interval's rates, without a bus: containers summed into pods, and each
-// whole L3 domain's load (total, local and remote bandwidth, cache occupied) with each
-// consumer's share of it. What rdtmonctl top --by pod|domain shows.
+// L3 domain's load (total, local and remote bandwidth, cache occupied, against the cache's
+// size) with each consumer's share of it, and the same per SNC node. What rdtmonctl top
+// --by pod|domain shows.
 
 #include "Rates.h"
 
@@ -30,10 +31,19 @@ struct Share {
     Figures figures;      // on this domain
     std::optional<double> bandwidthShare; // of the domain's MBM total, 0..1
     std::optional<double> cacheShare;     // of the domain's occupied cache, 0..1
+    std::optional<double> cacheSizeShare; // of the domain's whole cache (its size), 0..1
 };
 
+// Whole L3 domain (mon_L3_00) -> its cache's size in bytes (Status::l3CacheSizes).
+using CacheSizes = std::map<std::string, uint64_t>;
+CacheSizes cacheSizesOf(const std::map<uint32_t, uint64_t>& byDomainId);
+
 struct DomainLoad {
-    std::string domain; // a whole L3 domain, mon_L3_00
+    // A whole L3 domain (mon_L3_00), or one of its SNC nodes (mon_L3_00/mon_sub_L3_01).
+    std::string domain;
+    // The size of a whole domain's cache (absent where unknown, and for an SNC node, which
+    // shares its L3 with the domain's other nodes).
+    std::optional<uint64_t> cacheBytes;
     // The domain as a whole: the sum of every CLOS's own reading (every RMID on it). Its MBM
     // is absent while any container takes turns at the assignable counters (a CLOS's reading
     // then counts only the groups that hold them).
@@ -43,9 +53,10 @@ struct DomainLoad {
     std::vector<Share> outside;              // per CLOS, what ran outside its containers
 };
 
-// One load per whole L3 domain of the report, in domain order; its consumers are the
-// report's pods (byPod), in id order, and its outside shares come from the containers
-// (closOf knows containers, not pods).
-std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& closOf);
+// One load per L3 domain of the report, in domain order (a domain's SNC nodes right after
+// it); its consumers are the report's pods (byPod), in id order, and its outside shares come
+// from the containers (closOf knows containers, not pods).
+std::vector<DomainLoad> domainLoads(const RateReport& report, const ClosOf& closOf,
+                                    const CacheSizes& caches = {});
 
 } // namespace rdtmon::client

@@ -129,6 +129,9 @@ struct Status {
     std::vector<std::string> telemetryFeatures; // empty from a service older than them
     uint32_t numRmids = 0;
     std::optional<uint32_t> freeRmids; // absent from a service older than FreeRmids
+    // L3 domain id -> cache size in bytes (L3CacheSizes); empty where rdtmond cannot read
+    // it, or from a service older than it.
+    std::map<uint32_t, uint64_t> l3CacheSizes;
     uint32_t groupCount = 0;
 };
 

@@ -105,6 +105,7 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
                               {"resctrl_path", s.resctrlPath},
                               {"mon_features", s.monFeatures},
                               {"telemetry_features", s.telemetryFeatures},
+                              {"l3_cache_bytes", client::cacheSizesOf(s.l3CacheSizes)},
                               {"num_rmids", s.numRmids},
                               {"free_rmids", s.freeRmids ? nlohmann::json(*s.freeRmids)
                                                          : nlohmann::json(nullptr)},
@@ -159,11 +160,19 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out) {
             mbm += " free";
         }
     }
+    std::string caches;
+    for (const auto& [domain, bytes] : client::cacheSizesOf(s.l3CacheSizes)) {
+        caches += caches.empty() ? "" : ", ";
+        caches += domain;
+        caches += ' ';
+        caches += humanBytes(bytes);
+    }
     printTable({{"version:", s.version},
                 {"supported:", s.supported ? "yes" : "no"},
                 {"resctrl:", s.resctrlPath.empty() ? "-" : s.resctrlPath},
                 {"mon features:", join(s.monFeatures)},
                 {"telemetry:", join(s.telemetryFeatures)},
+                {"L3 caches:", caches.empty() ? "-" : caches},
                 {"RMIDs:", std::to_string(s.numRmids)},
                 {"RMIDs free:", s.freeRmids ? std::to_string(*s.freeRmids) : "-"},
                 {"groups:", std::to_string(s.groupCount)},

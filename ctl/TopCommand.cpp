@@ -106,7 +106,9 @@ private:
 
 void runTop(client::BusClient& bus, const TopSettings& settings, std::ostream& out, bool terminal) {
     HeldSignals signals;
-    const std::string resctrlPath = bus.status().resctrlPath;
+    const client::Status status = bus.status();
+    const std::string& resctrlPath = status.resctrlPath;
+    const client::CacheSizes caches = client::cacheSizesOf(status.l3CacheSizes);
     Reading prev = read(bus, resctrlPath);
     for (long i = 0; settings.iterations == 0 || i < settings.iterations; ++i) {
         if (!signals.sleep(settings.delaySeconds)) {
@@ -116,12 +118,13 @@ void runTop(client::BusClient& bus, const TopSettings& settings, std::ostream& o
         const client::RateReport report =
             client::computeRates(prev.snapshot, prev.created, cur.snapshot, cur.created);
         if (settings.json) {
-            out << topJson(report, cur.closOf, settings.view, cur.snapshot.monotonicUsec).dump()
+            out << topJson(report, cur.closOf, settings.view, cur.snapshot.monotonicUsec, caches)
+                       .dump()
                 << "\n";
         } else {
             const std::string text =
                 settings.view.by == TopBy::Domain
-                    ? domainText(report, cur.closOf, settings.view)
+                    ? domainText(report, cur.closOf, settings.view, caches)
                     : topText(buildTop(report, cur.closOf, settings.view), settings.view.perDomain);
             // Clear the screen only on a terminal; a pipe or file gets frames one after
             // another, a blank line apart.

@@ -186,8 +186,9 @@ std::string percent(const std::optional<double>& share) {
 
 // The pods' shares of each domain, sorted as asked (by the figures on that domain).
 std::vector<client::DomainLoad> sortedLoads(const client::RateReport& report,
-                                            const client::ClosOf& closOf, SortColumn sort) {
-    std::vector<client::DomainLoad> loads = client::domainLoads(report, closOf);
+                                            const client::ClosOf& closOf, SortColumn sort,
+                                            const client::CacheSizes& caches) {
+    std::vector<client::DomainLoad> loads = client::domainLoads(report, closOf, caches);
     for (client::DomainLoad& l : loads) {
         std::stable_sort(l.consumers.begin(), l.consumers.end(),
                          [sort](const client::Share& a, const client::Share& b) {
@@ -210,36 +211,46 @@ nlohmann::json shareJson(const client::Share& s) {
     }
     j["bandwidth_share"] = optionalJson(s.bandwidthShare);
     j["cache_share"] = optionalJson(s.cacheShare);
+    j["cache_size_share"] = optionalJson(s.cacheSizeShare);
     return j;
 }
 
 } // namespace
 
 std::string domainText(const client::RateReport& report, const client::ClosOf& closOf,
-                       const TopOptions& opts) {
+                       const TopOptions& opts, const client::CacheSizes& caches) {
     std::string out;
     std::array<char, 96> head{};
     std::snprintf(head.data(), head.size(), "%zu container%s, interval %.1f s\n",
                   report.containers.size(), report.containers.size() == 1 ? "" : "s",
                   report.intervalSeconds);
     out += head.data();
-    for (const client::DomainLoad& l : sortedLoads(report, closOf, opts.sort)) {
+    for (const client::DomainLoad& l : sortedLoads(report, closOf, opts.sort, caches)) {
         out += "\n" + l.domain + ": total " + megabytesPerSecond(l.total.mbmTotalBytesPerSec) +
                " MB/s (local " + megabytesPerSecond(l.total.mbmLocalBytesPerSec) + ", remote " +
-               megabytesPerSecond(l.remoteBytesPerSec) + "), LLC " + humanBytes(l.total.llcBytes) +
-               " occupied\n";
-        std::vector<std::array<std::string, 6>> cells;
-        cells.push_back({"NAME", "TOTAL MB/s", "SHARE", "LOCAL MB/s", "LLC", "SHARE"});
+               megabytesPerSecond(l.remoteBytesPerSec) + "), LLC " + humanBytes(l.total.llcBytes);
+        if (l.cacheBytes) {
+            const std::optional<double> full =
+                l.total.llcBytes ? std::optional<double>(static_cast<double>(*l.total.llcBytes) /
+                                                         static_cast<double>(*l.cacheBytes))
+                                 : std::nullopt;
+            out += " of " + humanBytes(l.cacheBytes) + " (" + percent(full) + ")";
+        }
+        out += " occupied\n";
+        // OF CACHE: of the cache's size, where it is known; SHARE: of what is occupied.
+        std::vector<std::array<std::string, 7>> cells;
+        cells.push_back({"NAME", "TOTAL MB/s", "SHARE", "LOCAL MB/s", "LLC", "SHARE", "OF CACHE"});
         for (const auto* list : {&l.consumers, &l.outside}) {
             for (const client::Share& s : *list) {
                 cells.push_back({s.outside ? outsideName(s.id) : podName(s.id, s.labels),
                                  megabytesPerSecond(s.figures.mbmTotalBytesPerSec),
                                  percent(s.bandwidthShare),
                                  megabytesPerSecond(s.figures.mbmLocalBytesPerSec),
-                                 humanBytes(s.figures.llcBytes), percent(s.cacheShare)});
+                                 humanBytes(s.figures.llcBytes), percent(s.cacheShare),
+                                 percent(s.cacheSizeShare)});
             }
         }
-        std::array<std::size_t, 6> width{};
+        std::array<std::size_t, 7> width{};
         for (const auto& row : cells) {
             for (std::size_t i = 0; i < row.size(); ++i) {
                 width[i] = std::max(width[i], row[i].size());
@@ -257,12 +268,14 @@ std::string domainText(const client::RateReport& report, const client::ClosOf& c
 }
 
 nlohmann::json domainJson(const client::RateReport& report, const client::ClosOf& closOf,
-                          const TopOptions& opts, uint64_t monotonicUsec) {
+                          const TopOptions& opts, uint64_t monotonicUsec,
+                          const client::CacheSizes& caches) {
     nlohmann::json domains = nlohmann::json::array();
-    for (const client::DomainLoad& l : sortedLoads(report, closOf, opts.sort)) {
+    for (const client::DomainLoad& l : sortedLoads(report, closOf, opts.sort, caches)) {
         nlohmann::json d = figuresJson(l.total);
         d["domain"] = l.domain;
         d["mbm_remote_bytes_per_second"] = optionalJson(l.remoteBytesPerSec);
+        d["llc_size_bytes"] = l.cacheBytes ? nlohmann::json(*l.cacheBytes) : nlohmann::json();
         nlohmann::json consumers = nlohmann::json::array();
         for (const client::Share& s : l.consumers) {
             consumers.push_back(shareJson(s));
@@ -339,10 +352,11 @@ std::string topText(const TopFrame& frame, bool perDomain) {
 }
 
 nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& closOf,
-                       const TopOptions& opts, uint64_t monotonicUsec) {
+                       const TopOptions& opts, uint64_t monotonicUsec,
+                       const client::CacheSizes& caches) {
     // The same order as the text: sort the summed rows, then emit groups in that order.
     if (opts.by == TopBy::Domain) {
-        return domainJson(report, closOf, opts, monotonicUsec);
+        return domainJson(report, closOf, opts, monotonicUsec, caches);
     }
     TopOptions summed = opts;
     summed.perDomain = false;

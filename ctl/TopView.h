@@ -58,16 +58,19 @@ TopFrame buildTop(const client::RateReport& report, const client::ClosOf& closOf
 // A pod's name, namespace/pod; an entry without a pod label is named as its container.
 std::string podName(const std::string& id, const client::Labels& labels);
 
-// --by domain: per whole L3 domain a line with its load (total, local and remote MB/s, LLC
-// occupied) and a table of its consumers (pods) and each CLOS's outside, with their shares
-// of the domain's bandwidth and cache, consumers sorted as asked.
+// --by domain: per L3 domain (and SNC node) a line with its load (total, local and remote
+// MB/s, LLC occupied, of the cache's size where caches has it) and a table of its consumers
+// (pods) and each CLOS's outside, with their shares of the domain's bandwidth, of its
+// occupied cache and of its whole cache, consumers sorted as asked.
 std::string domainText(const client::RateReport& report, const client::ClosOf& closOf,
-                       const TopOptions& opts);
+                       const TopOptions& opts, const client::CacheSizes& caches = {});
 
-// --by domain as JSON: per domain its figures, mbm_remote_bytes_per_second, pods and
-// outside, each with bandwidth_share and cache_share (rdtmonctl(1)).
+// --by domain as JSON: per domain its figures, mbm_remote_bytes_per_second, llc_size_bytes,
+// pods and outside, each with bandwidth_share, cache_share and cache_size_share
+// (rdtmonctl(1)).
 nlohmann::json domainJson(const client::RateReport& report, const client::ClosOf& closOf,
-                          const TopOptions& opts, uint64_t monotonicUsec);
+                          const TopOptions& opts, uint64_t monotonicUsec,
+                          const client::CacheSizes& caches = {});
 
 // The frame as a table of plain text (no escape codes), ending in a newline. A group made by
 // its container's runtime (shown, not owned) has " *" after its name, one that takes turns
@@ -76,6 +79,7 @@ std::string topText(const TopFrame& frame, bool perDomain);
 
 // The interval as one JSON object (rdtmonctl(1) lists its fields); ordered as the text.
 nlohmann::json topJson(const client::RateReport& report, const client::ClosOf& closOf,
-                       const TopOptions& opts, uint64_t monotonicUsec);
+                       const TopOptions& opts, uint64_t monotonicUsec,
+                       const client::CacheSizes& caches = {});
 
 } // namespace rdtmon::ctl

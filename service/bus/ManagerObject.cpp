@@ -152,9 +152,9 @@ void ManagerObject::releaseSignals() {
 
 void ManagerObject::onAvailabilityChanged() {
     try {
-        getObject().emitPropertiesChangedSignal(
-            kManagerInterface,
-            {"ResctrlPath", "Supported", "MonFeatures", "TelemetryFeatures", "NumRmids"});
+        getObject().emitPropertiesChangedSignal(kManagerInterface,
+                                                {"ResctrlPath", "Supported", "MonFeatures",
+                                                 "TelemetryFeatures", "NumRmids", "L3CacheSizes"});
     } catch (const std::exception& e) {
         log::warning(std::string("PropertiesChanged: ") + e.what());
     }
@@ -364,6 +364,15 @@ std::vector<std::string> ManagerObject::TelemetryFeatures() {
         [&] {
             Resctrl* r = mgr_.resctrl();
             return r != nullptr ? r->telemetryFeatures() : std::vector<std::string>{};
+        },
+        {});
+}
+
+std::map<uint32_t, uint64_t> ManagerObject::L3CacheSizes() {
+    return safely<std::map<uint32_t, uint64_t>>(
+        [&] {
+            Resctrl* r = mgr_.resctrl();
+            return r != nullptr ? r->l3CacheSizes() : std::map<uint32_t, uint64_t>{};
         },
         {});
 }

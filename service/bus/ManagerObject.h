@@ -82,6 +82,7 @@ private:
     bool Supported() override;
     std::vector<std::string> MonFeatures() override;
     std::vector<std::string> TelemetryFeatures() override;
+    std::map<uint32_t, uint64_t> L3CacheSizes() override;
     uint32_t NumRmids() override;
     uint32_t GroupCount() override;
     uint32_t FreeRmids() override;

@@ -1,5 +1,6 @@
 #include "Resctrl.h"
 
+#include "CacheSizes.h"
 #include "Errors.h"
 #include "FileIo.h"
 #include "Log.h"
@@ -108,6 +109,17 @@ Resctrl::Resctrl(std::string path) : path_(std::move(path)) {
     monFeatures_ = readMonFeatures(root_.get(), "L3_MON");
     telemetryFeatures_ = readMonFeatures(root_.get(), "PERF_PKG_MON");
     numRmids_ = readNumRmids(root_.get());
+    // So are the caches' sizes (a whole L3 going offline takes its domain with it).
+    UniqueFd cpus;
+    if (kernel_) {
+        cpus.reset(::open("/sys/devices/system/cpu", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    } else if (OpenResult e = openBeneath(root_.get(), kEmulatedCpuDir, O_RDONLY | O_DIRECTORY);
+               e.err == 0) {
+        cpus = std::move(e.fd);
+    }
+    if (cpus) {
+        l3CacheSizes_ = readL3CacheSizes(cpus.get());
+    }
 }
 
 std::optional<std::string> Resctrl::taskGroupsFile(pid_t tid) const {

@@ -180,6 +180,10 @@ public:
     // info/PERF_PKG_MON/mon_features (Intel's telemetry, Linux 7.0): empty where none.
     const std::vector<std::string>& telemetryFeatures() const { return telemetryFeatures_; }
     unsigned numRmids() const { return numRmids_; }
+    // L3 cache id (the XX of mon_L3_XX) -> size in bytes, read once when opened from the
+    // kernel's cacheinfo (/sys/devices/system/cpu), or from resctrl-emu's copy of it under
+    // .sys/; empty where neither can be read.
+    const std::map<uint32_t, uint64_t>& l3CacheSizes() const { return l3CacheSizes_; }
     std::string lastCmdStatus() const; // info/last_cmd_status, trimmed
 
     // The CTRL_MON group holding task pid: "" for the root group. Reads taskGroupsFile(pid);
@@ -283,9 +287,11 @@ private:
     enum class TaskFiles { None, Proc, Emulated };
     TaskFiles taskFiles_ = TaskFiles::None;
     static constexpr const char* kEmulatedTaskDir = ".proc";
+    static constexpr const char* kEmulatedCpuDir = ".sys/devices/system/cpu";
     std::vector<std::string> monFeatures_;
     std::vector<std::string> telemetryFeatures_;
     unsigned numRmids_ = 0;
+    std::map<uint32_t, uint64_t> l3CacheSizes_;
 };
 
 } // namespace rdtmon

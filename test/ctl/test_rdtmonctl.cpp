@@ -185,6 +185,8 @@ TEST_F(RdtmonctlTest, StatusAsTextAndAsJson) {
     EXPECT_THAT(text.out, HasSubstr("RMIDs:         32\n"));
     EXPECT_THAT(text.out, HasSubstr("groups:        1\n"));
     EXPECT_THAT(text.out, HasSubstr(emu_.path()));
+    // The emulator's cacheinfo: 32 MiB per L3 cache.
+    EXPECT_THAT(text.out, HasSubstr("L3 caches:     mon_L3_00 32.0 MiB, mon_L3_01 32.0 MiB\n"));
 
     const CommandResult j = ctl(bus_, {"status", "--json"});
     ASSERT_EQ(j.exitCode, 0) << j.err;
@@ -198,6 +200,7 @@ TEST_F(RdtmonctlTest, StatusAsTextAndAsJson) {
     // The default group and ours hold an RMID each.
     ASSERT_TRUE(s.at("free_rmids").is_number()) << s.dump();
     EXPECT_EQ(s.at("free_rmids"), 30);
+    EXPECT_EQ(s.at("l3_cache_bytes"), json({{"mon_L3_00", 32u << 20}, {"mon_L3_01", 32u << 20}}));
 }
 
 TEST_F(RdtmonctlTest, ListAsTextAndAsJsonWithLabels) {
@@ -462,10 +465,17 @@ TEST_F(RdtmonctlTest, TopByPodAndByDomain) {
                     web.at("mbm_total_bytes_per_second").get<double>() / total, 0.05);
         EXPECT_GT(web.at("bandwidth_share").get<double>(), 0.0);
         EXPECT_LE(web.at("bandwidth_share").get<double>(), 1.0);
+        // Its cache against the whole L3's 32 MiB: both containers' driven occupancy.
+        EXPECT_EQ(dom.at("llc_size_bytes"), 32u << 20);
+        EXPECT_NEAR(
+            web.at("cache_size_share").get<double>(),
+            static_cast<double>(web.at("llc_occupancy_bytes").get<uint64_t>()) / (32u << 20), 1e-9);
+        EXPECT_GT(web.at("cache_size_share").get<double>(), 0.0);
     }
     const CommandResult text = ctl(bus_, {"top", "-n", "1", "-d", "0.5", "--by", "domain"});
     ASSERT_EQ(text.exitCode, 0) << text.err;
     EXPECT_THAT(text.out, HasSubstr("mon_L3_00: total "));
+    EXPECT_THAT(text.out, HasSubstr(" of 32.0 MiB ("));
     EXPECT_THAT(text.out, HasSubstr("shop/web-7d9f"));
     EXPECT_THAT(text.out, HasSubstr("outside (/)"));
 }

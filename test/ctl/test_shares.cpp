@@ -127,3 +127,47 @@ TEST(DomainLoads, NoClosMeansNoTotalAndNoShare) {
     EXPECT_FALSE(loads[0].total.llcBytes);
     EXPECT_FALSE(loads[0].consumers[0].cacheShare);
 }
+
+TEST(DomainLoads, OccupancyAgainstTheCachesSizeWhereItIsKnown) {
+    const CacheSizes caches = cacheSizesOf({{0, 4000}});
+    EXPECT_EQ(caches, (CacheSizes{{"mon_L3_00", 4000}}));
+    const std::vector<DomainLoad> loads = domainLoads(sample(), kClos, caches);
+    ASSERT_EQ(loads.size(), 2u);
+    EXPECT_EQ(loads[0].cacheBytes, 4000u);
+    EXPECT_FALSE(loads[1].cacheBytes) << "mon_L3_01's size is unknown";
+    // data/db holds 600 of the 2000 occupied bytes, and of the cache's 4000.
+    EXPECT_EQ(loads[0].consumers[1].id, "data/db");
+    EXPECT_DOUBLE_EQ(loads[0].consumers[1].cacheShare.value(), 0.3);
+    EXPECT_DOUBLE_EQ(loads[0].consumers[1].cacheSizeShare.value(), 0.15);
+    EXPECT_DOUBLE_EQ(loads[0].outside[0].cacheSizeShare.value(), 0.25);
+    EXPECT_FALSE(loads[1].consumers[1].cacheSizeShare);
+}
+
+TEST(DomainLoads, EachSncNodeHasItsOwnLoadRightAfterItsDomain) {
+    RateReport r = sample();
+    // Domain 0 has two SNC nodes; every entry's figures there split 1:3 between them.
+    for (auto* list : {&r.containers, &r.closes}) {
+        for (GroupRates& g : *list) {
+            const Figures whole = g.domains.at("mon_L3_00");
+            auto part = [&](double f) {
+                return Figures{static_cast<uint64_t>(static_cast<double>(*whole.llcBytes) * f),
+                               *whole.mbmTotalBytesPerSec * f, *whole.mbmLocalBytesPerSec * f};
+            };
+            g.domains["mon_L3_00/mon_sub_L3_00"] = part(0.25);
+            g.domains["mon_L3_00/mon_sub_L3_01"] = part(0.75);
+        }
+    }
+    const std::vector<DomainLoad> loads = domainLoads(r, kClos, cacheSizesOf({{0, 4000}}));
+    ASSERT_EQ(loads.size(), 4u);
+    EXPECT_EQ(loads[0].domain, "mon_L3_00");
+    EXPECT_EQ(loads[1].domain, "mon_L3_00/mon_sub_L3_00");
+    EXPECT_EQ(loads[2].domain, "mon_L3_00/mon_sub_L3_01");
+    EXPECT_EQ(loads[3].domain, "mon_L3_01");
+    const DomainLoad& node1 = loads[2];
+    EXPECT_DOUBLE_EQ(node1.total.mbmTotalBytesPerSec.value(), 150e6);
+    EXPECT_DOUBLE_EQ(node1.remoteBytesPerSec.value(), 150e6 - 112.5e6);
+    EXPECT_FALSE(node1.cacheBytes) << "an SNC node shares its domain's L3";
+    EXPECT_EQ(node1.consumers[1].id, "data/db");
+    EXPECT_DOUBLE_EQ(node1.consumers[1].bandwidthShare.value(), 0.3);
+    EXPECT_DOUBLE_EQ(node1.outside[0].figures.mbmTotalBytesPerSec.value(), 75e6);
+}

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 using namespace rdtmon::ctl;
+using rdtmon::client::CacheSizes;
 using rdtmon::client::ClosOf;
 using rdtmon::client::Counters;
 using rdtmon::client::CreatedTimes;
@@ -276,17 +277,22 @@ TEST(TopView, ByPodARowPerPodAndJsonNamesThePod) {
 TEST(TopView, ByDomainEachDomainsLoadAndEachPodsShare) {
     const RateReport r = report();
     const TopOptions opts{SortColumn::Total, false, TopBy::Domain};
-    const std::string text = domainText(r, kClos, opts);
+    // mon_L3_00's cache is 40 MiB; mon_L3_01's size is unknown.
+    const CacheSizes caches{{"mon_L3_00", 40u << 20}};
+    const std::string text = domainText(r, kClos, opts, caches);
     EXPECT_THAT(text, HasSubstr("3 containers, interval 1.0 s\n"));
-    EXPECT_THAT(text, HasSubstr("\nmon_L3_00: total 20.0 MB/s (local 2.0, remote 18.0), "
+    EXPECT_THAT(
+        text,
+        HasSubstr("\nmon_L3_00: total 20.0 MB/s (local 2.0, remote 18.0), "
+                  "LLC 10.0 MiB of 40.0 MiB (25.0%) occupied\n"
+                  "  NAME         TOTAL MB/s  SHARE  LOCAL MB/s      LLC  SHARE  OF CACHE\n"
+                  "  ns/p                6.0  30.0%         0.0  1.0 KiB   0.0%      0.0%\n"
+                  "  a                   2.0  10.0%         1.0  4.0 KiB   0.0%      0.0%\n"
+                  "  c                     -      -         0.0  3.0 MiB  30.0%      7.5%\n"
+                  "  outside (/)           -      -         1.0  7.0 MiB  70.0%     17.5%\n"));
+    EXPECT_THAT(text, HasSubstr("\nmon_L3_01: total 20.0 MB/s (local 2.0, remote 18.0), "
                                 "LLC 10.0 MiB occupied\n"));
-    EXPECT_THAT(text, HasSubstr("\nmon_L3_01: total 20.0 MB/s"));
-    EXPECT_THAT(text, HasSubstr("  NAME         TOTAL MB/s  SHARE  LOCAL MB/s      LLC  SHARE\n"
-                                "  ns/p                6.0  30.0%         0.0  1.0 KiB   0.0%\n"
-                                "  a                   2.0  10.0%         1.0  4.0 KiB   0.0%\n"
-                                "  c                     -      -         0.0  3.0 MiB  30.0%\n"
-                                "  outside (/)           -      -         1.0  7.0 MiB  70.0%\n"));
-    const nlohmann::json j = topJson(r, kClos, opts, 5);
+    const nlohmann::json j = topJson(r, kClos, opts, 5, caches);
     ASSERT_EQ(j.at("domains").size(), 2u);
     const nlohmann::json& d = j.at("domains")[0];
     EXPECT_EQ(d.at("domain"), "mon_L3_00");
@@ -297,4 +303,7 @@ TEST(TopView, ByDomainEachDomainsLoadAndEachPodsShare) {
     EXPECT_TRUE(d.at("pods")[2].at("bandwidth_share").is_null());
     EXPECT_EQ(d.at("outside")[0].at("clos"), "/");
     EXPECT_NEAR(d.at("outside")[0].at("cache_share").get<double>(), 0.7, 0.001);
+    EXPECT_EQ(d.at("llc_size_bytes"), 40u << 20);
+    EXPECT_NEAR(d.at("outside")[0].at("cache_size_share").get<double>(), 0.175, 0.001);
+    EXPECT_TRUE(j.at("domains")[1].at("llc_size_bytes").is_null());
 }

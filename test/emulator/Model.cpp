@@ -281,6 +281,8 @@ std::string Model::content(const Node& n, pid_t callerPid) {
     switch (n.kind) {
     case Kind::InfoFile:
         return infoFiles().at(n.name);
+    case Kind::SysFile:
+        return sysFiles().at(n.name);
     case Kind::CounterFile:
         return counterContent(n);
     case Kind::PkgFile:

@@ -46,6 +46,9 @@ inline constexpr const char* kPkgEventNames[kPkgEvents] = {
 
 // The hidden directory that holds the per-task files (Kind::ProcDir).
 inline constexpr const char* kProcDirName = ".proc";
+// The hidden directory that holds the kernel's cacheinfo (Kind::SysDir): as under /sys,
+// devices/system/cpu/cpuN/cache/indexM/{level,id,size,type}.
+inline constexpr const char* kSysDirName = ".sys";
 
 using GroupId = uint64_t;
 constexpr GroupId kRoot = 1;
@@ -118,6 +121,7 @@ struct Membership {
     std::unordered_map<GroupId, std::vector<pid_t>> ctrlMembers; // every thread of the CLOS
     std::unordered_map<GroupId, std::vector<pid_t>> monMembers;
     std::unordered_map<GroupId, size_t> ownCount; // threads on the group's own RMID
+    size_t threads = 0;                           // every thread of the host
 };
 
 // Paths are relative to the mount and start with '/'. Every call needs `mu` held; mkdir,
@@ -158,7 +162,10 @@ public:
         // mon_data/mon_PERF_PKG_XX and its files (domain: the package, event: the index in
         // kPkgEventNames).
         PkgDir,
-        PkgFile
+        PkgFile,
+        // .sys and below (name: the path below .sys): never listed in the root either.
+        SysDir,
+        SysFile
     };
     struct Node {
         Node(Kind k, GroupId g = 0, std::string n = {}, int d = -1, int s = -1, int e = -1)
@@ -176,7 +183,7 @@ public:
 
     static bool isDir(Kind k) {
         return k != Kind::InfoFile && k != Kind::GroupFile && k != Kind::CounterFile &&
-               k != Kind::ProcTaskFile && k != Kind::PkgFile;
+               k != Kind::ProcTaskFile && k != Kind::PkgFile && k != Kind::SysFile;
     }
     bool isWritableFile(const Node& n) const {
         return (n.kind == Kind::GroupFile && writable(n.name)) ||
@@ -270,6 +277,9 @@ private:
     // lookup (Model.cpp)
     static std::vector<std::string> split(const char* path);
     std::map<std::string, std::string> infoFiles() const;
+    // The files below .sys, by path below it: one CPU per L3 domain (cpuD in domain D),
+    // each with an L1 data cache (index0) and its L3 (index3).
+    std::map<std::string, std::string> sysFiles() const;
     const std::vector<std::string>& groupFiles(bool ctrl) const;
     static bool writable(const std::string& file) { return file != "size"; }
     std::string domainName(unsigned d) const;
@@ -336,6 +346,11 @@ private:
 
     // counters and fixed contents (Model.cpp)
     unsigned unitCount() const { return opts_.l3Domains * std::max(1u, opts_.snc); }
+    // With a domain bandwidth (Options::domainMbps), the undriven tasks' part of each unit's
+    // bandwidth and cache, and one undriven task's bandwidth in bytes per microsecond
+    // (infinity without a limit).
+    static constexpr double kIdlePart = 0.1;
+    double idlePerTask(const Membership& m) const;
     void updateActivity(Group& g, const Membership& m, Clock::time_point now);
     uint64_t ownValue(Group& g, const Membership& m, int event, int unit, Clock::time_point now);
     std::string counterContent(const Node& n);

@@ -4,11 +4,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 namespace rdtmon::emu {
 
 // ------------------------------------------------------------ counters
+
+double Model::idlePerTask(const Membership& m) const {
+    if (opts_.domainMbps == 0 || m.threads == 0) {
+        return std::numeric_limits<double>::infinity();
+    }
+    // MB/s is bytes per microsecond; a unit is a domain, or one of its SNC nodes.
+    const double unitBytesPerUs = static_cast<double>(opts_.domainMbps) / std::max(1u, opts_.snc);
+    return kIdlePart * unitBytesPerUs / static_cast<double>(m.threads);
+}
 
 void Model::updateActivity(Group& g, const Membership& m, Clock::time_point now) {
     auto it = m.ownCount.find(g.id);
@@ -22,10 +32,11 @@ void Model::updateActivity(Group& g, const Membership& m, Clock::time_point now)
             unit.bytes[0] += unit.bps[0] * us / 1e6;
             unit.bytes[1] += unit.bps[1] * us / 1e6;
         } else {
-            // ~1 GB/s total and 0.6 GB/s local per task, more on higher units.
-            const double f = static_cast<double>(u + 1);
-            unit.bytes[0] += n * us * 1000 * f;
-            unit.bytes[1] += n * us * 600 * f;
+            // ~1 GB/s total and 0.6 GB/s local per task, more on higher units; with a
+            // domain bandwidth, at most the undriven tasks' part of it (Options::domainMbps).
+            const double perTask = std::min(1000 * static_cast<double>(u + 1), idlePerTask(m));
+            unit.bytes[0] += n * us * perTask;
+            unit.bytes[1] += n * us * perTask * 0.6;
         }
     }
 }
@@ -39,8 +50,14 @@ uint64_t Model::ownValue(Group& g, const Membership& m, int event, int unit,
             return static_cast<uint64_t>(u.llc);
         }
         auto it = m.ownCount.find(g.id);
-        size_t n = it == m.ownCount.end() ? 0 : it->second;
-        return static_cast<uint64_t>(n) * 65536 * static_cast<uint64_t>(unit + 1);
+        const double n = it == m.ownCount.end() ? 0 : static_cast<double>(it->second);
+        double perTask = 65536.0 * (unit + 1);
+        if (opts_.domainMbps != 0 && m.threads != 0) {
+            // Their part of the unit's cache: 10 %, shared by every undriven task.
+            const double unitCache = 1024.0 * opts_.l3SizeKib / std::max(1u, opts_.snc);
+            perTask = std::min(perTask, std::floor(kIdlePart * unitCache / m.threads));
+        }
+        return static_cast<uint64_t>(n * perTask);
     }
     return static_cast<uint64_t>(u.bytes[event == MbmTotal ? 0 : 1]);
 }

@@ -57,6 +57,25 @@ std::map<std::string, std::string> Model::infoFiles() const {
     return f;
 }
 
+std::map<std::string, std::string> Model::sysFiles() const {
+    std::map<std::string, std::string> f;
+    for (unsigned d = 0; d < opts_.l3Domains; ++d) {
+        std::string cpu = "devices/system/cpu/cpu";
+        cpu += std::to_string(d);
+        cpu += "/cache/";
+        // cacheinfo's formats (drivers/base/cacheinfo.c): size in KiB with a K.
+        f[cpu + "index0/level"] = "1\n";
+        f[cpu + "index0/type"] = "Data\n";
+        f[cpu + "index0/id"] = std::to_string(d) + "\n";
+        f[cpu + "index0/size"] = "48K\n";
+        f[cpu + "index3/level"] = "3\n";
+        f[cpu + "index3/type"] = "Unified\n";
+        f[cpu + "index3/id"] = std::to_string(d) + "\n";
+        f[cpu + "index3/size"] = std::to_string(opts_.l3SizeKib) + "K\n";
+    }
+    return f;
+}
+
 const std::vector<std::string>& Model::groupFiles(bool ctrl) const {
     static const std::vector<std::string> ctrlF = {"tasks",    "cpus", "cpus_list",
                                                    "schemata", "mode", "size"};
@@ -109,6 +128,22 @@ std::optional<Model::Node> Model::resolve(const char* path) const {
         }
         if (c[2] == "cpu_resctrl_groups") {
             return Node{Kind::ProcTaskFile, 0, c[1]};
+        }
+        return std::nullopt;
+    }
+    if (n > 0 && c[0] == kSysDirName) {
+        std::string rel;
+        for (size_t k = 1; k < n; ++k) {
+            rel += (k == 1 ? "" : "/") + c[k];
+        }
+        const auto files = sysFiles();
+        if (files.count(rel) != 0) {
+            return Node{Kind::SysFile, 0, rel};
+        }
+        const std::string prefix = rel.empty() ? rel : rel + "/";
+        auto it = files.lower_bound(prefix);
+        if (it != files.end() && it->first.rfind(prefix, 0) == 0) {
+            return Node{Kind::SysDir, 0, rel};
         }
         return std::nullopt;
     }
@@ -248,6 +283,17 @@ std::vector<std::string> Model::list(const Node& node) const {
         const std::string prefix = node.kind == Kind::InfoDir ? "" : node.name + "/";
         std::set<std::string> names;
         for (auto& [k, v] : infoFiles()) {
+            if (k.rfind(prefix, 0) == 0) {
+                names.insert(k.substr(prefix.size(), k.find('/', prefix.size()) - prefix.size()));
+            }
+        }
+        out.assign(names.begin(), names.end());
+        break;
+    }
+    case Kind::SysDir: {
+        const std::string prefix = node.name.empty() ? "" : node.name + "/";
+        std::set<std::string> names;
+        for (auto& [k, v] : sysFiles()) {
             if (k.rfind(prefix, 0) == 0) {
                 names.insert(k.substr(prefix.size(), k.find('/', prefix.size()) - prefix.size()));
             }

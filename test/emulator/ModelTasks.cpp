@@ -240,6 +240,7 @@ const Membership& Model::membership(Clock::duration maxAge) {
         return *membership_;
     }
     auto m = std::make_unique<Membership>();
+    m->threads = scan_->threads.size();
     for (const ThreadInfo& t : scan_->threads) {
         Assign a = groupAt(t, nullptr, 0);
         if (!groups_.count(a.ctrl)) {

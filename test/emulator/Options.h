@@ -28,6 +28,14 @@ struct Options {
     // Intel's telemetry events (PERF_PKG, Linux 7.0): info/PERF_PKG_MON and this many
     // mon_data/mon_PERF_PKG_XX packages (0: none, a node without them).
     unsigned perfPkgs = 0;
+    // The size of each L3 cache, in KiB: .sys/devices/system/cpu/cpuN/cache/index3/size,
+    // the kernel's cacheinfo, which resctrl-emu serves for the daemon under test.
+    unsigned l3SizeKib = 32768;
+    // Each L3 domain's memory bandwidth, in MB/s (0: no limit, the model as before). With
+    // a limit, the tasks no test drives (the host's, in the root group) use 10 % of each
+    // domain's bandwidth and of its cache between them, whatever their number, so that a
+    // domain's load and its consumers' shares look as on a real node.
+    unsigned domainMbps = 0;
 };
 
 } // namespace rdtmon::emu

@@ -32,7 +32,7 @@ const char* kUsage =
     "                   [--foreground] [--limbo-ms N] [--snc N] [--control SOCKETPATH]\n"
     "                   [--no-proc-file] [--rmids-per-clos]\n"
     "                   [--mbm-assign intel|mbm_event|default|fixed] [--num-mbm-cntrs N]\n"
-    "                   [--perf-pkg N]\n"
+    "                   [--perf-pkg N] [--l3-size-kib N] [--domain-mbps N]\n"
     "\n"
     "Mounts a FUSE emulation of /sys/fs/resctrl (fstype fuse.resctrl) on MOUNTPOINT and\n"
     "serves it until unmounted or SIGTERM/SIGINT. Test-only.\n"
@@ -51,6 +51,11 @@ const char* kUsage =
     "  --num-mbm-cntrs N assignable counters per L3 domain (32)\n"
     "  --perf-pkg N     Intel's telemetry events: info/PERF_PKG_MON and N\n"
     "                   mon_data/mon_PERF_PKG_XX packages (0: none)\n"
+    "  --l3-size-kib N  each L3 cache's size in KiB, served as the kernel's cacheinfo under\n"
+    "                   .sys/devices/system/cpu (32768)\n"
+    "  --domain-mbps N  each L3 domain's memory bandwidth in MB/s: the tasks no test drives\n"
+    "                   use 10 % of it and of the cache between them (0: no limit, 1 GB/s\n"
+    "                   and 64 KiB per task)\n"
     "  --control PATH   unix stream socket for test commands, one line in, one line out:\n"
     "                   ping | limbo-ms N | fail-next-mkdir ERRNO |\n"
     "                   fail-tasks-write-after N ERRNO | counter GROUP EVENT WORD|clear |\n"
@@ -115,6 +120,14 @@ bool parseArgs(int argc, char** argv, Options& o, std::string& err) {
             }
         } else if (a == "--perf-pkg") {
             if (!num(o.perfPkgs)) {
+                return false;
+            }
+        } else if (a == "--l3-size-kib") {
+            if (!num(o.l3SizeKib)) {
+                return false;
+            }
+        } else if (a == "--domain-mbps") {
+            if (!num(o.domainMbps)) {
                 return false;
             }
         } else if (a == "--control") {

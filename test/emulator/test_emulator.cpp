@@ -83,6 +83,15 @@ std::set<pid_t> tasksIn(const std::string& file) {
     return out;
 }
 
+// The names in a directory.
+std::set<std::string> listDir(const std::string& dir) {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        out.insert(e.path().filename().string());
+    }
+    return out;
+}
+
 uint64_t counter(const std::string& file) {
     std::string s = readFile(file);
     EXPECT_FALSE(s.empty());
@@ -921,4 +930,43 @@ TEST(EmuFixture, HungEmulatorCannotHangTheTests) {
     emu.stop();
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(), 3.0);
     EXPECT_FALSE(findMount(mnt).mounted());
+}
+
+TEST_F(Emu, ServesTheKernelsCacheinfoForEachL3Domain) {
+    // Not listed in the root, as the kernel's resctrl has no such entry.
+    EXPECT_FALSE(listDir(emu->path()).count(".sys"));
+    const std::string cpu = p(".sys/devices/system/cpu/");
+    EXPECT_EQ(listDir(cpu), (std::set<std::string>{"cpu0", "cpu1"}));
+    EXPECT_EQ(listDir(cpu + "cpu1/cache"), (std::set<std::string>{"index0", "index3"}));
+    EXPECT_EQ(readFile(cpu + "cpu1/cache/index3/level"), "3\n");
+    EXPECT_EQ(readFile(cpu + "cpu1/cache/index3/id"), "1\n");
+    EXPECT_EQ(readFile(cpu + "cpu1/cache/index3/size"), "32768K\n");
+    EXPECT_EQ(readFile(cpu + "cpu0/cache/index0/level"), "1\n");
+    EXPECT_FALSE(exists(cpu + "cpu2"));
+    EXPECT_NE(writeFile(cpu + "cpu0/cache/index3/size", "1K"), 0);
+}
+
+class EmuWithDomainBandwidth : public Emu {
+    EmulatorOptions opts() override { return {.l3SizeKib = 1024, .domainMbps = 1000}; }
+};
+
+TEST_F(EmuWithDomainBandwidth, UndrivenTasksStayWithinTheirPartOfTheDomain) {
+    EXPECT_EQ(readFile(p(".sys/devices/system/cpu/cpu0/cache/index3/size")), "1024K\n");
+    // Every task of the host is in the root group, undriven: together they may use 10 % of
+    // each domain's 1000 MB/s and of its 1 MiB cache, however many there are.
+    const std::string d = p("mon_data/mon_L3_01/");
+    const uint64_t before = counter(d + "mbm_total_bytes");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    const uint64_t after = counter(d + "mbm_total_bytes");
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double rate = static_cast<double>(after - before) / seconds;
+    EXPECT_GT(rate, 0);
+    EXPECT_LE(rate, 100e6 * 1.05) << "bytes/s of the undriven tasks on one domain";
+    EXPECT_LE(counter(d + "llc_occupancy"), 1024u * 1024 / 10);
+    // A driven group is not held to it: a test sets what it wants.
+    ASSERT_EQ(mkdirErr(p("mon_groups/m")), 0);
+    emu->drive("mon_groups/m", 2'000'000'000, 0, 4096);
+    EXPECT_EQ(counter(p("mon_groups/m/mon_data/mon_L3_00/llc_occupancy")), 2048u);
 }

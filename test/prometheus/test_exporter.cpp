@@ -100,6 +100,9 @@ TEST_F(ExporterWithDaemon, ShowsContainersWithTheirPodLabelsAndTheClosGroups) {
     EXPECT_THAT(r.body, HasSubstr("\nrdtmon_supported 1\n"));
     EXPECT_THAT(r.body, HasSubstr("\nrdtmon_groups 1\n"));
     EXPECT_THAT(r.body, HasSubstr("\nrdtmon_rmids 32\n"));
+    EXPECT_THAT(r.body, HasSubstr("# TYPE rdtmon_llc_size_bytes gauge\n"
+                                  "rdtmon_llc_size_bytes{domain=\"mon_L3_00\"} 33554432\n"
+                                  "rdtmon_llc_size_bytes{domain=\"mon_L3_01\"} 33554432\n"));
     EXPECT_THAT(r.body, HasSubstr("# TYPE rdtmon_mbm_total_bytes_total counter\n"));
     EXPECT_THAT(r.body, HasSubstr("# TYPE rdtmon_llc_occupancy_bytes gauge\n"));
     for (const char* domain : {"mon_L3_00", "mon_L3_01"}) {

@@ -166,6 +166,12 @@ void EmulatorMount::start() {
     if (opts_.rmidsPerClos) {
         args.push_back("--rmids-per-clos");
     }
+    if (opts_.l3SizeKib > 0) {
+        args.insert(args.end(), {"--l3-size-kib", std::to_string(opts_.l3SizeKib)});
+    }
+    if (opts_.domainMbps > 0) {
+        args.insert(args.end(), {"--domain-mbps", std::to_string(opts_.domainMbps)});
+    }
     if (opts_.perfPkgs > 0) {
         args.insert(args.end(), {"--perf-pkg", std::to_string(opts_.perfPkgs)});
     }

@@ -28,6 +28,9 @@ struct EmulatorOptions {
     unsigned numMbmCntrs = 32;
     // --perf-pkg: Intel's telemetry packages (mon_PERF_PKG_XX), 0 for none.
     unsigned perfPkgs = 0;
+    // --l3-size-kib (0: the emulator's default, 32 MiB) and --domain-mbps (0: no limit).
+    unsigned l3SizeKib = 0;
+    unsigned domainMbps = 0;
 };
 
 // Runs resctrl-emu (RESCTRL_EMU_BIN) --foreground on a fresh TempDir (mount point
