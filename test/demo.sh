@@ -4,7 +4,8 @@
 # policy file) for the system bus. A container's life: the createRuntime hook makes its
 # monitoring group, busctl lists it and reads its counters, the poststop hook removes it.
 # Then a pod's container whose bandwidth the emulator drives at a known rate, as
-# rdtmonctl list and rdtmonctl top show it.
+# rdtmonctl list and rdtmonctl top show it, and beside it a noisy pod: which of them takes
+# each L3 domain's bandwidth and cache, as rdtmonctl top --by domain shows it.
 # A real runc container is used when runc can run one here, else a plain process stands
 # in for the container's init. Run as root on Debian 12; it installs what it needs first
 # and cleans up after itself.
@@ -19,10 +20,11 @@ BIN=$(cd "$BUILD_DIR" && pwd)
 
 WORK=$(mktemp -d /tmp/rdtmon-demo.XXXXXX)
 MNT=$WORK/resctrl
-EMU_PID= BUS_PID= SVC_PID= CTR_PID=
+EMU_PID= BUS_PID= SVC_PID= CTR_PID= NOISY_PID=
 cleanup() {
   set +e
   [ -n "$CTR_PID" ] && kill "$CTR_PID" 2>/dev/null
+  [ -n "$NOISY_PID" ] && kill "$NOISY_PID" 2>/dev/null
   [ -n "$SVC_PID" ] && kill "$SVC_PID" 2>/dev/null && wait "$SVC_PID" 2>/dev/null
   [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null
   if [ -n "$EMU_PID" ]; then
@@ -45,10 +47,11 @@ wait_for() { # wait_for TEST-EXPRESSION...
   done
 }
 
-step "resctrl emulator mounted at $MNT (2 L3 domains, 16 RMIDs)"
+step "resctrl emulator mounted at $MNT (2 L3 domains of 4000 MB/s and 32 MiB, 16 RMIDs)"
 mkdir -p "$MNT"
+# The host's own tasks (in the root group, undriven) use 10 % of each domain between them.
 "$BIN/test/emulator/resctrl-emu" "$MNT" --num-rmids 16 --l3-domains 2 --foreground \
-  --control "$WORK/emu.sock" &
+  --domain-mbps 4000 --l3-size-kib 32768 --control "$WORK/emu.sock" &
 EMU_PID=$!
 wait_for test -d "$MNT/info"
 # One command to the emulator's control socket (test/emulator/README.md); perl-base is
@@ -160,11 +163,39 @@ measured=$("$BIN/ctl/rdtmonctl" top -n 1 -d 1 --json |
 awk -v m="$measured" -v d="$TOTAL_MBS" 'BEGIN {
   mbs = m / 1e6; printf "measured %.1f MB/s MBM total, driven %d MB/s\n", mbs, d
   exit !(mbs > d * 0.9 && mbs < d * 1.1) }' || { echo "demo: the measured rate is off" >&2; exit 1; }
-kill "$CTR_PID"
-CTR_PID=
-rmdir "$WORK/runc/$ID"
-echo "{\"ociVersion\":\"1.0.2\",\"id\":\"$ID\",\"status\":\"stopped\",\"bundle\":\"$WORK/bundle\"}" |
-  "$BIN/hook/rdtmon-hook" delete
+
+step "rdtmonctl top --by domain: a noisy pod beside it, and who takes each domain"
+sleep 600 &
+NOISY_PID=$!
+NOISY=$(printf 'demo-db-%s' "$(date +%s)")
+mkdir -p "$WORK/runc/$NOISY"
+jq -cn --arg id "$NOISY" --argjson pid "$NOISY_PID" --arg bundle "$WORK/bundle" \
+  '{ociVersion: "1.0.2", id: $id, status: "creating", pid: $pid, bundle: $bundle,
+    annotations: {"io.kubernetes.cri.sandbox-name": "db-0",
+                  "io.kubernetes.cri.sandbox-namespace": "data",
+                  "io.kubernetes.cri.container-name": "postgres",
+                  "io.kubernetes.cri.sandbox-uid": "8a2b6c1d-5e4f-4a3b-9c2d-7e6f5a4b3c2d"}}' |
+  "$BIN/hook/rdtmon-hook" create
+echo "emulator: drive mon_groups/$NOISY at 2400 MB/s total, 1800 MB/s local, 20 MiB of LLC"
+emu_ctl drive "mon_groups/$NOISY" 2400000000 1800000000 20971520
+echo "\$ rdtmonctl top --by domain -n 1 -d 2"
+"$BIN/ctl/rdtmonctl" top --by domain -n 1 -d 2
+# Checked: on each domain the pods' and the outside's shares add up to the whole, and the
+# noisy pod takes most of it.
+"$BIN/ctl/rdtmonctl" top --by domain -n 1 -d 1 --json | jq -e '
+  .domains | length == 2 and all(.[];
+    ([.pods[].bandwidth_share, .outside[].bandwidth_share] | add) as $sum |
+    $sum > 0.97 and $sum < 1.03 and .pods[0].name == "data/db-0" and
+    .pods[0].bandwidth_share > 0.5)' >/dev/null ||
+  { echo "demo: the domain shares do not add up" >&2; exit 1; }
+echo "the shares on each domain add up to its total; data/db-0 takes most of it"
+for pid in "$CTR_PID" "$NOISY_PID"; do kill "$pid"; done
+CTR_PID= NOISY_PID=
+for c in "$ID" "$NOISY"; do
+  rmdir "$WORK/runc/$c"
+  echo "{\"ociVersion\":\"1.0.2\",\"id\":\"$c\",\"status\":\"stopped\",\"bundle\":\"$WORK/bundle\"}" |
+    "$BIN/hook/rdtmon-hook" delete
+done
 
 step "rdtmond's log"
 cat "$WORK/rdtmond.log"
