@@ -6,7 +6,8 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev nlohmann-json3-dev
-  libcli11-dev libmicrohttpd-dev prometheus curl
+  libcli11-dev libmicrohttpd-dev libgnutls28-dev libyaml-cpp-dev libcrypt-dev
+  prometheus curl openssl iproute2
   libgtest-dev libgmock-dev libfuse3-dev fuse3
   dbus dbus-daemon systemd util-linux procps jq
   debhelper devscripts lintian fakeroot rpm

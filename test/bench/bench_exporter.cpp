@@ -2,8 +2,11 @@
 // groups (target: <= 100 ms), on a private bus with the emulator (2 L3 domains) and
 // rdtmond. Each group carries pod labels, so the text has its real size. The scrapes are
 // timed by curl (%{time_total}: from the connection to the last byte), not including
-// curl's own start. Prints one row; exits 77 where it cannot run
-// (not root, no /dev/fuse), 1 on an error, never on a number.
+// curl's own start. The same over HTTPS with basic auth (--web.config.file, a bcrypt hash
+// of cost 10 as htpasswd -nBC 10 makes), a TLS handshake in each scrape: the exporter
+// closes each connection after its reply, so Prometheus connects anew for every scrape.
+// Prints a table; exits 77 where it cannot run (not root, no /dev/fuse), 1 on an error,
+// never on a number.
 //   usage: rdtmon-bench-exporter [--quick] [--json FILE]
 
 #include "BusClient.h"
@@ -17,6 +20,7 @@
 #include "Subprocess.h"
 #include "TempDir.h"
 #include "TestUtil.h"
+#include "WebTestFiles.h"
 
 #include <nlohmann/json.hpp>
 
@@ -61,6 +65,42 @@ double msSince(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The exporters the benchmark started, stopped by its destructor.
+struct Exporters {
+    std::vector<pid_t> pids;
+    ~Exporters() {
+        for (pid_t pid : pids) {
+            terminate(pid, std::chrono::seconds(10));
+        }
+    }
+};
+
+// Starts rdtmon-exporter on a free loopback port with args; its URL, from the start-up
+// line "serving http(s)://ADDR/metrics" (no std::regex: GCC 12's sanitizer build warns
+// inside it).
+std::string startExporter(Exporters& exporters, const PrivateBus& bus, const TempDir& dir,
+                          const std::string& name, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {RDTMON_EXPORTER_BIN, "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const std::string logFile = dir.file(name + ".log");
+    exporters.pids.push_back(spawnLogged(argv, mergedEnv({bus.envEntry()}), logFile, true));
+    const std::string kServing = "serving http";
+    for (int i = 0; i < 1000; ++i) {
+        const std::string log = readFile(logFile);
+        if (const std::size_t at = log.find(kServing); at != std::string::npos) {
+            const std::size_t start = at + std::string("serving ").size();
+            const std::size_t end = log.find_first_of(" \n", start);
+            const std::string word =
+                log.substr(start, end == std::string::npos ? std::string::npos : end - start);
+            if (word.ends_with("/metrics")) {
+                return word;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("rdtmon-exporter did not start:\n" + readFile(logFile));
+}
+
 int run(int scrapes, const std::string& jsonPath) {
     EmulatorMount emu(EmulatorOptions{.numRmids = kGroups + 50, .l3Domains = 2});
     PrivateBus bus;
@@ -84,40 +124,31 @@ int run(int scrapes, const std::string& jsonPath) {
     }
 
     TempDir dir("rdtmon-bench-exporter");
-    const pid_t exporter = spawnLogged({RDTMON_EXPORTER_BIN, "--listen", "127.0.0.1:0"},
-                                       mergedEnv({bus.envEntry()}), dir.file("exporter.log"), true);
-    struct Reap {
-        pid_t pid;
-        ~Reap() { terminate(pid, std::chrono::seconds(10)); }
-    } reap{exporter};
-    std::string url;
-    // "serving http://ADDR/metrics" (no std::regex: GCC 12's sanitizer build warns inside it).
-    const std::string kServing = "serving http://";
-    for (int i = 0; i < 1000 && url.empty(); ++i) {
-        const std::string log = readFile(dir.file("exporter.log"));
-        if (const std::size_t at = log.find(kServing); at != std::string::npos) {
-            const std::size_t start = at + kServing.size();
-            const std::size_t end = log.find_first_of(" \n", start);
-            const std::string word =
-                log.substr(start, end == std::string::npos ? std::string::npos : end - start);
-            if (word.ends_with("/metrics")) {
-                url = "http://" + word;
-            }
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (url.empty()) {
-        throw std::runtime_error("rdtmon-exporter did not start:\n" +
-                                 readFile(dir.file("exporter.log")));
-    }
+    Exporters exporters;
+    const std::string url = startExporter(exporters, bus, dir, "plain", {});
+    // The same exporter with TLS and basic auth.
+    TempDir webDir("rdtmon-bench-exporter-web");
+    const WebConfigFiles web =
+        makeWebConfig(webDir.path(), {}, {{"prometheus", "bench-s3cret"}}, {.bcryptCost = 10});
+    const std::string tlsUrl =
+        startExporter(exporters, bus, dir, "tls", {"--web.config.file", web.configFile});
+    const std::vector<std::string> tlsArgs = {"--cacert", web.certs.caCert, "--user",
+                                              "prometheus:bench-s3cret"};
 
-    // One warm-up scrape, checked: every group is in it.
-    CommandResult first = runCommand({"curl", "-sS", "--noproxy", "*", url});
+    // One warm-up scrape of each, checked: every group is in it.
     const std::string wantGroups = concat("\nrdtmon_groups ", kGroups, "\n");
-    if (first.exitCode != 0 || first.out.find(wantGroups) == std::string::npos ||
-        first.out.find("container_id=\"ctr-999\"") == std::string::npos) {
-        throw std::runtime_error("the first scrape does not show " + std::to_string(kGroups) +
-                                 " groups: " + first.err + first.out.substr(0, 2000));
+    for (const auto& [u, extra] :
+         {std::pair{url, std::vector<std::string>{}}, std::pair{tlsUrl, tlsArgs}}) {
+        std::vector<std::string> argv = {"curl", "-sS", "--noproxy", "*"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.push_back(u);
+        CommandResult first = runCommand(argv);
+        if (first.exitCode != 0 || first.out.find(wantGroups) == std::string::npos ||
+            first.out.find("container_id=\"ctr-999\"") == std::string::npos) {
+            throw std::runtime_error(u + ": the first scrape does not show " +
+                                     std::to_string(kGroups) + " groups: " + first.err +
+                                     first.out.substr(0, 2000));
+        }
     }
     // Scrapes and in-process readings take turns, so that both meet the same load. rdtmond
     // starts a counter pass at most every 500 ms (CountersReader::kMinInterval): each call
@@ -132,17 +163,29 @@ int run(int scrapes, const std::string& jsonPath) {
     Row scrape{"rdtmon-exporter: GET /metrics, 1000 groups x 2 domains", {}, ""};
     Row read{"  of which: properties + GetAllCounters (client library)", {}, ""};
     Row format{"  of which: formatMetrics (the Prometheus text)", {}, ""};
+    Row tlsNew{"the same over HTTPS + basic auth", {}, ""};
     double bytes = 0;
-    for (int i = 0; i < scrapes; ++i) {
-        spaced();
-        CommandResult timed = runCommand({"curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
-                                          "%{time_total} %{size_download}", url});
+    // One scrape with curl: its time, and the size of what it got.
+    auto timedScrape = [&bytes](const std::string& u, const std::vector<std::string>& extra) {
+        std::vector<std::string> argv = {
+            "curl", "-sS",       "--noproxy", "*",
+            "-o",   "/dev/null", "-w",        "%{time_total} %{size_download} %{http_code}"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.push_back(u);
+        CommandResult timed = runCommand(argv);
         std::istringstream in(timed.out);
         double seconds = 0;
-        if (timed.exitCode != 0 || !(in >> seconds >> bytes)) {
-            throw std::runtime_error("curl: " + timed.err + timed.out);
+        int status = 0;
+        if (timed.exitCode != 0 || !(in >> seconds >> bytes >> status) || status != 200) {
+            throw std::runtime_error("curl " + u + ": " + timed.err + timed.out);
         }
-        scrape.ms.push_back(seconds * 1000.0);
+        return seconds * 1000.0;
+    };
+    for (int i = 0; i < scrapes; ++i) {
+        spaced();
+        scrape.ms.push_back(timedScrape(url, {}));
+        spaced();
+        tlsNew.ms.push_back(timedScrape(tlsUrl, tlsArgs));
 
         spaced();
         auto t0 = std::chrono::steady_clock::now();
@@ -159,10 +202,12 @@ int run(int scrapes, const std::string& jsonPath) {
     std::snprintf(note, sizeof note, "%d scrapes, %.0f KiB each, target <= 100 ms", scrapes,
                   bytes / 1024.0);
     scrape.note = note;
+    tlsNew.note = "TLS 1.3 handshake each, bcrypt cost 10; target <= 100 ms";
     std::vector<Row> rows;
     rows.push_back(std::move(scrape));
     rows.push_back(std::move(read));
     rows.push_back(std::move(format));
+    rows.push_back(std::move(tlsNew));
 
     double load[1] = {0};
     ::getloadavg(load, 1);

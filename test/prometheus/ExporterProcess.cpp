@@ -13,16 +13,23 @@ namespace rdtmon::test {
 
 namespace {
 
-// The ADDR of each "serving http://ADDR/metrics" in the exporter's log. (No std::regex: in
-// the sanitizer build GCC 12 warns inside its automaton, a false positive, and warnings fail
-// CI.)
-std::vector<std::string> servedAddresses(const std::string& text) {
-    static const std::string kPrefix = "serving http://";
+// The ADDR of each "serving http://ADDR/metrics" (or https://) in the exporter's log, and
+// whether it was https. (No std::regex: in the sanitizer build GCC 12 warns inside its
+// automaton, a false positive, and warnings fail CI.)
+std::vector<std::string> servedAddresses(const std::string& text, bool* https) {
+    static const std::string kPrefix = "serving http";
     static const std::string kSuffix = "/metrics";
     std::vector<std::string> out;
     for (std::size_t at = text.find(kPrefix); at != std::string::npos;
          at = text.find(kPrefix, at + 1)) {
-        const std::size_t start = at + kPrefix.size();
+        std::size_t start = at + kPrefix.size();
+        const bool secure = text.compare(start, 1, "s") == 0;
+        start += secure ? 1 : 0;
+        if (text.compare(start, 3, "://") != 0) {
+            continue;
+        }
+        start += 3;
+        *https = secure;
         const std::size_t end = text.find_first_of(" \n", start);
         const std::string word =
             text.substr(start, end == std::string::npos ? std::string::npos : end - start);
@@ -47,12 +54,13 @@ ExporterProcess::ExporterProcess(Options opts) : opts_(std::move(opts)), dir_("r
     argv.insert(argv.end(), opts_.extraArgs.begin(), opts_.extraArgs.end());
     pid_ = spawnLogged(argv, mergedEnv({"DBUS_SYSTEM_BUS_ADDRESS=" + opts_.busAddress}),
                        dir_.file("exporter.log"), true);
-    // One start-up line per address: "rdtmon-exporter X.Y.Z: serving http://ADDR/metrics".
+    // One start-up line per address: "rdtmon-exporter X.Y.Z: serving http://ADDR/metrics"
+    // (https:// with TLS).
     const auto deadline =
         std::chrono::steady_clock::now() + scaledDeadline(std::chrono::seconds(20));
     while (std::chrono::steady_clock::now() < deadline) {
         const std::string text = log();
-        addresses_ = servedAddresses(text);
+        addresses_ = servedAddresses(text, &https_);
         if (addresses_.size() == opts_.listen.size()) {
             return;
         }

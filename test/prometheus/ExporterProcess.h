@@ -30,7 +30,14 @@ public:
     // "127.0.0.1:41234": the first address it serves on.
     const std::string& address() const { return addresses_.front(); }
     const std::vector<std::string>& addresses() const { return addresses_; }
-    std::string metricsUrl() const { return "http://" + address() + "/metrics"; }
+    // http://ADDR/metrics, or https:// when the exporter said it serves TLS.
+    std::string metricsUrl() const {
+        std::string url = https_ ? "https://" : "http://";
+        url += address();
+        url += "/metrics";
+        return url;
+    }
+    bool https() const { return https_; }
     // Sends sig (SIGTERM or SIGINT); the wait status, or nullopt when it did not exit within
     // 10 s and had to be killed (or had already been stopped).
     std::optional<int> stop(int sig = SIGTERM);
@@ -42,6 +49,7 @@ private:
     TempDir dir_;
     pid_t pid_ = -1;
     std::vector<std::string> addresses_;
+    bool https_ = false;
 };
 
 } // namespace rdtmon::test

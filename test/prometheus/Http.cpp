@@ -10,7 +10,7 @@ namespace rdtmon::test {
 
 HttpReply httpRequest(const std::string& method, const std::string& url,
                       const std::map<std::string, std::string>& form,
-                      std::chrono::milliseconds timeout) {
+                      std::chrono::milliseconds timeout, const HttpOptions& options) {
     TempDir dir("rdtmon-http");
     const std::string seconds = std::to_string(static_cast<double>(timeout.count()) / 1000.0);
     std::vector<std::string> argv = {"curl",
@@ -31,6 +31,16 @@ HttpReply httpRequest(const std::string& method, const std::string& url,
     } else if (method != "GET" || !form.empty()) {
         argv.insert(argv.end(), {"--request", method});
     }
+    if (!options.caFile.empty()) {
+        argv.insert(argv.end(), {"--cacert", options.caFile});
+    }
+    if (!options.certFile.empty()) {
+        argv.insert(argv.end(), {"--cert", options.certFile, "--key", options.keyFile});
+    }
+    if (!options.user.empty()) {
+        argv.insert(argv.end(), {"--user", options.user + ":" + options.password});
+    }
+    argv.insert(argv.end(), options.curlArgs.begin(), options.curlArgs.end());
     for (const auto& [name, value] : form) {
         argv.insert(argv.end(), {"--data-urlencode", name + "=" + value});
     }

@@ -11,6 +11,7 @@
 #include "RdtmondProcess.h"
 #include "Subprocess.h"
 #include "TestUtil.h"
+#include "WebTestFiles.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -248,6 +249,96 @@ TEST(ExporterCommandLine, ABadAddressIsRefusedByName) {
     CommandResult version = runCommand({RDTMON_EXPORTER_BIN, "--version"});
     EXPECT_EQ(version.exitCode, 0);
     EXPECT_THAT(version.out, HasSubstr("rdtmon-exporter "));
+}
+
+// --web.config.file on the real process, run as nobody as the unit's dynamic user: HTTPS
+// with a required client certificate and basic auth, refusals logged once, and every bad
+// configuration a start-up error (exit 1) that names what is wrong.
+TEST(ExporterWebConfig, ServesHttpsWithBasicAuthAndLogsRefusalsOnce) {
+    TempDir dir("rdtmon-exporter-web");
+    const WebConfigFiles web = makeWebConfig(dir.path(), {}, {{"prometheus", "s3cret"}},
+                                             {.clientAuthType = "RequireAndVerifyClientCert"});
+    PrivateBus bus;
+    ExporterProcess exporter(
+        {.busAddress = bus.address(),
+         .extraArgs = {"--timeout", "2", "--web.config.file", web.configFile}});
+    EXPECT_TRUE(exporter.https());
+    EXPECT_THAT(exporter.log(),
+                HasSubstr("serving https://" + exporter.address() + "/metrics (basic auth)\n"));
+    const HttpOptions scraper = {.caFile = web.certs.caCert,
+                                 .certFile = web.certs.clientCert,
+                                 .keyFile = web.certs.clientKey,
+                                 .user = "prometheus",
+                                 .password = readFile(web.passwordFiles.at("prometheus"))};
+    HttpReply r = httpGet(exporter.metricsUrl(), scraper);
+    EXPECT_EQ(r.status, 200) << r.error << exporter.log();
+    EXPECT_EQ(samples(r.body), std::vector<std::string>{"rdtmon_up 0"}) << r.body;
+
+    HttpOptions wrong = scraper;
+    wrong.password = "guess";
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(httpGet(exporter.metricsUrl(), wrong).status, 401);
+    }
+    HttpOptions noCert = scraper;
+    noCert.certFile.clear();
+    EXPECT_EQ(httpGet(exporter.metricsUrl(), noCert).status, 0);
+    EXPECT_EQ(httpGet("http://" + exporter.address() + "/metrics").status, 0);
+
+    std::optional<int> st = exporter.stop();
+    ASSERT_TRUE(st.has_value()) << exporter.log();
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << *st;
+    const std::string log = exporter.log();
+    const std::string refused =
+        "<4>rdtmon-exporter: 401 for 127.0.0.1: wrong password for user \"prometheus\"";
+    // One line at the first, and at the stop the last with the count of the others.
+    EXPECT_THAT(log, HasSubstr(refused + "\n")) << log;
+    EXPECT_THAT(log, HasSubstr(refused + " (1 more since the last line)\n")) << log;
+    std::size_t lines401 = 0;
+    for (std::size_t at = log.find("401 for"); at != std::string::npos;
+         at = log.find("401 for", at + 1)) {
+        ++lines401;
+    }
+    EXPECT_EQ(lines401, 2u) << log;
+    EXPECT_THAT(log, HasSubstr("<4>rdtmon-exporter: a TLS handshake failed")) << log;
+    EXPECT_THAT(log, Not(HasSubstr("guess")));
+    EXPECT_THAT(log, Not(HasSubstr("s3cret")));
+}
+
+TEST(ExporterWebConfig, EveryBadConfigurationIsAStartUpErrorNamingIt) {
+    TempDir dir("rdtmon-exporter-web");
+    const WebConfigFiles web = makeWebConfig(dir.path(), {}, {{"prometheus", "s3cret"}});
+    auto start = [&](const std::string& config) {
+        return runCommand(
+            {RDTMON_EXPORTER_BIN, "--listen", "127.0.0.1:0", "--web.config.file", config},
+            {.timeout = std::chrono::seconds(20)});
+    };
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"tls_server_config:\n  cert_file: server.crt\n  key_file: missing.key\n",
+         ": cannot read key_file " + dir.file("missing.key") + ": No such file or directory"},
+        {"tls_server_config:\n  cert_file: server.crt\n  key_file: client.key\n",
+         ": cert_file " + dir.file("server.crt") + " with key_file " + dir.file("client.key")},
+        {"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+         "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+         ": tls_server_config.cipher_suites is not supported by rdtmon-exporter"},
+        {"basic_auth_users:\n  alice: plaintext\n", ": basic_auth_users.alice: not a bcrypt hash"},
+        {"basic_auth:\n  alice: x\n", ": unknown key basic_auth"},
+    };
+    for (const auto& [yaml, want] : cases) {
+        writeFile(dir.file("bad.yml"), yaml);
+        CommandResult r = start(dir.file("bad.yml"));
+        EXPECT_EQ(r.exitCode, 1) << yaml << r.err;
+        EXPECT_THAT(r.err,
+                    HasSubstr("<3>rdtmon-exporter: web config file " + dir.file("bad.yml") + want))
+            << yaml;
+        EXPECT_THAT(r.err, Not(HasSubstr("serving"))) << yaml;
+    }
+    CommandResult missing = start(dir.file("nope.yml"));
+    EXPECT_EQ(missing.exitCode, 1);
+    EXPECT_THAT(missing.err, HasSubstr("<3>rdtmon-exporter: cannot read web config file " +
+                                       dir.file("nope.yml") + ": No such file or directory"));
+    // The option without a file is a bad command line.
+    CommandResult none = runCommand({RDTMON_EXPORTER_BIN, "--web.config.file"});
+    EXPECT_EQ(none.exitCode, 2) << none.err;
 }
 
 } // namespace
