@@ -26,7 +26,28 @@ unsigned freeLoopbackPort() {
     return ntohs(sin.sin_port);
 }
 
-PrometheusProcess::PrometheusProcess(const std::vector<std::string>& targets)
+namespace {
+
+PrometheusProcess::ScrapeConfigs staticTargets(const std::vector<std::string>& targets) {
+    std::string yaml = "  - job_name: rdtmon\n"
+                       "    honor_labels: true\n"
+                       "    static_configs:\n"
+                       "      - targets: [";
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        yaml += (i ? ", '" : "'") + targets[i] + "'";
+    }
+    yaml += "]\n";
+    return PrometheusProcess::ScrapeConfigs(yaml);
+}
+
+} // namespace
+
+PrometheusProcess::PrometheusProcess(const std::vector<std::string>& targets,
+                                     const std::vector<std::string>& ruleFiles)
+    : PrometheusProcess(staticTargets(targets), ruleFiles) {}
+
+PrometheusProcess::PrometheusProcess(const ScrapeConfigs& scrape,
+                                     const std::vector<std::string>& ruleFiles)
     : dir_("rdtmon-prometheus") {
     // scrape_timeout must not exceed the 1 s interval; it is the whole interval, so that
     // a slow scrape on a loaded machine still counts.
@@ -34,15 +55,16 @@ PrometheusProcess::PrometheusProcess(const std::vector<std::string>& targets)
                          "  scrape_interval: 1s\n"
                          "  scrape_timeout: 1s\n"
                          "  evaluation_interval: 1s\n"
-                         "scrape_configs:\n"
-                         "  - job_name: rdtmon\n"
-                         "    honor_labels: true\n"
-                         "    static_configs:\n"
-                         "      - targets: [";
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-        config += (i ? ", '" : "'") + targets[i] + "'";
+                         "scrape_configs:\n";
+    config += scrape.yaml;
+    if (!ruleFiles.empty()) {
+        config += "rule_files:\n";
+        for (const std::string& f : ruleFiles) {
+            config += "  - '";
+            config += f;
+            config += "'\n";
+        }
     }
-    config += "]\n";
     writeFile(dir_.file("prometheus.yml"), config);
     // The port is picked free and then handed over, so another process may take it in
     // between: a Prometheus that exits at start is started again on another port.
@@ -94,6 +116,24 @@ nlohmann::json PrometheusProcess::query(const std::string& expr) const {
         throw std::runtime_error(
             concat("prometheus query '", expr, "': HTTP ", r.status, " ", r.error, r.body));
     }
+}
+
+nlohmann::json PrometheusProcess::api(const std::string& path) const {
+    HttpReply r = httpGet(url_ + path);
+    try {
+        return nlohmann::json::parse(r.body);
+    } catch (const nlohmann::json::exception&) {
+        throw std::runtime_error(
+            concat("prometheus ", path, ": HTTP ", r.status, " ", r.error, r.body));
+    }
+}
+
+nlohmann::json PrometheusProcess::rules() const {
+    return api("/api/v1/rules");
+}
+
+nlohmann::json PrometheusProcess::alerts() const {
+    return api("/api/v1/alerts");
 }
 
 std::string PrometheusProcess::log() const {

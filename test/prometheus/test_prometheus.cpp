@@ -3,7 +3,10 @@
 // exporter every second, and its rate() over the container's counter must come out within
 // 10 % of the driven rate, with the pod labels kept (honor_labels). promtool must find
 // nothing to say about the exporter's text, and every expression of the Grafana dashboard
-// must use only metrics the exporter emits and run on this Prometheus with a result. Then
+// must use only metrics the exporter emits and run on this Prometheus with a result. The
+// same Prometheus loads the shipped rules (contrib/prometheus): each must evaluate without
+// error on the exporter's real series, and the cluster dashboard's expressions may use
+// what they record too. Then
 // the same on a node whose counters are too few for its containers (mbm_event mode): while
 // their groups take turns, each container's rate() is its driven rate, from one series per
 // container and domain.
@@ -24,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -64,26 +68,42 @@ std::set<std::string> familiesIn(const std::string& text) {
     return out;
 }
 
-// The rdtmon_* names an expression uses.
+// The rdtmon metric names an expression uses: every PromQL name outside a quoted string
+// that has "rdtmon" in it, the exporter's (rdtmon_up) and the recording rules'
+// (domain:rdtmon_clos_mbm_total_bytes:rate2m, rdtmon:threshold_cache_hog_share) alike.
+// (No std::regex: in the sanitizer build GCC 12 warns inside its automaton, a false
+// positive, and warnings fail CI.)
 std::set<std::string> metricNamesIn(const std::string& expr) {
     std::set<std::string> out;
-    // Each "rdtmon_[a-z0-9_]+" that starts a word. (No std::regex: in the sanitizer build
-    // GCC 12 warns inside its automaton, a false positive, and warnings fail CI.)
-    auto isWordChar = [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_';
+    auto isNameStart = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
     };
-    for (std::size_t at = expr.find("rdtmon_"); at != std::string::npos;
-         at = expr.find("rdtmon_", at + 1)) {
-        if (at > 0 && isWordChar(expr[at - 1])) {
-            continue;
+    auto isNameChar = [&](char c) { return isNameStart(c) || (c >= '0' && c <= '9'); };
+    for (std::size_t at = 0; at < expr.size();) {
+        const char c = expr[at];
+        if (c == '"' || c == '\'' || c == '`') { // a string: label values, regexes
+            std::size_t end = at + 1;
+            while (end < expr.size() && expr[end] != c) {
+                end += (expr[end] == '\\' && c != '`') ? 2 : 1;
+            }
+            at = end + 1;
+        } else if (isNameStart(c)) {
+            std::size_t end = at;
+            while (end < expr.size() && isNameChar(expr[end])) {
+                ++end;
+            }
+            const std::string name = expr.substr(at, end - at);
+            if (name.find("rdtmon") != std::string::npos) {
+                out.insert(name);
+            }
+            at = end;
+        } else if (c >= '0' && c <= '9') { // a number or a duration (2m, 10e9)
+            while (at < expr.size() && (isNameChar(expr[at]) || expr[at] == '.')) {
+                ++at;
+            }
+        } else {
+            ++at;
         }
-        std::size_t end = at;
-        while (end < expr.size() && ((expr[end] >= 'a' && expr[end] <= 'z') ||
-                                     (expr[end] >= '0' && expr[end] <= '9') || expr[end] == '_')) {
-            ++end;
-        }
-        out.insert(expr.substr(at, end - at));
     }
     return out;
 }
@@ -122,6 +142,89 @@ std::string withVariables(std::string expr) {
         }
     }
     return expr;
+}
+
+// The rule files shipped in contrib/prometheus, as Prometheus loads them.
+std::vector<std::string> shippedRuleFiles() {
+    return {RDTMON_SOURCE_DIR "/contrib/prometheus/rdtmon.rules.yml",
+            RDTMON_SOURCE_DIR "/contrib/prometheus/rdtmon-thresholds.rules.yml"};
+}
+
+// Every expression and variable query of a Grafana dashboard, checked against a running
+// Prometheus: each metric it names is in `known`, each variable's label_values selector
+// finds series with that label, and each panel expression runs with `status: success` and
+// returns data, except where mayBeEmpty(expr) says that none is fine.
+void checkDashboard(const PrometheusProcess& prom, const std::string& file,
+                    const std::set<std::string>& known,
+                    const std::function<bool(const std::string&)>& mayBeEmpty) {
+    SCOPED_TRACE(file);
+    const json dash = json::parse(readFile(file));
+    std::vector<std::string> exprs;
+    for (const json& panel : dash["panels"]) {
+        for (const json& target : panel["targets"]) {
+            exprs.push_back(target["expr"].get<std::string>());
+        }
+    }
+    ASSERT_GE(exprs.size(), 5u);
+    std::set<std::string> used;
+    for (const json& var : dash["templating"]["list"]) {
+        if (var["type"] != "query") {
+            continue;
+        }
+        // label_values(SELECTOR, label): the selector is PromQL; the label must be on it.
+        const std::string q = var["query"]["query"].get<std::string>();
+        const auto args = labelValuesArgs(q);
+        ASSERT_TRUE(args.has_value()) << q;
+        json r = prom.query(withVariables(args->first));
+        ASSERT_EQ(r["status"], "success") << q << "\n" << r.dump();
+        ASSERT_FALSE(r["data"]["result"].empty()) << q;
+        EXPECT_TRUE(r["data"]["result"][0]["metric"].contains(args->second)) << q << r.dump();
+        for (const std::string& n : metricNamesIn(q)) {
+            used.insert(n);
+        }
+    }
+    for (const std::string& e : exprs) {
+        for (const std::string& n : metricNamesIn(e)) {
+            used.insert(n);
+        }
+        json r = prom.query(withVariables(e));
+        EXPECT_EQ(r["status"], "success") << e << "\n" << r.dump();
+        if (!mayBeEmpty(e)) {
+            EXPECT_FALSE(r["data"]["result"].empty()) << "no data for " << withVariables(e);
+        }
+    }
+    for (const std::string& n : used) {
+        EXPECT_TRUE(known.count(n))
+            << "the dashboard uses " << n << ", which neither the exporter nor a rule makes";
+    }
+}
+
+// The shipped rules as a Prometheus that loaded shippedRuleFiles() reports them: all there,
+// and each evaluated without error on the series it has (a join that matches many-to-many,
+// say, is an error here, not an empty result). Rules are evaluated every second from the
+// start, so after a few seconds each has been. Returns each recording rule's expression by
+// its name.
+std::map<std::string, std::string> shippedRulesHealthy(const PrometheusProcess& prom) {
+    std::map<std::string, std::string> recorded;
+    std::size_t alerts = 0;
+    json rules = prom.rules();
+    EXPECT_EQ(rules["status"], "success") << rules.dump();
+    for (const json& group : rules["data"]["groups"]) {
+        for (const json& rule : group["rules"]) {
+            EXPECT_EQ(rule["health"], "ok")
+                << group["name"] << ": " << rule["name"] << ": " << rule.value("lastError", "");
+            if (rule["type"] == "recording") {
+                recorded[rule["name"].get<std::string>()] = rule["query"].get<std::string>();
+            } else {
+                ++alerts;
+            }
+        }
+    }
+    EXPECT_TRUE(recorded.count("namespace_pod_domain:rdtmon_domain_bandwidth_share:ratio_rate2m"))
+        << rules.dump();
+    EXPECT_TRUE(recorded.count("rdtmon:threshold_busy_domain_bytes_per_second")) << rules.dump();
+    EXPECT_GE(alerts, 8u) << rules.dump();
+    return recorded;
 }
 
 // Polls a scalar-valued query (an instant vector of one sample) until pred holds.
@@ -173,7 +276,7 @@ void RealPrometheus::driveRate() {
                static_cast<uint64_t>(kDrivenLocalBytesPerSecond), kDrivenLlcBytes);
 }
 
-TEST_F(RealPrometheus, RateOfTheDrivenContainerPromtoolAndTheDashboard) {
+TEST_F(RealPrometheus, RateOfTheDrivenContainerPromtoolTheDashboardsAndTheRules) {
     ExporterProcess exporter({.busAddress = bus_.address()});
 
     // promtool reads the text on stdin and says nothing when it has nothing to complain of.
@@ -183,7 +286,7 @@ TEST_F(RealPrometheus, RateOfTheDrivenContainerPromtoolAndTheDashboard) {
     EXPECT_EQ(lint.exitCode, 0) << lint.out << lint.err;
     EXPECT_EQ(lint.out + lint.err, "") << scrape.body;
 
-    PrometheusProcess prom({exporter.address()});
+    PrometheusProcess prom(std::vector<std::string>{exporter.address()}, shippedRuleFiles());
     const std::string series =
         concat("rdtmon_mbm_total_bytes_total{container_id=\"", kContainer, "\"}");
     // rate() divides by the whole window, so a series younger than its window reads low:
@@ -227,47 +330,27 @@ TEST_F(RealPrometheus, RateOfTheDrivenContainerPromtoolAndTheDashboard) {
     // the exporter's own output), and every panel's expression runs and finds data.
     const std::set<std::string> emitted = familiesIn(httpGet(exporter.metricsUrl()).body);
     ASSERT_TRUE(emitted.count("rdtmon_mbm_total_bytes_total")) << "no container families";
-    const json dash = json::parse(readFile(RDTMON_SOURCE_DIR "/contrib/grafana/rdtmon.json"));
-    std::vector<std::string> exprs;
-    for (const json& panel : dash["panels"]) {
-        for (const json& target : panel["targets"]) {
-            exprs.push_back(target["expr"].get<std::string>());
-        }
+    ASSERT_NO_FATAL_FAILURE(checkDashboard(prom, RDTMON_SOURCE_DIR "/contrib/grafana/rdtmon.json",
+                                           emitted, [](const std::string&) { return false; }));
+
+    // The shipped rules: all loaded, and each evaluated without error on these series.
+    const std::map<std::string, std::string> recorded = shippedRulesHealthy(prom);
+
+    // The cluster dashboard: its names are the exporter's or the rules', and each
+    // expression finds data, except the list of firing alerts (none fires here).
+    ASSERT_TRUE(emitted.count("rdtmon_llc_size_bytes")) << "the cache-share rules need it";
+    std::set<std::string> known = emitted;
+    for (const auto& [name, query] : recorded) {
+        known.insert(name);
     }
-    ASSERT_GE(exprs.size(), 5u);
-    std::set<std::string> used;
-    for (const json& var : dash["templating"]["list"]) {
-        if (var["type"] != "query") {
-            continue;
-        }
-        // label_values(SELECTOR, label): the selector is PromQL; the label must be on it.
-        const std::string q = var["query"]["query"].get<std::string>();
-        const auto args = labelValuesArgs(q);
-        ASSERT_TRUE(args.has_value()) << q;
-        json r = prom.query(withVariables(args->first));
-        ASSERT_EQ(r["status"], "success") << q << "\n" << r.dump();
-        ASSERT_FALSE(r["data"]["result"].empty()) << q;
-        EXPECT_TRUE(r["data"]["result"][0]["metric"].contains(args->second)) << q << r.dump();
-        for (const std::string& n : metricNamesIn(q)) {
-            used.insert(n);
-        }
-    }
-    for (const std::string& e : exprs) {
-        for (const std::string& n : metricNamesIn(e)) {
-            used.insert(n);
-        }
-        json r = prom.query(withVariables(e));
-        EXPECT_EQ(r["status"], "success") << e << "\n" << r.dump();
-        EXPECT_FALSE(r["data"]["result"].empty()) << "no data for " << withVariables(e);
-    }
-    for (const std::string& n : used) {
-        EXPECT_TRUE(emitted.count(n))
-            << "the dashboard uses " << n << ", which the exporter does not emit";
-    }
+    auto mayBeEmpty = [](const std::string& e) { return e.find("ALERTS") != std::string::npos; };
+    ASSERT_NO_FATAL_FAILURE(checkDashboard(
+        prom, RDTMON_SOURCE_DIR "/contrib/grafana/rdtmon-cluster.json", known, mayBeEmpty));
 }
 
 // Five containers, counters for two: all five take turns (cycle 1.5 s), and Prometheus'
 // rate() over each is its driven rate, with no series but the two domains' per container.
+// The shipped rules are loaded here too and must evaluate without error.
 TEST(RealPrometheusInTurns, EachContainersRateIsItsDrivenRate) {
     EmulatorMount emu(EmulatorOptions{
         .numRmids = 32, .l3Domains = 2, .mbmAssign = "mbm_event", .numMbmCntrs = 6});
@@ -293,7 +376,7 @@ TEST(RealPrometheusInTurns, EachContainersRateIsItsDrivenRate) {
     ASSERT_TRUE(waitUntil([&] { return client.property<uint32_t>("CountersRotating") == 5; },
                           std::chrono::seconds(10)));
     ExporterProcess exporter({.busAddress = bus.address()});
-    PrometheusProcess prom({exporter.address()});
+    PrometheusProcess prom(std::vector<std::string>{exporter.address()}, shippedRuleFiles());
     const std::string series = "rdtmon_mbm_total_bytes_total{namespace=\"turns\"}";
     // 15 s of history for every series (about ten cycles), then the rate over the last 10 s.
     std::optional<double> filled = pollValue(
@@ -319,6 +402,10 @@ TEST(RealPrometheusInTurns, EachContainersRateIsItsDrivenRate) {
     json turns = prom.query("rdtmon_mbm_schedule_groups{schedule=\"turns\"}");
     ASSERT_EQ(turns["data"]["result"].size(), 1u) << turns.dump();
     EXPECT_EQ(turns["data"]["result"][0]["value"][1], "5");
+    // The rules evaluate on a node in turns too (the cycle's alert has its series here).
+    shippedRulesHealthy(prom);
+    json cycle = prom.query("rdtmon_mbm_turns_cycle_seconds");
+    ASSERT_EQ(cycle["data"]["result"].size(), 1u) << cycle.dump();
 }
 
 } // namespace

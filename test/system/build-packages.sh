@@ -117,7 +117,7 @@ dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sed 's|^\./|/|; s|^/lib/|/u
 rpm -qlp --nodigest --nosignature "$rpmfile" 2>/dev/null | while read -r f; do
     # rpm -ql lists directories owned with %dir too; keep the files.
     case "$f" in
-        */hooks.d|*/oci|*/containers|*/libexec/rdtmon) ;;
+        */hooks.d|*/oci|*/containers|*/libexec/rdtmon|*/share/rdtmon|*/share/rdtmon/prometheus) ;;
         *) echo "$f" ;;
     esac
 done | sed 's|^/lib/|/usr/lib/|; s/\.\(gz\|xz\|bz2\|zst\)$//' \
@@ -146,6 +146,8 @@ cat >"$tmp/expected.files" <<EOT
 /usr/share/man/man1/rdtmonctl.1
 /usr/share/man/man8/rdtmon-exporter.8
 /usr/share/man/man8/rdtmond.8
+/usr/share/rdtmon/prometheus/rdtmon-thresholds.rules.yml
+/usr/share/rdtmon/prometheus/rdtmon.rules.yml
 EOT
 sort -o "$tmp/expected.files" "$tmp/expected.files"
 diff -u "$tmp/expected.files" "$tmp/deb.files" || fail "the .deb's files differ from design.md's table"
