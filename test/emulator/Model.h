@@ -277,6 +277,10 @@ private:
     // lookup (Model.cpp)
     static std::vector<std::string> split(const char* path);
     std::map<std::string, std::string> infoFiles() const;
+    // The entries of directory dir ("" for the top) of a tree given as its files' paths
+    // (infoFiles, sysFiles): each file or directory right below it, once, sorted.
+    static std::vector<std::string> namesBelow(const std::map<std::string, std::string>& files,
+                                               const std::string& dir);
     // The files below .sys, by path below it: one CPU per L3 domain (cpuD in domain D),
     // each with an L1 data cache (index0) and its L3 (index3).
     std::map<std::string, std::string> sysFiles() const;

@@ -32,6 +32,19 @@ std::vector<std::string> Model::split(const char* path) {
     return out;
 }
 
+std::vector<std::string> Model::namesBelow(const std::map<std::string, std::string>& files,
+                                           const std::string& dir) {
+    // The next component of every file below dir: a file or a directory, each once.
+    const std::string prefix = dir.empty() ? dir : dir + "/";
+    std::set<std::string> names;
+    for (const auto& [k, v] : files) {
+        if (k.rfind(prefix, 0) == 0) {
+            names.insert(k.substr(prefix.size(), k.find('/', prefix.size()) - prefix.size()));
+        }
+    }
+    return {names.begin(), names.end()};
+}
+
 std::map<std::string, std::string> Model::infoFiles() const {
     std::map<std::string, std::string> f;
     f["last_cmd_status"] = lastCmd_.empty() ? "ok\n" : lastCmd_;
@@ -278,29 +291,12 @@ std::vector<std::string> Model::list(const Node& node) const {
         break;
     }
     case Kind::InfoDir:
-    case Kind::InfoSubDir: {
-        // The next component of every file below: a file or a directory, each once.
-        const std::string prefix = node.kind == Kind::InfoDir ? "" : node.name + "/";
-        std::set<std::string> names;
-        for (auto& [k, v] : infoFiles()) {
-            if (k.rfind(prefix, 0) == 0) {
-                names.insert(k.substr(prefix.size(), k.find('/', prefix.size()) - prefix.size()));
-            }
-        }
-        out.assign(names.begin(), names.end());
+    case Kind::InfoSubDir:
+        out = namesBelow(infoFiles(), node.kind == Kind::InfoDir ? "" : node.name);
         break;
-    }
-    case Kind::SysDir: {
-        const std::string prefix = node.name.empty() ? "" : node.name + "/";
-        std::set<std::string> names;
-        for (auto& [k, v] : sysFiles()) {
-            if (k.rfind(prefix, 0) == 0) {
-                names.insert(k.substr(prefix.size(), k.find('/', prefix.size()) - prefix.size()));
-            }
-        }
-        out.assign(names.begin(), names.end());
+    case Kind::SysDir:
+        out = namesBelow(sysFiles(), node.name);
         break;
-    }
     case Kind::MonGroupsDir:
         for (auto& [name, id] : groups_.at(node.group).monChildren) {
             out.push_back(name);
