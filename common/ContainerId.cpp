@@ -68,6 +68,10 @@ bool isValidContainerId(std::string_view id) {
     return problem(id).empty();
 }
 
+bool isSelftestId(std::string_view id) {
+    return id.substr(0, kSelftestIdPrefix.size()) == kSelftestIdPrefix && isValidContainerId(id);
+}
+
 void validateContainerId(std::string_view id) {
     std::string p = problem(id);
     if (!p.empty()) {

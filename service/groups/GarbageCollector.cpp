@@ -1,5 +1,7 @@
 #include "GarbageCollector.h"
 
+#include "ContainerId.h"
+
 #include <algorithm>
 #include <exception>
 #include <set>
@@ -31,9 +33,19 @@ GarbageCollector::Decision GarbageCollector::decide(const std::vector<GroupRecor
             // runtime say about them? Even when another source failed: adopting is safe.
             std::set<std::string> unknown;
             for (const std::string& id : ids) {
-                if (known.count(id) == 0 && live.count(id) == 0) {
-                    unknown.insert(id);
+                if (known.count(id) != 0 || live.count(id) != 0) {
+                    continue;
                 }
+                if (isSelftestId(id)) {
+                    // The prefix is rdtmonctl selftest's: a group under it would be treated
+                    // as a self-test's (no cgroup followed, removed at rdtmond's start).
+                    std::string why = "its id starts with ";
+                    why += kSelftestIdPrefix;
+                    why += ", which is reserved for rdtmonctl selftest";
+                    d.notAdoptable[id] = std::move(why);
+                    continue;
+                }
+                unknown.insert(id);
             }
             for (RuntimeContainer& c : source->inspect(unknown, d.notAdoptable)) {
                 d.described.emplace(c.id, c);
@@ -68,6 +80,9 @@ GarbageCollector::Decision GarbageCollector::decide(const std::vector<GroupRecor
     for (const auto& r : owned) {
         if (r.pending) {
             continue; // being created right now, or resolved at start-up
+        }
+        if (isSelftestId(r.id)) {
+            continue; // no runtime ever lists a self-test; its end or rdtmonctl removes it
         }
         // A record from the future (the clock was stepped back) is not old: keep it.
         if (r.createdUsec > nowUsec || nowUsec - r.createdUsec < graceUsec) {

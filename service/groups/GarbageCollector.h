@@ -43,8 +43,9 @@ public:
     GarbageCollector(std::vector<std::unique_ptr<ContainerSource>> sources,
                      std::chrono::seconds grace);
 
-    // A record is stale when it is not pending, older than grace at nowUsec (realtime), and
-    // its id is in none of the sources' lists.
+    // A record is stale when it is not pending, not a self-test's (isSelftestId), older than
+    // grace at nowUsec (realtime), and its id is in none of the sources' lists. A listed
+    // container with a self-test's id is never adoptable.
     Decision decide(const std::vector<GroupRecord>& owned, uint64_t nowUsec) const;
 
 private:

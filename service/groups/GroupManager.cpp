@@ -108,7 +108,15 @@ Resctrl& GroupManager::requireResctrl() {
 
 void GroupManager::reconcile() {
     Resctrl& r = *resctrl_;
+    // A self-test lives only while the rdtmonctl that asked for it watches it, over this
+    // rdtmond's bus connection and this resctrl: none is still going on after either went.
+    const std::string selftestWhy =
+        reconciled_ ? "resctrl went away during it" : "rdtmond restarted during it";
+    reconciled_ = true;
     for (const GroupRecord& rec : registry_.all()) {
+        if (isSelftestId(rec.id) && dropSelftest(r, rec, selftestWhy)) {
+            continue;
+        }
         if (rec.waiting) {
             // No group yet; a grant cut short by a crash is undone and waits again.
             if (rec.pending) {
@@ -353,7 +361,7 @@ GroupRecord GroupManager::create(const std::string& id, uint32_t pid, const Labe
         }
         std::string whyNot;
         if (!cgroup) {
-            rec.cgroup = cgroupToFollow(spid, whyNot);
+            rec.cgroup = cgroupToFollowFor(id, spid, whyNot);
         }
         if (rec.cgroup.empty()) {
             log::info(log::forContainer(id, "its cgroup is not followed (processes that join "

@@ -284,8 +284,8 @@ public:
     // recorded (a pidfd held across the checks, the same start time, not a zombie, in the
     // container's recorded cgroup, which is then followed), then the group as for a hooked
     // container, with origin adopted. Throws Error: AlreadyExists when the id has a record,
-    // NoSuchProcess when the pid names no such process, InvalidArgument when it is not in
-    // the container's cgroup, and what CreateGroup throws.
+    // NoSuchProcess when the pid names no such process, InvalidArgument for a self-test's id
+    // (isSelftestId) or when it is not in the container's cgroup, and what CreateGroup throws.
     GroupRecord adopt(const AdoptCandidate& c);
 
     // --- Waiting for an RMID (GroupManagerWaiting.cpp) ---
@@ -334,7 +334,15 @@ private:
                        const std::function<bool()>& stillAlive, Origin origin = Origin::Hook,
                        const std::optional<std::string>& cgroup = std::nullopt);
     Resctrl& requireResctrl();
+    // The cgroup a new group of container id follows (cgroupToFollow), never one for a
+    // self-test's id; "" with the reason in whyNot.
+    static std::string cgroupToFollowFor(const std::string& id, pid_t pid, std::string& whyNot);
+    // At start-up and when resctrl comes back. Every self-test's record (isSelftestId) goes
+    // with its group: no self-test outlives rdtmond or its resctrl.
     void reconcile();
+    // Removes a self-test's group and record, reason Stale; false when the group could not
+    // be removed: the record is then kept and reconciled as any other.
+    bool dropSelftest(Resctrl& r, const GroupRecord& rec, const std::string& why);
     void forget(const GroupRecord& r, RemoveReason reason);
     void undoCreate(const GroupRecord& r, bool madeDir);
     // The owned record (other than exceptId's) whose group holds a thread of pid, if any.
@@ -375,6 +383,7 @@ private:
     Clock clock_;
     std::shared_ptr<Resctrl> resctrl_; // shared with a read pass running off the loop
     std::string whyNot_;
+    bool reconciled_ = false; // a reconcile ran already: the next one is resctrl's return
     // The counter files GetAllCounters keeps open between calls; dropped with resctrl_.
     std::unique_ptr<CountersPass> countersPass_;
     std::unique_ptr<CgroupWatcher> watcher_; // null when inotify could not be had

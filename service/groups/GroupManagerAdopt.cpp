@@ -28,6 +28,13 @@ void GroupManager::queueAdoptions(const std::vector<AdoptCandidate>& found) {
 GroupRecord GroupManager::adopt(const AdoptCandidate& c) {
     const RuntimeContainer& rc = c.container;
     validateContainerId(rc.id);
+    if (isSelftestId(rc.id)) {
+        // The collector never proposes one; a self-test's group is asked for, never found.
+        std::string why = "its id starts with ";
+        why += kSelftestIdPrefix;
+        why += ", which is reserved for rdtmonctl selftest";
+        throw Error(ErrorKind::InvalidArgument, why);
+    }
     if (registry_.find(rc.id)) {
         throw Error(ErrorKind::AlreadyExists, "container " + rc.id + " has a record already");
     }

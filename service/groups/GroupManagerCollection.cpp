@@ -2,6 +2,7 @@
 // its decision to exactly the records it judged; records of groups that vanished.
 #include "GroupManager.h"
 
+#include "ContainerId.h"
 #include "Errors.h"
 #include "Log.h"
 
@@ -82,6 +83,9 @@ unsigned GroupManager::applyCollection(const std::vector<GroupRecord>& snapshot,
     }
     unsigned removed = dropVanished();
     for (const std::string& id : decision.stale) {
+        if (isSelftestId(id)) {
+            continue; // decide() never judges one stale; no runtime lists a self-test anyway
+        }
         auto snap = std::find_if(snapshot.begin(), snapshot.end(),
                                  [&](const GroupRecord& s) { return s.id == id; });
         std::optional<GroupRecord> now = registry_.find(id);

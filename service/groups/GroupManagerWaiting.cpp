@@ -3,7 +3,6 @@
 // one frees.
 #include "GroupManager.h"
 
-#include "CgroupPaths.h"
 #include "Errors.h"
 #include "Log.h"
 #include "ProcFs.h"
@@ -59,7 +58,7 @@ GroupRecord GroupManager::startWaiting(GroupRecord rec, const std::function<bool
     // container runs, and every task of that cgroup follows the init into the group.
     std::string whyNotFollowed;
     if (rec.cgroup.empty()) { // an adopted container's was judged already
-        rec.cgroup = cgroupToFollow(static_cast<pid_t>(rec.pid), whyNotFollowed);
+        rec.cgroup = cgroupToFollowFor(rec.id, static_cast<pid_t>(rec.pid), whyNotFollowed);
     }
     rec.pending = false;
     rec.waiting = true;

@@ -87,6 +87,23 @@ TEST(ContainerId, RejectsNulInsideStringView) {
     expectInvalid(std::string_view("info\0", 5));
 }
 
+TEST(ContainerId, SelftestIdsAreValidIdsWithTheReservedPrefix) {
+    EXPECT_EQ(kSelftestIdPrefix, "rdtmon-selftest-");
+    EXPECT_TRUE(isSelftestId("rdtmon-selftest-12345-1"));
+    EXPECT_TRUE(isSelftestId("rdtmon-selftest-x"));
+    EXPECT_FALSE(isSelftestId("rdtmon-selftest")); // no dash: not the prefix
+    EXPECT_FALSE(isSelftestId("rdtmon-selftes-1"));
+    EXPECT_FALSE(isSelftestId("RDTMON-SELFTEST-1"));
+    EXPECT_FALSE(isSelftestId("x-rdtmon-selftest-1"));
+    EXPECT_FALSE(isSelftestId("c1"));
+    EXPECT_FALSE(isSelftestId(""));
+    // The prefix does not make an invalid id one.
+    EXPECT_FALSE(isSelftestId("rdtmon-selftest-a/b"));
+    EXPECT_FALSE(isSelftestId("rdtmon-selftest-\n"));
+    EXPECT_FALSE(isSelftestId("rdtmon-selftest-"s + std::string(113, 'x'))); // 129 characters
+    EXPECT_TRUE(isSelftestId("rdtmon-selftest-"s + std::string(112, 'x')));
+}
+
 TEST(ContainerId, MessageNamesTheProblem) {
     try {
         validateContainerId(std::string(129, 'x'));

@@ -43,6 +43,31 @@ std::vector<std::unique_ptr<ContainerSource>> sources(std::set<std::string> a,
     return v;
 }
 
+// A runtime whose files describe every container it lists as one that could be adopted (its
+// own cgroup, no annotation that keeps it out); it notes which ids it was asked about.
+class DescribingSource : public ListSource {
+public:
+    using ListSource::ListSource;
+    std::vector<RuntimeContainer> inspect(const std::set<std::string>& ids,
+                                          std::map<std::string, std::string>&) const override {
+        asked.insert(ids.begin(), ids.end());
+        std::vector<RuntimeContainer> out;
+        for (const std::string& id : ids) {
+            RuntimeContainer c;
+            c.id = id;
+            c.runtime = "runc";
+            c.pid = 4242;
+            c.startTime = 1;
+            std::string dir = "/sys/fs/cgroup/";
+            dir += id;
+            c.cgroupDirs = {dir};
+            out.push_back(std::move(c));
+        }
+        return out;
+    }
+    mutable std::set<std::string> asked;
+};
+
 std::vector<std::string> sorted(std::vector<std::string> v) {
     std::sort(v.begin(), v.end());
     return v;
@@ -119,6 +144,39 @@ TEST(GarbageCollector, NothingOwnedNothingStale) {
     EXPECT_TRUE(d.sourcesOk);
     EXPECT_TRUE(d.stale.empty());
     EXPECT_EQ(d.liveContainers, 1u);
+}
+
+TEST(GarbageCollector, ASelftestRecordIsNeverStale) {
+    // No runtime ever lists a self-test: an empty list makes every other old record stale.
+    auto g = gc(sources({}), 0s);
+    auto d = g.decide({rec("rdtmon-selftest-12345-1", 0), rec("c1", 0),
+                       rec("rdtmon-selftest-12345-2", kNow - 3600 * kSec)},
+                      kNow);
+    EXPECT_TRUE(d.sourcesOk);
+    EXPECT_EQ(d.stale, (std::vector<std::string>{"c1"}));
+    // Only the exact prefix is reserved.
+    d = g.decide({rec("rdtmon-selftest", 0), rec("x-rdtmon-selftest-1", 0)}, kNow);
+    EXPECT_EQ(sorted(d.stale),
+              (std::vector<std::string>{"rdtmon-selftest", "x-rdtmon-selftest-1"}));
+}
+
+TEST(GarbageCollector, AListedSelftestIdIsNeverAdopted) {
+    const std::string selftest = "rdtmon-selftest-12345-1";
+    std::vector<std::unique_ptr<ContainerSource>> v;
+    auto source = std::make_unique<DescribingSource>(std::set<std::string>{selftest, "web"});
+    const DescribingSource& described = *source;
+    v.push_back(std::move(source));
+    auto g = gc(std::move(v), 0s);
+    auto d = g.decide({}, kNow);
+    EXPECT_TRUE(d.sourcesOk);
+    ASSERT_EQ(d.adoptable.size(), 1u);
+    EXPECT_EQ(d.adoptable[0].container.id, "web");
+    ASSERT_EQ(d.notAdoptable.count(selftest), 1u);
+    EXPECT_NE(d.notAdoptable.at(selftest).find("reserved for rdtmonctl selftest"),
+              std::string::npos)
+        << d.notAdoptable.at(selftest);
+    EXPECT_EQ(described.asked, std::set<std::string>{"web"}) << "its runtime's files were read";
+    EXPECT_EQ(d.liveContainers, 2u) << "still a listed container";
 }
 
 } // namespace

@@ -16,6 +16,7 @@
 #include "TestUtil.h"
 #include "UniqueFd.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -281,6 +282,61 @@ TEST_F(GroupManagerTest, ARecordJudgedStaleButMadeAnewMeanwhileIsKept) {
     EXPECT_EQ(mgr_->applyCollection(snapshot, d), 0u);
     EXPECT_TRUE(isDir(dir("again")));
     EXPECT_TRUE(registry_->find("again"));
+}
+
+TEST_F(GroupManagerTest, ASelftestGroupIsNeverCollectedAsStale) {
+    const std::string selftest = "rdtmon-selftest-4242-1";
+    const Sleepers inits(2);
+    mgr_->createGroup(selftest, inits.upid(0));
+    mgr_->createGroup("c1", inits.upid(1));
+    now_ += 100'000'000;
+    EXPECT_EQ(mgr_->collect(*nothingRuns()), 1u);
+    EXPECT_TRUE(isDir(dir(selftest)));
+    ASSERT_TRUE(registry_->find(selftest));
+    EXPECT_FALSE(registry_->find(selftest)->pending);
+    EXPECT_FALSE(isDir(dir("c1")));
+    EXPECT_EQ(rec_.removed, (std::vector<std::pair<std::string, std::string>>{{"c1", "stale"}}));
+}
+
+// A self-test cannot outlive rdtmond: whatever one left (its group, a container waiting for
+// an RMID, a create cut short) is gone after the restart; the containers' groups stay.
+TEST_F(GroupManagerTest, WhatASelftestLeftIsRemovedAtStartUp) {
+    const std::string active = "rdtmon-selftest-4242-1";
+    const std::string waiting = "rdtmon-selftest-4242-2";
+    const std::string halfMade = "rdtmon-selftest-4242-3";
+    const Sleepers inits(8);
+    mgr_->createGroup(active, inits.upid(0));
+    for (std::size_t i = 1; i < 6; ++i) {
+        mgr_->createGroup(concat("c", i), inits.upid(i));
+    }
+    // A crash between a self-test's mkdir and its final record. With it, the default group
+    // and the six above, the 8 RMIDs are taken.
+    registry_->put(GroupRecord{halfMade, "", inits.upid(6), now_, true});
+    ASSERT_EQ(::mkdir(dir(halfMade).c_str(), 0755), 0);
+    ASSERT_TRUE(mgr_->createGroup(waiting, inits.upid(7)).waiting);
+    ASSERT_TRUE(rec_.removed.empty());
+
+    reopen();
+    for (const std::string& id : {active, waiting, halfMade}) {
+        EXPECT_FALSE(isDir(dir(id))) << id;
+        EXPECT_FALSE(registry_->find(id)) << id;
+    }
+    EXPECT_TRUE(mgr_->waitingContainers().empty());
+    for (std::size_t i = 1; i < 6; ++i) {
+        EXPECT_TRUE(isDir(dir(concat("c", i)))) << i;
+        EXPECT_TRUE(registry_->find(concat("c", i))) << i;
+    }
+    // Told as stale, as nobody asked for it; the half-made one was never announced.
+    std::vector<std::pair<std::string, std::string>> removed = rec_.removed;
+    std::sort(removed.begin(), removed.end());
+    EXPECT_EQ(removed, (std::vector<std::pair<std::string, std::string>>{{active, "stale"},
+                                                                         {waiting, "stale"}}));
+    // For good: the next start finds nothing of them.
+    rec_ = {};
+    reopen();
+    EXPECT_FALSE(registry_->find(active));
+    EXPECT_TRUE(rec_.removed.empty());
+    EXPECT_EQ(mgr_->groups().size(), 5u);
 }
 
 TEST_F(GroupManagerTest, ResctrlGoingAwayAndComingBackDropsVanishedRecords) {

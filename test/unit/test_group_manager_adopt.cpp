@@ -342,6 +342,38 @@ TEST_F(GroupManagerAdopt, AGroupItsRuntimeMadeIsShownNeverChangedAndGoneWithIt) 
     }
 }
 
+TEST_F(GroupManagerAdopt, ASelftestIdIsNeverAdopted) {
+    const std::string selftest = "rdtmon-selftest-4242-1";
+    TestCgroup cg, other;
+    ChildProcess p(spawnSleeper()), q(spawnSleeper());
+    cg.add(p.pid());
+    other.add(q.pid());
+    writeRuncState(selftest, p.pid(), cg.dir(), {}); // adoptable by its files alone
+    writeRuncState("a", q.pid(), other.dir(), {});
+
+    std::vector<std::unique_ptr<ContainerSource>> sources;
+    sources.push_back(std::make_unique<StateDirSource>(std::vector<std::string>{root_.path()}));
+    GarbageCollector gc(std::move(sources), std::chrono::seconds(0));
+    GarbageCollector::Decision d = gc.decide(mgr_->collectionSnapshot(), mgr_->now());
+    ASSERT_EQ(d.adoptable.size(), 1u);
+    EXPECT_EQ(d.adoptable[0].container.id, "a");
+    ASSERT_EQ(d.notAdoptable.count(selftest), 1u);
+    EXPECT_NE(d.notAdoptable.at(selftest).find("reserved for rdtmonctl selftest"),
+              std::string::npos)
+        << d.notAdoptable.at(selftest);
+    mgr_->applyCollection(mgr_->collectionSnapshot(), d);
+    while (mgr_->adoptionsQueued()) {
+        mgr_->adoptNext();
+    }
+    EXPECT_TRUE(registry_->find("a"));
+    expectNothingMade(selftest, p.pid());
+    // Nor by adopt() itself, whoever proposes it.
+    const std::string why = expectError(
+        ErrorKind::InvalidArgument, [&] { mgr_->adopt(candidate(selftest, p.pid(), cg.dir())); });
+    EXPECT_NE(why.find("rdtmonctl selftest"), std::string::npos) << why;
+    expectNothingMade(selftest, p.pid());
+}
+
 TEST_F(GroupManagerAdopt, ACommandSourceDescribesNothing) {
     CommandSource cmd({"/bin/echo", "c1"}, std::chrono::seconds(5));
     std::map<std::string, std::string> whyNot;

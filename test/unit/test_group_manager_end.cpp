@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 #include <poll.h>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -131,6 +132,80 @@ TEST_F(GroupManagerEnd, AGroupThatFollowsNoCgroupEndsWhenItsTasksAreGone) {
     serve(std::chrono::milliseconds(800 * kSlowdown));
     EXPECT_FALSE(exists("c1"));
     ASSERT_EQ(removed_.size(), 1u);
+}
+
+// rdtmonctl selftest's children share its cgroup (the operator's session); even one alone in
+// a cgroup of its own is not followed, while a container's is.
+TEST_F(GroupManagerEnd, ASelftestFollowsNoCgroupNotEvenOneOfItsOwn) {
+    const std::string selftest = "rdtmon-selftest-4242-1";
+    TestCgroup cg, containers;
+    ChildProcess init(spawnSleeper(1)), other(spawnSleeper());
+    cg.add(init.pid());
+    containers.add(other.pid());
+    ASSERT_EQ(mgr_->createGroup("c1", static_cast<uint32_t>(other.pid())).cgroup, containers.dir());
+    GroupRecord rec = mgr_->createGroup(selftest, static_cast<uint32_t>(init.pid()));
+    EXPECT_TRUE(rec.cgroup.empty()) << rec.cgroup;
+    EXPECT_TRUE(registry_->find(selftest)->cgroup.empty());
+    EXPECT_FALSE(mgr_->following(selftest));
+    EXPECT_TRUE(mgr_->following("c1"));
+    EXPECT_EQ(mgr_->coverage(selftest), (Coverage{2, 0})) << "the threads moved at create";
+    // What joins that cgroup later stays out of the group.
+    ChildProcess joiner(spawnSleeper());
+    cg.add(joiner.pid());
+    mgr_->resyncAll();
+    mgr_->resyncPending();
+    const std::set<pid_t> in = tasksOf(emu_.path() + "/mon_groups/" + selftest);
+    EXPECT_EQ(in.count(init.pid()), 1u);
+    EXPECT_EQ(in.count(joiner.pid()), 0u);
+}
+
+// The selftest's children die with it (PR_SET_PDEATHSIG): its group ends as a container's
+// does, although it follows no cgroup.
+TEST_F(GroupManagerEnd, ASelftestWhoseProcessDiedLosesItsGroupAfterTheGrace) {
+    const std::string selftest = "rdtmon-selftest-4242-1";
+    mgr_->setEndGrace(std::chrono::milliseconds(1000));
+    ChildProcess init(spawnSleeper(1)); // in the test's own cgroup, beside the test
+    ASSERT_TRUE(mgr_->createGroup(selftest, static_cast<uint32_t>(init.pid())).cgroup.empty());
+    serve(std::chrono::milliseconds(100));
+    EXPECT_TRUE(exists(selftest)) << "removed while it runs";
+    init.reset();
+    serve(std::chrono::milliseconds(150));
+    EXPECT_TRUE(exists(selftest)) << "removed before the grace";
+    serve(std::chrono::milliseconds(2000 * kSlowdown));
+    EXPECT_FALSE(exists(selftest));
+    EXPECT_FALSE(registry_->find(selftest));
+    ASSERT_EQ(removed_.size(), 1u);
+    EXPECT_EQ(removed_[0], std::make_pair(selftest, RemoveReason::Exited));
+    EXPECT_EQ(mgr_->endTimeoutMs(), -1);
+}
+
+// A self-test that meets no free RMID waits like a container, gets its group when one frees,
+// follows no cgroup then either, and ends as any group does.
+TEST_F(GroupManagerEnd, AWaitingSelftestGetsItsGroupFollowingNoCgroup) {
+    const std::string selftest = "rdtmon-selftest-4242-1";
+    const Sleepers inits(3); // the default group holds the fourth RMID
+    for (std::size_t i = 0; i < 3; ++i) {
+        mgr_->createGroup(concat("c", i), inits.upid(i));
+    }
+    TestCgroup cg;
+    ChildProcess init(spawnSleeper());
+    cg.add(init.pid());
+    GroupRecord w = mgr_->createGroup(selftest, static_cast<uint32_t>(init.pid()));
+    ASSERT_TRUE(w.waiting);
+    EXPECT_TRUE(w.cgroup.empty()) << w.cgroup;
+    mgr_->removeGroup("c0");
+    EXPECT_EQ(mgr_->grantWaiting().granted, 1u);
+    std::optional<GroupRecord> g = registry_->find(selftest);
+    ASSERT_TRUE(g);
+    EXPECT_FALSE(g->waiting);
+    EXPECT_TRUE(g->cgroup.empty()) << g->cgroup;
+    EXPECT_FALSE(mgr_->following(selftest));
+    EXPECT_TRUE(exists(selftest));
+    init.reset();
+    serve(std::chrono::milliseconds(800 * kSlowdown));
+    EXPECT_FALSE(exists(selftest));
+    ASSERT_EQ(removed_.size(), 2u);
+    EXPECT_EQ(removed_[1], std::make_pair(selftest, RemoveReason::Exited));
 }
 
 TEST_F(GroupManagerEnd, AContainerThatEndedWhileRdtmondWasDownGoesAfterTheStart) {
