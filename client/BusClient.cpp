@@ -367,4 +367,16 @@ uint32_t BusClient::garbageCollect() {
     return guarded("GarbageCollect", [&] { return manager_->GarbageCollect(); });
 }
 
+std::pair<std::string, std::string> BusClient::addContainer(const std::string& containerId,
+                                                            int pidfd, const Labels& labels) {
+    return guarded("AddContainer", [&] {
+        auto [path, state] = manager_->AddContainer(containerId, sdbus::UnixFd(pidfd), labels);
+        return std::make_pair(std::string(path), std::move(state));
+    });
+}
+
+void BusClient::removeGroup(const std::string& containerId) {
+    guarded("RemoveGroup", [&] { manager_->RemoveGroup(containerId); });
+}
+
 } // namespace rdtmon::client

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sdbus {
@@ -51,6 +52,12 @@ public:
     // AccessDenied from a bus policy that predates it).
     std::optional<CounterAssignment> counterAssignment();
     uint32_t garbageCollect();
+    // AddContainer for the process pidfd refers to (which the call does not take over): the
+    // group's object path and its state, "active" or "waiting".
+    std::pair<std::string, std::string> addContainer(const std::string& containerId, int pidfd,
+                                                     const Labels& labels);
+    // RemoveGroup; NoSuchGroup when rdtmond owns no group of that id.
+    void removeGroup(const std::string& containerId);
 
 private:
     class ManagerProxy;

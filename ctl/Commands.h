@@ -15,6 +15,9 @@ void runStatus(client::BusClient& bus, bool json, std::ostream& out);
 void runList(client::BusClient& bus, bool json, bool fullIds, std::ostream& out);
 void runCounters(client::BusClient& bus, const std::string& id, bool json, std::ostream& out);
 void runGc(client::BusClient& bus, std::ostream& out);
+// rdtmonctl selftest: the exit code (0 when every applicable check passed, 128+N when
+// signal N cut it short after its clean-up).
+int runSelftest(bool json, bool verbose, std::ostream& out);
 
 struct TopSettings {
     TopOptions view;

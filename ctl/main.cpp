@@ -95,6 +95,11 @@ int main(int argc, char** argv) {
     CLI::App* gc = app.add_subcommand("gc", "collect the groups of vanished containers (root)");
     CLI::App* metrics =
         app.add_subcommand("metrics", "the Prometheus text, as rdtmon-exporter serves it");
+    bool verbose = false;
+    CLI::App* selftestCmd = app.add_subcommand(
+        "selftest", "check resctrl and rdtmon on this node with groups of its own (root)");
+    selftestCmd->add_flag("--json", json, "one JSON object, for a bug report");
+    selftestCmd->add_flag("-v,--verbose", verbose, "the evidence of every check");
 
     try {
         app.parse(argc, argv);
@@ -106,6 +111,9 @@ int main(int argc, char** argv) {
     try {
         if (metrics->parsed()) {
             return runMetrics();
+        }
+        if (selftestCmd->parsed()) {
+            return runSelftest(json, verbose, std::cout);
         }
         if (gc->parsed()) {
             // A collection may run a command source: give it longer than a read.

@@ -3,8 +3,8 @@
 # root, booted with systemd-nspawn (systemd as PID 1, a real system bus), the resctrl
 # emulator running on the host and bound into the guest. From inside the guest
 # (nsenter into its PID 1) it checks D-Bus activation, the sandbox, the installed hook
-# driven by a non-root multi-threaded process, the installed policy, restart, the journal
-# and stop. Everything is undone on exit, whether the checks pass or not.
+# driven by a non-root multi-threaded process, the installed policy, restart, the journal,
+# rdtmonctl selftest and stop. Everything is undone on exit, whether the checks pass or not.
 #   usage: boot-test.sh RDTMON_DEB RESCTRL_EMU THREADED_SLEEPER
 # The Debian root is made from Debian's mirror. Outside CI it is cached in
 # ${RDTMON_TEST_CACHE:-/var/cache/rdtmon-test} (set RDTMON_TEST_CACHE=none to disable);
@@ -306,7 +306,17 @@ done
 case "$seen" in *"container $optout: skipped create"*) ;; *) fail "the hook's skip line is not in the journal: '$seen'" ;; esac
 say "ok: journalctl -t rdtmon-hook CONTAINER_ID=$optout: $seen"
 
-# --- 7. stop leaves no process -------------------------------------------------------------------
+# --- 7. the installed rdtmonctl selftest passes against the emulator and leaves nothing ---------
+st=$(g rdtmonctl selftest --json 2>&1) || fail "rdtmonctl selftest failed: $st"
+printf '%s' "$st" | jq -e '.passed and .left_behind == [] and .node.emulated
+    and ([.checks[] | select(.result == "fail")] | length) == 0' >/dev/null \
+    || fail "rdtmonctl selftest did not pass: $st"
+if ls "$emu/mon_groups" | grep -q '^rdtmon-selftest-'; then
+    fail "rdtmonctl selftest left a group: $(ls "$emu/mon_groups")"
+fi
+say "ok: the installed rdtmonctl selftest passed $(printf '%s' "$st" | jq '[.checks[] | select(.result == "pass")] | length') checks and left no group"
+
+# --- 8. stop leaves no process -------------------------------------------------------------------
 g systemctl stop rdtmond
 [ "$(g systemctl is-active rdtmond || true)" = inactive ] || fail "rdtmond is not inactive after stop"
 left=$(host_pids_named rdtmond)
