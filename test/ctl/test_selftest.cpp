@@ -98,7 +98,9 @@ std::vector<std::string> leftoverProcesses() {
         rest >> state >> ppid;
         if (ppid == self && (comm == "rdtmonctl" || comm == "sleep")) {
             if (state == "Z") {
-                ::waitpid(std::stoi(n), nullptr, 0); // an orphan nobody reaped: ours now
+                // Ended, and ours to reap (rdtmonctl died before it could).
+                ::waitpid(std::stoi(n), nullptr, 0);
+                continue;
             }
             out.push_back(n + " " + comm + " " + state);
         }
@@ -119,8 +121,10 @@ const json& checkIn(const json& report, const std::string& name) {
 
 class SelftestTest : public ::testing::Test, protected DaemonOnEmulator {
 protected:
+    // A short exit grace: rdtmonctl killed with -9 leaves groups whose processes died with
+    // it, which rdtmond removes as ended containers after that grace.
     explicit SelftestTest(EmulatorOptions emu = EmulatorOptions{.numRmids = 32, .l3Domains = 2})
-        : DaemonOnEmulator(emu) {
+        : DaemonOnEmulator(emu, R"({"groups": {"exitGraceSeconds": 1}})") {
         // rdtmonctl's orphans, if it left any, become this process's children to find.
         ::prctl(PR_SET_CHILD_SUBREAPER, 1);
         // A second CLOS, as an operator's allocation would make: other-clos-refused runs.
@@ -269,6 +273,21 @@ TEST_F(SelftestTest, RdtmondKilledInTheMiddleLeavesNothingAfterItsNextStart) {
     EXPECT_FALSE(selftestGroups(emu_.path()).empty()); // until rdtmond's next start
     daemon_.start();
     EXPECT_THAT(daemon_.log(), HasSubstr("self-test"));
+    expectNothingLeft();
+}
+
+TEST_F(SelftestTest, RdtmonctlKilledInTheMiddleLeavesNothingOnceItsProcessesEnded) {
+    BackgroundSelftest st(bus_);
+    ASSERT_TRUE(waitForLoadGroup(emu_.path(), st.pid())) << st.output();
+    ASSERT_EQ(::kill(st.pid(), SIGKILL), 0);
+    EXPECT_EQ(st.wait(), 128 + SIGKILL);
+    // Its processes died with it (PR_SET_PDEATHSIG); rdtmond removes their groups as ended
+    // containers after the exit grace (1 s here).
+    const auto end = std::chrono::steady_clock::now() + scaledDeadline(std::chrono::seconds(30));
+    while (!selftestGroups(emu_.path()).empty() && std::chrono::steady_clock::now() < end) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_THAT(daemon_.log(), HasSubstr("the container ended"));
     expectNothingLeft();
 }
 
