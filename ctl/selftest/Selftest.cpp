@@ -23,7 +23,10 @@ namespace {
 std::string listed(const std::set<pid_t>& s) {
     std::string out;
     for (pid_t p : s) {
-        out += (out.empty() ? "" : " ") + std::to_string(p);
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += std::to_string(p);
     }
     return out.empty() ? "none" : out;
 }
